@@ -1,0 +1,1 @@
+"""Benchmarks for spm-rules; each module runs with ``python -m benchmarks.<name>``."""
