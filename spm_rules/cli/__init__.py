@@ -1,0 +1,53 @@
+"""The ``spm-rules`` command: a click group whose subcommands live in this package by area.
+
+Errors of the spm-rules family become a message on standard error and an exit code,
+never a traceback:
+
+* 0: everything went through;
+* 1: the ruleset or input is invalid, or the run could not be done;
+* 2: usage error (unknown option, missing argument);
+* 3: partial: some tickets were rejected, the others were evaluated.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import SpmError
+
+__all__ = ["cli", "main", "EXIT_OK", "EXIT_INVALID", "EXIT_USAGE", "EXIT_PARTIAL"]
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="spm-rules")
+def cli() -> None:
+    """Service process management: SLA clocks, escalations, routing and notification for service tickets."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code (the console script exits with it)."""
+    try:
+        result = cli.main(args=argv, prog_name="spm-rules", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_INVALID
+    except SpmError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_INVALID
+    return result if isinstance(result, int) else EXIT_OK
+
+
+from . import rulesets as _rulesets  # noqa: E402,F401  (registers its commands)
+from . import runs as _runs  # noqa: E402,F401
+from . import alerts as _alerts  # noqa: E402,F401
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""``spm-rules validate`` and ``spm-rules evaluate``: check rulesets, evaluate tickets once."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..engine import Engine, TicketResult
+from ..errors import RulesetError
+from ..ruleset.loader import load_ruleset
+from ..sources.files import TicketReader
+from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
+from .common import load_or_report, parse_instant
+from .render import print_problems, results_table
+
+__all__ = ["validate", "evaluate"]
+
+
+@cli.command()
+@click.argument("rulesets", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def validate(rulesets: tuple[str, ...]) -> int:
+    """Check RULESETS (YAML files); print each problem with file, line and key.  Exit 1 if any is invalid."""
+    failed = 0
+    for path in rulesets:
+        try:
+            ruleset = load_ruleset(path)
+        except RulesetError as exc:
+            failed += 1
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            continue
+        click.echo(f"{path}: ok ({len(ruleset.policies)} policies, {len(ruleset.rules)} rules, {len(ruleset.receivers)} receivers)")
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+@cli.command()
+@click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset YAML file.")
+@click.option("--tickets", "tickets_path", required=True, help="Tickets: JSONL, JSON array or CSV file, or - for standard input.")
+@click.option("--at", "at", default=None, help="Evaluate at this ISO 8601 instant instead of now.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--matcher", type=click.Choice(["auto", "durable", "python"]), default="auto", show_default=True, help="Rule matcher.")
+def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, matcher: str) -> int:
+    """Evaluate tickets once: SLA status and decisions per ticket.  Exit 3 if some tickets were rejected."""
+    ruleset = load_or_report(ruleset_path)
+    if ruleset is None:
+        return EXIT_INVALID
+    now = parse_instant(at, "--at", ruleset.ticket_timezone)
+    reader = TicketReader(tickets_path, ruleset.ticket_timezone)
+    results: list[TicketResult] = list(Engine(ruleset, matcher).evaluate(reader, now))
+    if fmt == "json":
+        document = {
+            "ruleset": ruleset.name,
+            "at": now.isoformat(),
+            "tickets": [result.to_json() for result in results],
+            "rejected": [problem.__dict__ for problem in reader.problems],
+        }
+        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        results_table(results, ruleset, now)
+    print_problems(reader.problems)
+    return EXIT_PARTIAL if reader.problems else EXIT_OK

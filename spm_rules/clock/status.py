@@ -1,0 +1,236 @@
+"""A ticket's SLA status at ``now``: which clock runs, how much time is used, which level.
+
+The clock of a policy runs over *intervals*: the stage clock over the time the ticket
+spent in its current stage (the last visit, or every visit when ``reopen: continue``),
+the ``created`` clock from creation on.  Time in a pausing status is cut out of those
+intervals.  Business time is then counted on the policy's calendar, and each level's
+threshold is turned into the instant it is (or will be) reached.
+
+A tier change keeps the time already used and measures it against the new tier's
+target: elapsed time belongs to the ticket, the target to its current tier.
+
+Pure: ``now`` is a parameter and nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..durations import format_duration
+from ..ruleset.schema import PolicySpec, Ruleset
+from ..tickets import Ticket
+from .calendar import Calendar
+
+__all__ = ["SlaStatus", "Interval", "clock_intervals", "sla_status", "END_TO_END_STAGE"]
+
+#: The stage name an end-to-end (``clock: created``) status reports.
+END_TO_END_STAGE = "resolution"
+
+Interval = tuple[datetime, datetime | None]
+"""A stretch of running clock: start, and end (None: still running at ``now``)."""
+
+
+@dataclass(frozen=True)
+class SlaStatus:
+    """Where one ticket stands against one policy at one instant, and why."""
+
+    policy: str
+    stage: str
+    tier: str
+    calendar: str
+    started_at: datetime
+    target: timedelta
+    elapsed: timedelta
+    remaining: timedelta
+    due_at: datetime | None
+    level: str | None
+    level_rank: int
+    next_level: str | None
+    next_change_at: datetime | None
+    paused: bool
+    explanation: tuple[str, ...]
+
+    @property
+    def overdue(self) -> bool:
+        """The target is used up."""
+        return self.elapsed >= self.target
+
+    def fact(self) -> dict[str, Any]:
+        """The ``sla.*`` fields rule conditions see (durations in seconds)."""
+        target_s = self.target.total_seconds()
+        return {
+            "sla.policy": self.policy,
+            "sla.stage": self.stage,
+            "sla.level": self.level,
+            "sla.level_rank": self.level_rank,
+            "sla.elapsed": self.elapsed.total_seconds(),
+            "sla.remaining": self.remaining.total_seconds(),
+            "sla.target": target_s,
+            "sla.share": round(100 * self.elapsed.total_seconds() / target_s, 3) if target_s else 100.0,
+            "sla.paused": self.paused,
+            "sla.overdue": self.overdue,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON output: times in ISO 8601 UTC, durations in seconds and text."""
+
+        def when(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "policy": self.policy,
+            "stage": self.stage,
+            "tier": self.tier,
+            "calendar": self.calendar,
+            "started_at": when(self.started_at),
+            "target": format_duration(self.target),
+            "target_seconds": self.target.total_seconds(),
+            "elapsed": format_duration(self.elapsed),
+            "elapsed_seconds": self.elapsed.total_seconds(),
+            "remaining": format_duration(self.remaining),
+            "remaining_seconds": self.remaining.total_seconds(),
+            "due_at": when(self.due_at),
+            "level": self.level,
+            "level_rank": self.level_rank,
+            "next_level": self.next_level,
+            "next_change_at": when(self.next_change_at),
+            "paused": self.paused,
+            "explanation": list(self.explanation),
+        }
+
+
+def _stage_visits(ticket: Ticket, stage: str, now: datetime) -> list[Interval]:
+    history = ticket.stage_history
+    visits: list[Interval] = []
+    for index, entry in enumerate(history):
+        if entry.stage != stage or entry.entered_at > now:
+            continue
+        left = history[index + 1].entered_at if index + 1 < len(history) else None
+        visits.append((entry.entered_at, left if left is not None and left <= now else None))
+    return visits
+
+
+def clock_intervals(ticket: Ticket, policy: PolicySpec, now: datetime) -> list[Interval]:
+    """The intervals the policy's clock runs for ``ticket`` before pauses are cut out."""
+    if policy.clock == "created":
+        return [(ticket.created_at, None)] if ticket.created_at <= now else []
+    if ticket.stage is None:
+        return []
+    visits = _stage_visits(ticket, ticket.stage, now)
+    if not visits and not ticket.stage_history and ticket.created_at <= now:
+        visits = [(ticket.created_at, None)]
+    if policy.reopen == "restart":
+        visits = visits[-1:]
+    return visits
+
+
+def _pauses(ticket: Ticket, pausing: set[str], now: datetime) -> list[tuple[datetime, datetime | None, str]]:
+    history = ticket.status_history
+    pauses = []
+    for index, entry in enumerate(history):
+        if entry.status not in pausing or entry.at > now:
+            continue
+        end = history[index + 1].at if index + 1 < len(history) else None
+        pauses.append((entry.at, end if end is not None and end <= now else None, entry.status))
+    return pauses
+
+
+def _subtract(intervals: list[Interval], pauses: list[tuple[datetime, datetime | None, str]]) -> list[Interval]:
+    result = list(intervals)
+    for p_start, p_end, _ in pauses:
+        cut: list[Interval] = []
+        for start, end in result:
+            if p_end is not None and p_end <= start or end is not None and end <= p_start:
+                cut.append((start, end))
+                continue
+            if start < p_start:
+                cut.append((start, p_start))
+            if p_end is not None and (end is None or p_end < end):
+                cut.append((p_end, end))
+        result = cut
+    return result
+
+
+def _instant_of(calendar: Calendar, running: list[Interval], amount: timedelta) -> datetime | None:
+    """When the clock reaches ``amount`` of business time, projecting a running clock forward.
+
+    None when a paused clock has not reached it: when it will depends on the resumption.
+    """
+    used = timedelta(0)
+    for start, end in running:
+        if end is None:
+            return calendar.add(start, amount - used)
+        span = calendar.elapsed(start, end)
+        if used + span >= amount:
+            return calendar.add(start, amount - used)
+        used += span
+    return None
+
+
+def sla_status(
+    ticket: Ticket, policy: PolicySpec, ruleset: Ruleset, calendar: Calendar, now: datetime
+) -> SlaStatus | None:
+    """The ticket's status against ``policy`` at ``now``; None when no target applies.
+
+    No target applies when the policy sets none for the ticket's stage and tier, or the
+    clock has not started yet (a stage entered after ``now``).
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    now = now.astimezone(timezone.utc)
+    if policy.clock == "created":
+        stage, spec = END_TO_END_STAGE, policy.target
+    else:
+        stage = ticket.stage or ""
+        spec = policy.targets.get(stage)
+    target = spec.for_tier(ticket.tier, ruleset.tiers) if spec is not None else None
+    intervals = clock_intervals(ticket, policy, now)
+    if target is None or not intervals:
+        return None
+
+    pauses = _pauses(ticket, set(ruleset.pausing_statuses), now)
+    running = _subtract(intervals, pauses)
+    closed = [(s, e if e is not None else now) for s, e in running]
+    elapsed = sum((calendar.elapsed(s, e) for s, e in closed), timedelta(0))
+    paused = not running or running[-1][1] is not None
+    remaining = target - elapsed
+
+    # Levels in the order this target reaches them (stable: ties keep declaration order).
+    thresholds = sorted(((level, level.threshold(target)) for level in policy.levels), key=lambda pair: pair[1])
+    reached = [(level, at) for level, at in thresholds if elapsed >= at]
+    ahead = [(level, at) for level, at in thresholds if at > elapsed]
+    current, current_at = reached[-1] if reached else (None, None)
+    next_level, next_at = ahead[0] if ahead else (None, None)
+
+    explanation = [
+        f"clock: {'from creation' if policy.clock == 'created' else f'stage {stage!r}'}, started {intervals[0][0].isoformat()}"
+        + (f", {len(intervals)} visits counted (reopen: continue)" if len(intervals) > 1 else ""),
+        f"target {format_duration(target)} for tier {ticket.tier!r} on calendar {calendar.name!r}",
+    ]
+    for p_start, p_end, status in pauses:
+        if any(s < (p_end or now) and (e or now) > p_start for s, e in intervals):
+            explanation.append(f"paused in {status!r} from {p_start.isoformat()}" + (f" to {p_end.isoformat()}" if p_end else " (still paused)"))
+    explanation.append(
+        f"elapsed {format_duration(elapsed)} of business time"
+        + (f", level {current.name!r} reached at {format_duration(current_at)}" if current and current_at is not None else ", below the first level")
+    )
+
+    return SlaStatus(
+        policy=policy.name,
+        stage=stage,
+        tier=ticket.tier,
+        calendar=calendar.name,
+        started_at=intervals[0][0],
+        target=target,
+        elapsed=elapsed,
+        remaining=remaining,
+        due_at=_instant_of(calendar, running, target),
+        level=current.name if current else None,
+        level_rank=len(reached),
+        next_level=next_level.name if next_level else None,
+        next_change_at=_instant_of(calendar, running, next_at) if next_at is not None else None,
+        paused=paused,
+        explanation=tuple(explanation),
+    )

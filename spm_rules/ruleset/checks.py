@@ -1,0 +1,134 @@
+"""Whole-file checks of a ruleset: every name one section uses, another declares.
+
+Pydantic checks each section alone; these checks read the file as a whole (like
+Alertmanager's config cross-reference pass) and say where the dangling name stands and,
+when a declared name is close, which one was probably meant.  They read the raw YAML
+data defensively, so they run even when some section failed validation: an operator
+sees a typo, a bad duration and an unknown receiver in one pass.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from typing import Any, Iterable, Iterator, Protocol
+
+from ..errors import Location, RulesetProblem
+from .schema import TWENTY_FOUR_SEVEN_NAME
+
+__all__ = ["check_references"]
+
+_Path = tuple[str | int, ...]
+
+
+class _Lines(Protocol):
+    def line(self, path: Iterable[str | int]) -> int | None: ...
+
+
+def _hint(name: str, known: Iterable[str]) -> str | None:
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"declared: {', '.join(known)}" if known else None
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list[tuple[int, Any]]:
+    return list(enumerate(value)) if isinstance(value, list) else []
+
+
+def _named(section: Any) -> list[tuple[int, Any]]:
+    return [(i, item) for i, item in _items(section) if isinstance(item, dict)]
+
+
+def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterator[RulesetProblem]:
+    """Yield a located problem for each dangling or repeated name in the ruleset data."""
+
+    def problem(path: _Path, message: str, hint: str | None = None) -> RulesetProblem:
+        return RulesetProblem(Location(source, lines.line(path), ".".join(map(str, path))), message, hint)
+
+    tiers = _mapping(data.get("tiers"))
+    stages = [s for _, s in _items(data.get("stages")) if isinstance(s, str)]
+    receivers = _mapping(data.get("receivers"))
+    calendars = set(_mapping(data.get("calendars"))) | {TWENTY_FOUR_SEVEN_NAME}
+    policies = _named(data.get("policies"))
+    rules = _named(data.get("rules"))
+
+    if TWENTY_FOUR_SEVEN_NAME in _mapping(data.get("calendars")):
+        yield problem(("calendars", TWENTY_FOUR_SEVEN_NAME), f"the calendar name {TWENTY_FOUR_SEVEN_NAME!r} is built in (real elapsed time); choose another name")
+
+    for kind, section, entries in (("policy", "policies", policies), ("rule", "rules", rules)):
+        counts = Counter(entry.get("name") for _, entry in entries if isinstance(entry.get("name"), str))
+        seen: set[str] = set()
+        for index, entry in entries:
+            name = entry.get("name")
+            if name in seen:
+                yield problem((section, index, "name"), f"{kind} name {name!r} is used {counts[name]} times; names must be unique")
+            seen.add(name)
+
+    terminal = {s for _, s in _items(data.get("terminal_statuses"))}
+    for index, status in _items(data.get("pausing_statuses")):
+        if status in terminal:
+            yield problem(("pausing_statuses", index), f"status {status!r} is both terminal and pausing")
+
+    for p_index, policy in policies:
+        base: _Path = ("policies", p_index)
+        calendar = policy.get("calendar", TWENTY_FOUR_SEVEN_NAME)
+        if isinstance(calendar, dict):
+            named = [(("calendar", "map", key), value) for key, value in _mapping(calendar.get("map")).items()]
+            if "default" in calendar:
+                named.append((("calendar", "default"), calendar["default"]))
+        else:
+            named = [(("calendar",), calendar)]
+        for path, name in named:
+            if isinstance(name, str) and name not in calendars:
+                yield problem(base + path, f"unknown calendar {name!r}", _hint(name, calendars))
+        targets: list[tuple[_Path, Any]] = [(("targets", stage), spec) for stage, spec in _mapping(policy.get("targets")).items()]
+        if "target" in policy:
+            targets.append((("target",), policy["target"]))
+        for path, spec in targets:
+            stage = path[1] if path[0] == "targets" else None
+            if stage is not None and stages and stage not in stages:
+                yield problem(base + path, f"unknown stage {stage!r}", _hint(str(stage), stages))
+            for tier in _mapping(spec):
+                if tier != "default" and tiers and tier not in tiers:
+                    yield problem(base + path + (tier,), f"unknown tier {tier!r}", _hint(str(tier), tiers))
+            if spec == "response":
+                for tier, tier_spec in tiers.items():
+                    if not _mapping(tier_spec).get("response"):
+                        yield problem(base + path, f"target 'response' but tier {tier!r} declares no response time")
+
+    for r_index, rule in rules:
+        for a_index, action in _items(rule.get("then")):
+            notify = _mapping(action).get("notify")
+            if isinstance(notify, dict):
+                notify = notify.get("receivers")
+            names = [notify] if isinstance(notify, str) else notify
+            for n_index, receiver in _items(names):
+                if isinstance(receiver, str) and receiver not in receivers:
+                    path = ("rules", r_index, "then", a_index, "notify", n_index)
+                    yield problem(path, f"unknown receiver {receiver!r}", _hint(receiver, receivers))
+
+    # Alerting (spm_rules.alerting): receivers the routing tree and the delivery fallback
+    # name, and the templates and calendars receivers name.
+    routes: list[tuple[_Path, Any]] = [(("route",), data.get("route"))]
+    while routes:
+        path, route = routes.pop(0)
+        receiver = _mapping(route).get("receiver")
+        if isinstance(receiver, str) and receiver not in receivers:
+            yield problem(path + ("receiver",), f"unknown receiver {receiver!r}", _hint(receiver, receivers))
+        routes.extend((path + ("routes", index), child) for index, child in _items(_mapping(route).get("routes")))
+    fallback = _mapping(data.get("delivery")).get("fallback_receiver")
+    if isinstance(fallback, str) and fallback not in receivers:
+        yield problem(("delivery", "fallback_receiver"), f"unknown receiver {fallback!r}", _hint(fallback, receivers))
+    templates = set(_mapping(data.get("templates"))) | {"default"}
+    for name, spec in receivers.items():
+        template, active = _mapping(spec).get("template"), _mapping(spec).get("active")
+        if isinstance(template, str) and template not in templates:
+            yield problem(("receivers", name, "template"), f"unknown template {template!r}", _hint(template, templates))
+        if isinstance(active, str) and active not in calendars:
+            yield problem(("receivers", name, "active"), f"unknown calendar {active!r}", _hint(active, calendars))

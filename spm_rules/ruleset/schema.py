@@ -1,0 +1,305 @@
+"""The ruleset file as pydantic models: what a YAML ruleset may say, checked key by key.
+
+Models are strict (unknown keys are errors) and parse durations (``4h``) and conditions
+(``when:``) while validating, so a validated ``Ruleset`` is ready to run: the engine
+never re-parses text.  Cross-references between sections (a rule naming a receiver, a
+target naming a tier) are checked by ``spm_rules.ruleset.checks`` on the whole file.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator, model_validator
+
+from ..alerting import InhibitRuleSpec, ReceiverSpec, RootRouteSpec, SilenceSpec, TemplateSpec, TicketUrl
+from ..clock.calendar import CalendarSpec
+from ..durations import format_duration, parse_duration
+from ..schedules import ScheduleSpec
+from ..state.retention import RetentionSpec
+from .conditions import Condition, parse_condition, render
+
+__all__ = [
+    "Duration",
+    "ConditionField",
+    "TierSpec",
+    "LevelSpec",
+    "TargetSpec",
+    "CalendarByField",
+    "PolicySpec",
+    "EscalateAction",
+    "RouteAction",
+    "NotifyAction",
+    "ActionSpec",
+    "RuleSpec",
+    "ReceiverSpec",
+    "DeliverySpec",
+    "Ruleset",
+    "TWENTY_FOUR_SEVEN_NAME",
+]
+
+TWENTY_FOUR_SEVEN_NAME = "24x7"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+Duration = Annotated[
+    timedelta,
+    PlainValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", "examples": ["4h", "1h30m"]}),
+]
+
+_CONDITION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "all/any: [conditions]; not: condition; or field + one of eq, ne, lt, lte, gt, gte, in, not_in, present",
+}
+
+ConditionField = Annotated[
+    Condition,
+    PlainValidator(lambda raw: parse_condition(raw)),
+    PlainSerializer(render, return_type=str),
+    WithJsonSchema(_CONDITION_SCHEMA),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TierSpec(_Strict):
+    """A service tier (response level a customer bought), e.g. ``P4: {response: 4h}``."""
+
+    response: Duration | None = None
+    description: str | None = None
+
+
+class LevelSpec(_Strict):
+    """A named escalation level: reached at a share of the target or an offset from the due time."""
+
+    name: str = Field(pattern=_NAME)
+    at: str | None = Field(default=None, description="share of the target, e.g. '75%'")
+    before_due: Duration | None = None
+    after_due: Duration | None = None
+    urgent: bool = Field(default=False, description="delivered even outside a receiver's active hours")
+
+    @field_validator("at")
+    @classmethod
+    def _share(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d+(\.\d+)?%", value.strip()):
+            raise ValueError(f"level share {value!r} must be a percentage such as '75%'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_threshold(self) -> "LevelSpec":
+        given = [k for k in ("at", "before_due", "after_due") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"level {self.name!r} needs exactly one of at, before_due, after_due (found {given or 'none'})")
+        return self
+
+    def threshold(self, target: timedelta) -> timedelta:
+        """The business time after which this level is reached, for a given target (never negative)."""
+        if self.at is not None:
+            share = float(self.at.strip()[:-1])
+            # Whole microseconds, rounded down, so 75% of 4h is exactly 3h.
+            micros = int(target // timedelta(microseconds=1))
+            value = timedelta(microseconds=(micros * round(share * 1000)) // 100_000)
+        elif self.before_due is not None:
+            value = target - self.before_due
+        else:
+            assert self.after_due is not None
+            value = target + self.after_due
+        return max(value, timedelta(0))
+
+
+class TargetSpec(_Strict):
+    """A stage's target per tier: ``{P2: 2h, P4: 4h}``, with ``default`` for other tiers.
+
+    Written in YAML as a plain duration (every tier), a mapping tier → duration, or the
+    word ``response`` (each tier's declared response time).
+    """
+
+    per_tier: dict[str, Duration] = {}
+    default: Duration | None = None
+    from_tier_response: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if value == "response":
+            return {"from_tier_response": True}
+        if isinstance(value, str):
+            return {"default": value}
+        if isinstance(value, dict) and not {"per_tier", "from_tier_response"} & set(value):
+            value = dict(value)
+            default = value.pop("default", None)
+            return {"per_tier": value, "default": default} if default is not None else {"per_tier": value}
+        return value
+
+    def for_tier(self, tier: str, tiers: dict[str, TierSpec]) -> timedelta | None:
+        """The target for ``tier``, or None when this stage has none for it."""
+        if tier in self.per_tier:
+            return self.per_tier[tier]
+        if self.from_tier_response and tier in tiers:
+            return tiers[tier].response
+        return self.default
+
+
+class CalendarByField(_Strict):
+    """Take the calendar from a ticket field: ``{field: region, map: {north: cn-north}, default: cn}``.
+
+    Without ``map`` the field's value is the calendar's name.
+    """
+
+    field: str
+    map: dict[str, str] = {}
+    default: str = TWENTY_FOUR_SEVEN_NAME
+
+
+class PolicySpec(_Strict):
+    """An SLA policy: which tickets, which clock and calendar, the targets and the levels."""
+
+    name: str = Field(pattern=_NAME)
+    description: str | None = None
+    applies_to: ConditionField | None = None
+    calendar: str | CalendarByField = TWENTY_FOUR_SEVEN_NAME
+    clock: Literal["stage", "created"] = "stage"
+    targets: dict[str, TargetSpec] = Field(default_factory=dict, description="stage -> target (clock: stage)")
+    target: TargetSpec | None = Field(default=None, description="the end-to-end target (clock: created)")
+    reopen: Literal["restart", "continue"] = "restart"
+    levels: list[LevelSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _clock_has_targets(self) -> "PolicySpec":
+        if self.clock == "stage":
+            if not self.targets or self.target is not None:
+                raise ValueError("a stage clock takes 'targets' (stage -> target), not 'target'")
+        elif self.target is None or self.targets:
+            raise ValueError("a 'created' clock takes one 'target', not per-stage 'targets'")
+        names = [level.name for level in self.levels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"level names repeat: {names}")
+        return self
+
+
+class EscalateAction(_Strict):
+    """Escalate to a role (``to``), optionally naming the escalation level."""
+
+    to: str
+    level: str | None = None
+
+
+class RouteAction(_Strict):
+    """Assign the ticket to a provider."""
+
+    provider: str
+
+
+class NotifyAction(_Strict):
+    """Notify named receivers; ``repeat`` re-sends while the condition still holds."""
+
+    receivers: list[str] = Field(min_length=1)
+    repeat: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"receivers": [value]}
+        if isinstance(value, list):
+            return {"receivers": value}
+        return value
+
+
+class ActionSpec(_Strict):
+    """One action of a rule's ``then``: exactly one of escalate, route, notify, tag."""
+
+    escalate: EscalateAction | None = None
+    route: RouteAction | None = None
+    notify: NotifyAction | None = None
+    tag: list[str] | None = None
+
+    @field_validator("tag", mode="before")
+    @classmethod
+    def _tag_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ActionSpec":
+        given = [k for k in ("escalate", "route", "notify", "tag") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"an action is exactly one of escalate, route, notify, tag (found {given or 'none'})")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """Which action this is: escalate, route, notify or tag."""
+        return next(k for k in ("escalate", "route", "notify", "tag") if getattr(self, k) is not None)
+
+    def arguments(self) -> dict[str, Any]:
+        """The action's arguments as plain data (durations as text)."""
+        value = getattr(self, self.kind)
+        if isinstance(value, list):
+            return {"tags": list(value)}
+        return value.model_dump(mode="json", exclude_none=True)
+
+
+class RuleSpec(_Strict):
+    """A rule: when its condition holds for a ticket's facts, its actions become decisions."""
+
+    name: str = Field(pattern=_NAME)
+    description: str | None = None
+    enabled: bool = True
+    when: ConditionField | None = None
+    then: list[ActionSpec] = Field(min_length=1)
+
+
+class DeliverySpec(_Strict):
+    """How the outbox retries: exponential backoff from ``backoff`` up to ``max_backoff``,
+    dead-lettered after ``max_attempts`` with a meta-alert to ``fallback_receiver``."""
+
+    max_attempts: int = Field(default=5, ge=1)
+    backoff: Duration = timedelta(minutes=1)
+    max_backoff: Duration = timedelta(hours=1)
+    fallback_receiver: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+    concurrency: int = Field(default=4, ge=1, le=64)
+
+
+class Ruleset(_Strict):
+    """A whole ruleset file, validated.  ``source`` is the file it came from (set by the loader)."""
+
+    version: Literal[1] = 1
+    name: str = Field(pattern=_NAME)
+    description: str | None = None
+    ticket_timezone: str | None = None
+    tiers: dict[str, TierSpec] = Field(min_length=1)
+    stages: list[str] = Field(min_length=1)
+    terminal_statuses: list[str] = Field(min_length=1)
+    pausing_statuses: list[str] = []
+    calendars: dict[str, CalendarSpec] = {}
+    policies: list[PolicySpec] = []
+    rules: list[RuleSpec] = []
+    receivers: dict[str, ReceiverSpec] = {}
+    delivery: DeliverySpec = DeliverySpec()
+    # Stateful runs (spm_rules.schedules owns the schedule model).
+    schedules: list[ScheduleSpec] = []
+    retention: RetentionSpec = RetentionSpec()
+    # Alerting (spm_rules.alerting owns these models).
+    ticket_url: TicketUrl | None = None
+    route: RootRouteSpec | None = None
+    inhibit_rules: list[InhibitRuleSpec] = []
+    silences: list[SilenceSpec] = []
+    templates: dict[str, TemplateSpec] = {}
+    source: str | None = Field(default=None, exclude=True)
+
+    @field_validator("ticket_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown IANA timezone {value!r} (e.g. Asia/Shanghai, Europe/Berlin)") from None
+        return value

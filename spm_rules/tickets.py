@@ -1,0 +1,149 @@
+"""Ticket facts: what the ticket system knows about one service request.
+
+A ticket carries the fields every process needs (tier, stage, status, region, provider,
+…), its stage history (which stage, entered when, in order) and, optionally, its status
+and tier histories for pauses and tier changes.  Any other field the ticket system has is
+kept as-is and can be used in rule conditions (``customer.vip``, ``fault_code``).
+
+Times must be timezone-aware.  A naive time is a validation error that names the field,
+unless the ruleset declares ``ticket_timezone``, in which case naive times are read in
+that zone (pass it as ``default_timezone`` in the validation context).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterator
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+__all__ = ["StageEntry", "StatusEntry", "TierEntry", "Ticket", "TICKET_FIELDS"]
+
+
+def _aware(value: Any, info: ValidationInfo) -> Any:
+    """Accept aware datetimes; read naive ones in the declared default timezone, or refuse them."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 time: {value!r}") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+            zone = (info.context or {}).get("default_timezone") if info.context else None
+            if zone is None:
+                raise ValueError(
+                    "time has no timezone; write it with an offset (2026-11-25T09:00:00+08:00) "
+                    "or declare ticket_timezone in the ruleset"
+                )
+            value = value.replace(tzinfo=ZoneInfo(zone) if isinstance(zone, str) else zone)
+        return value.astimezone(timezone.utc)
+    return value
+
+
+class StageEntry(BaseModel):
+    """The ticket entered ``stage`` at ``entered_at``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stage: str = Field(min_length=1)
+    entered_at: datetime
+
+    _aware_time = field_validator("entered_at", mode="before")(_aware)
+
+
+class StatusEntry(BaseModel):
+    """The ticket's status became ``status`` at ``at`` (used for pauses)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: str = Field(min_length=1)
+    at: datetime
+
+    _aware_time = field_validator("at", mode="before")(_aware)
+
+
+class TierEntry(BaseModel):
+    """The ticket's tier became ``tier`` at ``at`` (a customer upgraded their response level)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tier: str = Field(min_length=1)
+    at: datetime
+
+    _aware_time = field_validator("at", mode="before")(_aware)
+
+
+TICKET_FIELDS = ("id", "tier", "stage", "status", "region", "provider", "product", "customer", "created_at")
+
+
+class Ticket(BaseModel):
+    """One service ticket as facts.  Unknown fields are kept (``extra='allow'``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str = Field(min_length=1)
+    tier: str = Field(min_length=1)
+    status: str = Field(min_length=1)
+    stage: str | None = None
+    region: str | None = None
+    provider: str | None = None
+    product: str | None = None
+    customer: str | None = None
+    created_at: datetime
+    stage_history: tuple[StageEntry, ...] = ()
+    status_history: tuple[StatusEntry, ...] = ()
+    tier_history: tuple[TierEntry, ...] = ()
+
+    _aware_time = field_validator("created_at", mode="before")(_aware)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("stage_history", "status_history", "tier_history")
+    @classmethod
+    def _in_time_order(cls, entries: tuple[Any, ...]) -> tuple[Any, ...]:
+        times = [e.entered_at if isinstance(e, StageEntry) else e.at for e in entries]
+        for index, (earlier, later) in enumerate(zip(times, times[1:]), 1):
+            if later < earlier:
+                raise ValueError(f"entry {index} is earlier than entry {index - 1}: histories must be in time order")
+        return entries
+
+    @model_validator(mode="after")
+    def _stage_matches_history(self) -> "Ticket":
+        if self.stage_history:
+            last = self.stage_history[-1].stage
+            if self.stage is None:
+                object.__setattr__(self, "stage", last)
+            elif self.stage != last:
+                raise ValueError(f"stage {self.stage!r} differs from the last stage_history entry {last!r}")
+        return self
+
+    @property
+    def extra_fields(self) -> dict[str, Any]:
+        """The fields the ticket system sent beyond the known ones."""
+        return dict(self.__pydantic_extra__ or {})
+
+    def fact(self) -> dict[str, Any]:
+        """The ticket as a flat fact for rule conditions: scalars only, nested mappings dotted."""
+        fact: dict[str, Any] = {}
+        for name in TICKET_FIELDS:
+            value = getattr(self, name)
+            fact[name] = value.isoformat() if isinstance(value, datetime) else value
+        for name, value in _flatten(self.extra_fields, ""):
+            fact.setdefault(name, value)
+        return fact
+
+
+def _flatten(values: dict[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(value, name + ".")
+        elif isinstance(value, datetime):
+            yield name, value.isoformat()
+        elif value is None or isinstance(value, (str, int, float, bool)):
+            yield name, value
+

@@ -1,0 +1,122 @@
+"""``spm-rules validate`` and ``spm-rules evaluate`` end to end, as an operator runs them."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spm_rules.cli import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTERPRISE = str(ROOT / "rulesets" / "enterprise-command-center.yaml")
+EXAMPLES = str(ROOT / "examples" / "enterprise-tickets.jsonl")
+AT = "2026-11-25T14:00:00+08:00"
+
+BROKEN = """\
+name: broken
+tiers: {P4: {response: 4h}}
+stages: [dispatched]
+terminal_statuses: [resolved]
+policies:
+  - name: response
+    targets: {dispatched: 4hrs}
+    levles:
+      - {name: red, at: 100%}
+    levels:
+      - {name: red, at: 100%}
+rules:
+  - name: red
+    when: {field: sla.level, eq: red}
+    then: [{notify: [command-centre]}]
+receivers:
+  command-center: {urls: ["json://localhost/cc"]}
+"""
+
+
+def test_validate_shipped_rulesets(capsys: pytest.CaptureFixture[str]) -> None:
+    paths = sorted(str(p) for p in (ROOT / "rulesets").glob("*.yaml"))
+    assert main(["validate", *paths]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert all(f"{p}: ok" in out for p in paths)
+
+
+def test_validate_reports_typo_bad_duration_and_unknown_receiver(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    assert main(["validate", str(path)]) == EXIT_INVALID
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"{path}:7: policies.0.targets.dispatched: bad duration '4hrs': use a number and a unit w/d/h/m/s, e.g. '4h', '1h30m', '90s'",
+        f"{path}:8: policies.0.levles: unknown key 'levles' (hint: did you mean 'levels'?)",
+        f"{path}:15: rules.0.then.0.notify.0: unknown receiver 'command-centre' (hint: did you mean 'command-center'?)",
+    ]
+
+
+def test_validate_keeps_going_over_several_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n", encoding="utf-8")
+    assert main(["validate", str(bad), ENTERPRISE]) == EXIT_INVALID
+    captured = capsys.readouterr()
+    assert f"{bad}:2: malformed YAML" in captured.err
+    assert f"{ENTERPRISE}: ok" in captured.out
+
+
+def test_evaluate_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", EXAMPLES, "--at", AT, "--format", "json", "--matcher", "python"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    assert document["at"] == "2026-11-25T06:00:00+00:00"
+    tickets = {t["ticket"]: t for t in document["tickets"]}
+    assert len(tickets) == 10 and document["rejected"] == []
+    red = next(s for s in tickets["EC-1002"]["sla"] if s["policy"] == "response")
+    assert red["level"] == "red" and red["due_at"] == "2026-11-25T06:00:00+00:00"
+    assert {d["action"] for d in tickets["EC-1002"]["decisions"]} == {"notify", "tag"}
+
+
+def test_evaluate_table_shows_levels(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", EXAMPLES, "--at", AT]) == EXIT_OK
+    out = capsys.readouterr().out
+    for text in ("EC-1001", "escalate", "red", "yellow", "(paused)", "notify command-center, partner-desk (every 30m)", "route → maker-engineers"):
+        assert text in out
+
+
+def test_evaluate_bad_rows_exit_partial_and_others_still_evaluated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = Path(EXAMPLES).read_text(encoding="utf-8").splitlines()
+    broken = json.loads(lines[1])
+    broken["created_at"] = "2026-11-25 nine o'clock"
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join([lines[0], json.dumps(broken), "{oops", *lines[2:]]) + "\n", encoding="utf-8")
+    code = main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT, "--format", "json"])
+    assert code == EXIT_PARTIAL
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)["tickets"]) == 9
+    assert f"{path}: row 2 ticket EC-1002: created_at: not an ISO 8601 time" in captured.err
+    assert f"{path}: row 3: json: malformed JSON" in captured.err
+
+
+def test_evaluate_invalid_ruleset_and_bad_at(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    assert main(["evaluate", "--ruleset", str(path), "--tickets", EXAMPLES]) == EXIT_INVALID
+    assert "unknown receiver" in capsys.readouterr().err
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", EXAMPLES, "--at", "tomorrow"]) == EXIT_USAGE
+    assert "not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_missing_tickets_file_is_an_error_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", "/nonexistent.jsonl", "--at", AT]) == EXIT_INVALID
+    err = capsys.readouterr().err
+    assert "cannot read tickets" in err and "Traceback" not in err
+
+
+def test_python_m_and_console_script_are_the_same_command() -> None:
+    args = ["evaluate", "--ruleset", ENTERPRISE, "--tickets", EXAMPLES, "--at", AT, "--format", "json"]
+    by_module = subprocess.run([sys.executable, "-m", "spm_rules", *args], capture_output=True, text=True, check=True)
+    script = shutil.which("spm-rules", path=str(Path(sys.executable).parent))
+    assert script is not None, "the spm-rules console script is not installed next to this Python"
+    by_script = subprocess.run([script, *args], capture_output=True, text=True, check=True)
+    assert json.loads(by_module.stdout) == json.loads(by_script.stdout)
+    bad = subprocess.run([sys.executable, "-m", "spm_rules", "validate", "/nonexistent.yaml"], capture_output=True, text=True)
+    assert bad.returncode == EXIT_INVALID and "Traceback" not in bad.stderr

@@ -1,0 +1,160 @@
+"""SLA status: level boundaries, pauses, reopened stages, tier changes, due and next change."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from spm_rules.clock.calendar import TWENTY_FOUR_SEVEN
+from spm_rules.clock.status import sla_status
+from spm_rules.ruleset.loader import parse_ruleset
+from spm_rules.tickets import Ticket
+
+UTC = timezone.utc
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+RULESET = parse_ruleset(
+    """
+name: clock-test
+tiers: {P2: {response: 2h}, P4: {response: 4h}}
+stages: [hotline, dispatched, onsite]
+terminal_statuses: [resolved]
+pausing_statuses: [waiting_customer, waiting_parts]
+policies:
+  - name: response
+    targets: {dispatched: response}
+    levels:
+      - {name: yellow, at: 75%}
+      - {name: red, at: 100%}
+      - {name: warn-early, before_due: 30m}
+      - {name: escalate, after_due: 2h}
+  - name: continue-on-reopen
+    reopen: continue
+    targets: {dispatched: 4h}
+    levels: [{name: red, at: 100%}]
+  - name: resolution
+    clock: created
+    target: {P2: 12h, P4: 1d}
+    levels: [{name: late, at: 100%}]
+""",
+    "clock-test.yaml",
+)
+POLICY = {p.name: p for p in RULESET.policies}
+
+
+def ticket(tier: str = "P4", stages: list[tuple[str, datetime]] | None = None, statuses: list[tuple[str, datetime]] | None = None) -> Ticket:
+    stages = stages if stages is not None else [("hotline", T0 - timedelta(minutes=10)), ("dispatched", T0)]
+    return Ticket(
+        id="T-1",
+        tier=tier,
+        status=statuses[-1][0] if statuses else "open",
+        created_at=stages[0][1],
+        stage_history=[{"stage": s, "entered_at": at} for s, at in stages],
+        status_history=[{"status": s, "at": at} for s, at in statuses or []],
+    )
+
+
+def status_at(after: timedelta, policy: str = "response", **kwargs):
+    return sla_status(ticket(**kwargs), POLICY[policy], RULESET, TWENTY_FOUR_SEVEN, T0 + after)
+
+
+@pytest.mark.parametrize(
+    "after, level, rank",
+    [
+        (timedelta(0), None, 0),
+        (timedelta(hours=3) - timedelta(microseconds=1), None, 0),
+        (timedelta(hours=3), "yellow", 1),  # exactly at 75 % is yellow
+        (timedelta(hours=3, minutes=30) - timedelta(seconds=1), "yellow", 1),
+        (timedelta(hours=3, minutes=30), "warn-early", 2),
+        (timedelta(hours=4) - timedelta(seconds=1), "warn-early", 2),
+        (timedelta(hours=4), "red", 3),
+        (timedelta(hours=6) - timedelta(seconds=1), "red", 3),
+        (timedelta(hours=6), "escalate", 4),
+    ],
+)
+def test_each_level_boundary(after: timedelta, level: str | None, rank: int) -> None:
+    status = status_at(after)
+    assert status is not None
+    assert (status.level, status.level_rank) == (level, rank)
+    assert status.elapsed == after
+
+
+def test_levels_ordered_by_threshold_not_declaration() -> None:
+    # warn-early (3h30m for a 4h target) comes after yellow (3h) and before red (4h):
+    # at 3h45m the ticket is at warn-early, and the next change is red at 4h.
+    status = status_at(timedelta(hours=3, minutes=45))
+    assert status.level == "warn-early"
+    assert status.next_level == "red"
+    assert status.next_change_at == T0 + timedelta(hours=4)
+
+
+def test_due_remaining_and_next_change() -> None:
+    status = status_at(timedelta(hours=1))
+    assert status.target == timedelta(hours=4)
+    assert status.remaining == timedelta(hours=3)
+    assert status.due_at == T0 + timedelta(hours=4)
+    assert (status.next_level, status.next_change_at) == ("yellow", T0 + timedelta(hours=3))
+    overdue = status_at(timedelta(hours=9))
+    assert overdue.remaining == -timedelta(hours=5) and overdue.overdue
+    assert overdue.due_at == T0 + timedelta(hours=4)
+    assert (overdue.next_level, overdue.next_change_at) == (None, None)
+
+
+def test_tier_sets_the_target() -> None:
+    status = status_at(timedelta(hours=1, minutes=20), tier="P2")
+    assert status.target == timedelta(hours=2) and status.level is None
+    assert status.next_change_at == T0 + timedelta(hours=1, minutes=30)
+    # yellow (75 %) and warn-early (30 minutes before due) coincide at 1h30m for a 2h
+    # target: the one declared later wins the tie.
+    assert status_at(timedelta(hours=1, minutes=30), tier="P2").level == "warn-early"
+
+
+def test_no_status_outside_the_measured_stage() -> None:
+    assert status_at(timedelta(hours=1), stages=[("hotline", T0)]) is None
+    assert status_at(-timedelta(minutes=5)) is None  # dispatched in the future
+
+
+def test_pause_stops_the_clock_and_due_moves() -> None:
+    statuses = [("open", T0), ("waiting_customer", T0 + timedelta(hours=1)), ("open", T0 + timedelta(hours=3))]
+    status = status_at(timedelta(hours=4), statuses=statuses)
+    assert status.elapsed == timedelta(hours=2)
+    assert status.due_at == T0 + timedelta(hours=6)
+    assert not status.paused
+    assert any("paused in 'waiting_customer'" in line for line in status.explanation)
+
+
+def test_paused_now_has_no_projected_due_time() -> None:
+    statuses = [("open", T0), ("waiting_parts", T0 + timedelta(hours=1))]
+    status = status_at(timedelta(hours=5), statuses=statuses)
+    assert status.paused and status.elapsed == timedelta(hours=1)
+    assert status.due_at is None and status.next_change_at is None
+
+
+def test_reopen_restart_versus_continue() -> None:
+    stages = [
+        ("dispatched", T0),
+        ("onsite", T0 + timedelta(hours=1)),
+        ("dispatched", T0 + timedelta(hours=5)),
+    ]
+    restart = status_at(timedelta(hours=6), stages=stages)
+    kept = status_at(timedelta(hours=6), policy="continue-on-reopen", stages=stages)
+    assert restart.elapsed == timedelta(hours=1)
+    assert kept.elapsed == timedelta(hours=2)
+    assert kept.due_at == T0 + timedelta(hours=8)  # 2h left from T0+6h
+
+
+def test_end_to_end_clock_runs_from_creation_across_stages() -> None:
+    stages = [("hotline", T0), ("dispatched", T0 + timedelta(hours=2)), ("onsite", T0 + timedelta(hours=20))]
+    status = status_at(timedelta(days=1), policy="resolution", stages=stages)
+    assert status.stage == "resolution"
+    assert status.elapsed == timedelta(days=1) and status.level == "late"
+
+
+def test_naive_now_is_refused() -> None:
+    with pytest.raises(ValueError):
+        sla_status(ticket(), POLICY["response"], RULESET, TWENTY_FOUR_SEVEN, datetime(2026, 11, 25))
+
+
+def test_fact_exposes_sla_fields_in_seconds() -> None:
+    fact = status_at(timedelta(hours=3)).fact()
+    assert fact["sla.level"] == "yellow" and fact["sla.elapsed"] == 10800 and fact["sla.remaining"] == 3600
+    assert fact["sla.share"] == 75.0 and fact["sla.overdue"] is False and fact["sla.paused"] is False

@@ -1,0 +1,141 @@
+"""The engine: statuses and decisions per ticket, on both shipped rulesets, pure and streaming."""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from spm_rules.engine import BATCH_SIZE, Engine, evaluate
+from spm_rules.match import durable_available
+from spm_rules.ruleset.loader import load_ruleset, parse_ruleset
+from spm_rules.sources.files import read_tickets
+from spm_rules.tickets import Ticket
+
+ROOT = Path(__file__).resolve().parents[1]
+AT = datetime(2026, 11, 25, 14, 0, tzinfo=timezone(timedelta(hours=8)))
+MATCHERS = ["python"] + (["durable"] if durable_available() else [])
+
+
+def enterprise():
+    ruleset = load_ruleset(ROOT / "rulesets" / "enterprise-command-center.yaml")
+    tickets, problems = read_tickets([ROOT / "examples" / "enterprise-tickets.jsonl"], ruleset.ticket_timezone)
+    assert problems == []
+    return ruleset, tickets
+
+
+@pytest.mark.parametrize("matcher", MATCHERS)
+def test_enterprise_example_at_fixed_instant(matcher: str) -> None:
+    ruleset, tickets = enterprise()
+    results = {r.ticket.id: r for r in Engine(ruleset, matcher).evaluate(tickets, AT)}
+    response = {tid: next((s for s in r.statuses if s.policy == "response"), None) for tid, r in results.items()}
+    # EC-1002: P4 dispatched 10:00, at 14:00 exactly 4h used: red.
+    assert response["EC-1002"].level == "red" and response["EC-1002"].remaining == timedelta(0)
+    # EC-1001: P2 dispatched 08:20, 5h40m used: 3h40m past due, beyond escalate (after_due 2h).
+    assert response["EC-1001"].level == "escalate"
+    # EC-1004: P6 dispatched 12:10: 1h50m of 6h, below yellow; yellow at 4h30m = 16:40 local.
+    assert response["EC-1004"].level is None
+    assert response["EC-1004"].next_change_at == datetime(2026, 11, 25, 8, 40, tzinfo=timezone.utc)
+    # EC-1007 has waited for the customer since 09:00 (50 minutes used): paused, below yellow.
+    assert response["EC-1007"].paused and response["EC-1007"].elapsed == timedelta(minutes=50)
+    # EC-1008 is on site and EC-1009 was solved on the first call: no response clock.
+    assert response["EC-1008"] is None and results["EC-1009"].statuses == ()
+
+    actions = {tid: {(d.rule, d.action) for d in r.decisions} for tid, r in results.items()}
+    assert ("response-red", "notify") in actions["EC-1002"] and ("response-red", "tag") in actions["EC-1002"]
+    assert ("response-escalate", "escalate") in actions["EC-1001"]
+    assert ("core-servers-stay-in-house", "route") in actions["EC-1005"]
+    assert ("dispatch-north", "route") in actions["EC-1006"]
+    assert actions["EC-1009"] == set()
+    red = next(d for d in results["EC-1002"].decisions if d.action == "notify")
+    assert red.arguments == {"receivers": ["command-center", "partner-desk"], "repeat": "30m"}
+    assert red.policy == "response" and red.level == "red"
+    assert "sla.level == 'red' [sla.level='red': yes]" in red.why
+
+
+def test_both_matchers_decide_the_same_on_shipped_rulesets() -> None:
+    if len(MATCHERS) < 2:
+        pytest.skip("durable_rules is not importable on this Python")
+    for name, examples in (("enterprise-command-center", "enterprise-tickets"), ("repair-network", "repair-tickets")):
+        ruleset = load_ruleset(ROOT / "rulesets" / f"{name}.yaml")
+        tickets, _ = read_tickets([ROOT / "examples" / f"{examples}.jsonl"], ruleset.ticket_timezone)
+        for hours in range(0, 72, 3):
+            now = AT + timedelta(hours=hours)
+            by = {m: [[d.to_json() for d in r.decisions] for r in Engine(ruleset, m).evaluate(tickets, now)] for m in MATCHERS}
+            assert by["python"] == by["durable"], (name, hours)
+
+
+def test_repair_network_stages_and_reopen() -> None:
+    ruleset = load_ruleset(ROOT / "rulesets" / "repair-network.yaml")
+    tickets, _ = read_tickets([ROOT / "examples" / "repair-tickets.jsonl"], ruleset.ticket_timezone)
+    results = {r.ticket.id: r for r in evaluate(ruleset, tickets, AT, matcher="python")}
+    stage = {tid: next((s for s in r.statuses if s.policy == "stage-targets"), None) for tid, r in results.items()}
+    # RP-2002: key account in request since 08:00 (2h target): 6h used = 300 %, escalate.
+    assert stage["RP-2002"].level == "escalate"
+    assert ("stage-escalate", "escalate") in {(d.rule, d.action) for d in results["RP-2002"].decisions}
+    # RP-2007 re-entered repair; reopen: continue adds its first repair visit (6h) to today's 5h.
+    assert stage["RP-2007"].stage == "repair" and stage["RP-2007"].elapsed == timedelta(hours=11)
+    # RP-2005 has no station yet: routed to its region's central station.
+    assert ("route-unassigned", "route") in {(d.rule, d.action) for d in results["RP-2005"].decisions}
+    # RP-2008 is resolved: closed loop, no clock.
+    assert results["RP-2008"].statuses == ()
+
+
+def test_evaluate_is_pure_and_repeatable() -> None:
+    ruleset, tickets = enterprise()
+    engine = Engine(ruleset, "python")
+    first = [r.to_json() for r in engine.evaluate(tickets, AT)]
+    second = [r.to_json() for r in engine.evaluate(iter(tickets), AT)]
+    assert first == second
+
+
+def test_streams_in_bounded_batches() -> None:
+    ruleset, tickets = enterprise()
+    template = tickets[0]
+    consumed = 0
+
+    def generate():
+        nonlocal consumed
+        for index in range(BATCH_SIZE * 3):
+            consumed += 1
+            yield template.model_copy(update={"id": f"G-{index}"})
+
+    stream = Engine(ruleset, "python").evaluate(generate(), AT)
+    first = next(stream)
+    assert first.ticket.id == "G-0"
+    assert consumed == BATCH_SIZE  # only the first batch was read
+    assert sum(1 for _ in stream) == BATCH_SIZE * 3 - 1
+
+
+def test_naive_now_is_refused() -> None:
+    ruleset, tickets = enterprise()
+    with pytest.raises(ValueError):
+        list(Engine(ruleset, "python").evaluate(tickets, datetime(2026, 11, 25, 14)))
+
+
+def test_calendar_chosen_by_ticket_field() -> None:
+    ruleset = parse_ruleset(
+        """
+name: by-region
+tiers: {std: {}}
+stages: [open]
+terminal_statuses: [done]
+calendars:
+  office: {timezone: UTC, hours: {mon-fri: ["09:00-17:00"]}}
+policies:
+  - name: p
+    calendar: {field: region, map: {emea: office}, default: 24x7}
+    targets: {open: 8h}
+    levels: [{name: red, at: 100%}]
+""",
+        "by-region.yaml",
+    )
+    start = datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc)  # a Friday
+    tickets = [
+        Ticket(id=region, tier="std", status="new", region=region, created_at=start, stage_history=[{"stage": "open", "entered_at": start}])
+        for region in ("emea", "apac")
+    ]
+    results = {r.ticket.id: r.statuses[0] for r in Engine(ruleset, "python").evaluate(tickets, start + timedelta(hours=2))}
+    assert results["emea"].calendar == "office" and results["emea"].elapsed == timedelta(hours=1)
+    # Friday 16-17 counts 1h; the other 7h run Monday 09:00-16:00.
+    assert results["emea"].due_at == datetime(2026, 11, 30, 16, 0, tzinfo=timezone.utc)
+    assert results["apac"].calendar == "24x7" and results["apac"].elapsed == timedelta(hours=2)
