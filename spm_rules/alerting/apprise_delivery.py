@@ -1,0 +1,163 @@
+"""The one module that imports Apprise: sending one message to one URL, masked URLs for
+display, and the custom schemes ``console://`` and ``spmfile://``.
+
+Apprise traps handled here:
+
+* ``notify()`` says True, False or None (nothing was sent: no service, no tag matched),
+  and Apprise 2 answers an ``AppriseResult`` whose truth is success; only a true answer
+  counts as delivered, None is a failure.
+* A send is bounded three ways by the receiver timeout: the plugin's socket connect and
+  read timeouts, Apprise's own service timeout where it has one, and an outer
+  ``asyncio.wait_for``.  Exceptions become a failure whose text is redacted.
+* Plugins log full request URLs (with tokens in the path) at DEBUG: importing this
+  module installs :func:`~spm_rules.alerting.redaction.install_log_redaction`, and URLs
+  are shown only in Apprise's privacy form, masked further.
+* Apprise's plugin manager is a process-wide singleton and refuses a scheme registered
+  twice; the custom schemes are registered once, at import, and only if free.
+
+``console://`` writes each message to standard output (the demo's "terminal").
+``spmfile://PATH`` appends one JSON line per message (``title``, ``body``, ``type``) to
+the file PATH relative to the working directory (``spmfile://?path=/abs/file.jsonl`` for
+an absolute path), created with mode 0600.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+import apprise
+from apprise.decorators import notify as apprise_notify
+
+from .redaction import install_log_redaction, mask_url, redact
+
+__all__ = ["CUSTOM_SCHEMES", "notify_url", "display_url", "spmfile_path", "interpret_result", "scheme_available"]
+
+CUSTOM_SCHEMES = ("console", "spmfile")
+
+_file_lock = threading.Lock()
+_ASSET_OPTIONS = set(inspect.signature(apprise.AppriseAsset.__init__).parameters)
+
+
+def _asset(timeout: float) -> apprise.AppriseAsset:
+    options: dict[str, Any] = {"secure_logging": True, "service_timeout": timeout, "storage_mode": "memory"}
+    return apprise.AppriseAsset(**{key: value for key, value in options.items() if key in _ASSET_OPTIONS})
+
+
+def _console(body: str, title: str, notify_type: str, meta: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
+    """``console://``: the message on standard output, framed, one write."""
+    rule = "─" * 8
+    sys.stdout.write(f"{rule} {notify_type}: {title} {rule}\n{body}\n\n")
+    sys.stdout.flush()
+    return True
+
+
+def spmfile_path(meta: dict[str, Any]) -> Path:
+    """The file a ``spmfile://`` URL names (Apprise's parsed URL parts in ``meta``)."""
+    explicit = (meta.get("qsd") or {}).get("path")
+    if explicit:
+        return Path(explicit)
+    written = unquote(str(meta.get("host") or "") + str(meta.get("fullpath") or ""))
+    if not written:
+        raise ValueError("spmfile:// needs a file: spmfile://out/notifications.jsonl or spmfile://?path=/abs/file.jsonl")
+    return Path(written)
+
+
+def _spmfile(body: str, title: str, notify_type: str, meta: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
+    """``spmfile://PATH``: one JSON line per message appended to PATH (mode 0600)."""
+    path = spmfile_path(meta)
+    line = json.dumps({"title": title, "body": body, "type": notify_type}, ensure_ascii=False) + "\n"
+    with _file_lock:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+    return True
+
+
+def scheme_available(scheme: str) -> bool:
+    """Whether Apprise knows ``scheme`` in this process (built in or registered)."""
+    return scheme.lower() in apprise.NotificationManager()
+
+
+def _register() -> None:
+    with warnings.catch_warnings():
+        # The first look-up loads Apprise's plugins, one of which imports the deprecated imghdr.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for scheme, function, name in (
+            ("console", _console, "spm-rules console"),
+            ("spmfile", _spmfile, "spm-rules JSON-lines file"),
+        ):
+            if not scheme_available(scheme):
+                apprise_notify(on=scheme, name=name)(function)
+
+
+install_log_redaction()
+_register()
+
+
+def interpret_result(result: Any) -> tuple[bool, str]:
+    """Apprise's answer as (delivered, why): only a true answer is a delivery."""
+    if result is None:
+        return False, "nothing was sent (Apprise answered None)"
+    if bool(result):
+        return True, "delivered"
+    status = getattr(result, "status", None)
+    reasons = []
+    logs = getattr(result, "logs", None)
+    if callable(logs):
+        reasons = [redact(str(entry.message)) for entry in logs() if getattr(entry, "level", "") in ("WARNING", "ERROR", "CRITICAL")]
+    what = {"NOMATCH": "nothing was sent", "TIMEOUT": "timed out"}.get(getattr(status, "name", ""), "not delivered")
+    return False, what + (": " + "; ".join(reasons)[:300] if reasons else "")
+
+
+async def notify_url(url: str, title: str, body: str, notify_type: str, timeout: float) -> tuple[bool, str]:
+    """Send one message to one Apprise URL within ``timeout`` seconds: (delivered, why)."""
+    asset = _asset(timeout)
+    plugin = apprise.Apprise.instantiate(url, asset=asset)
+    if plugin is None:
+        return False, "not a usable Apprise URL (unknown scheme or bad arguments)"
+    plugin.socket_connect_timeout = min(float(plugin.socket_connect_timeout), timeout)
+    plugin.socket_read_timeout = min(float(plugin.socket_read_timeout), timeout)
+    sender = apprise.Apprise(asset=asset)
+    sender.add(plugin)
+    try:
+        result = await asyncio.wait_for(
+            sender.async_notify(body=body, title=title, notify_type=apprise.NotifyType(notify_type), body_format=apprise.NotifyFormat.TEXT),
+            timeout=timeout + 1.0,
+        )
+    except asyncio.TimeoutError:
+        return False, f"timed out after {timeout:g}s"
+    except Exception as exc:  # a plugin's own bug: a failed send, told without secrets
+        return False, f"{type(exc).__name__}: {redact(str(exc))}"
+    try:
+        return interpret_result(result)
+    finally:
+        close = getattr(result, "close", None)  # Apprise 2 may keep the call's logs in a temporary file
+        if callable(close):
+            close()
+
+
+def display_url(url: str) -> str:
+    """``url`` as it may be shown: Apprise's privacy form (secrets of the plugin masked)
+    with only the query arguments written in the URL, masked once more."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() in CUSTOM_SCHEMES:
+        return mask_url(url)
+    plugin = apprise.Apprise.instantiate(url, asset=_asset(1.0))
+    if plugin is None:
+        return mask_url(url)
+    private = urlsplit(plugin.url(privacy=True))
+    written = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    kept = [pair for pair in private.query.split("&") if pair and unquote(pair.partition("=")[0]).lower() in written]
+    return mask_url(urlunsplit((private.scheme, private.netloc, private.path, "&".join(kept), "")))

@@ -1,0 +1,125 @@
+"""Sending rendered messages: every destination at once, within a bound and a timeout.
+
+Each message goes to each destination of its receiver (every Apprise URL, and the hook)
+as one task; tasks run concurrently on one event loop, at most ``concurrency`` at a
+time, each within ``timeout`` seconds.  A receiver got a message only when every one of
+its destinations did.  Nothing here raises for a failed send: every task ends as a
+:class:`SendResult` whose ``detail`` is safe to log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Awaitable, Callable, Coroutine, Mapping, Sequence, TypeVar
+
+from .apprise_delivery import display_url, notify_url
+from .receivers import AlertMessage, Hook, ReceiverError, ReceiverSpec, resolve_url
+from .redaction import redact
+
+__all__ = ["SendResult", "SendTask", "run_tasks", "tasks_for", "GRACE_SECONDS"]
+
+#: How much longer than the timeout a task may take before it is abandoned.
+GRACE_SECONDS = 1.0
+
+T = TypeVar("T")
+
+# Hooks run here rather than in the loop's default executor, so that asyncio.run does
+# not wait at shutdown for a hook that outlived its timeout.
+_hook_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spm-hook")
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one destination said: ``target`` is the masked URL or ``hook NAME``."""
+
+    receiver: str
+    target: str
+    delivered: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class SendTask:
+    """One send to do: ``run`` is None when the destination could not even be prepared
+    (``detail`` says why)."""
+
+    receiver: str
+    target: str
+    run: Callable[[], Awaitable[tuple[bool, str]]] | None
+    detail: str = ""
+
+
+async def _call_hook(hook: Hook, message: AlertMessage) -> tuple[bool, str]:
+    if inspect.iscoroutinefunction(hook):
+        result: Any = await hook(message)
+    else:
+        result = await asyncio.get_running_loop().run_in_executor(_hook_pool, hook, message)
+        if inspect.isawaitable(result):
+            result = await result
+    return (False, "the hook returned False") if result is False else (True, "delivered")
+
+
+def tasks_for(
+    message: AlertMessage,
+    spec: ReceiverSpec,
+    environ: Mapping[str, str],
+    hooks: Mapping[str, Hook],
+    timeout: float,
+) -> list[SendTask]:
+    """The sends that deliver ``message`` to its receiver ``spec``: one per URL and hook."""
+    tasks = []
+    for index, entry in enumerate(spec.urls):
+        try:
+            url = resolve_url(message.receiver, index, entry, environ)
+        except ReceiverError as exc:
+            tasks.append(SendTask(message.receiver, entry.describe(), None, str(exc)))
+            continue
+        shown = entry.describe() if entry.url_file is not None else display_url(url)
+        tasks.append(SendTask(message.receiver, shown, partial(notify_url, url, message.title, message.body, message.notify_type, timeout)))
+    if spec.hook is not None:
+        hook = hooks.get(spec.hook)
+        target = f"hook {spec.hook}"
+        if hook is None:
+            tasks.append(SendTask(message.receiver, target, None, f"receiver {message.receiver!r}: no hook {spec.hook!r} is registered"))
+        else:
+            tasks.append(SendTask(message.receiver, target, partial(_call_hook, hook, message)))
+    return tasks
+
+
+def run_tasks(tasks: Sequence[SendTask], concurrency: int, timeout: float) -> list[SendResult]:
+    """Run every task, at most ``concurrency`` at once, each within ``timeout`` seconds."""
+    if not tasks:
+        return []
+
+    async def main() -> list[SendResult]:
+        bound = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(task: SendTask) -> SendResult:
+            if task.run is None:
+                return SendResult(task.receiver, task.target, False, task.detail)
+            async with bound:
+                try:
+                    delivered, detail = await asyncio.wait_for(task.run(), timeout + GRACE_SECONDS)
+                except asyncio.TimeoutError:
+                    delivered, detail = False, f"timed out after {timeout:g}s"
+                except Exception as exc:  # a hook's or plugin's failure is a failed send, never a crash
+                    delivered, detail = False, f"{type(exc).__name__}: {redact(str(exc))}"
+            return SendResult(task.receiver, task.target, delivered, redact(detail))
+
+        return list(await asyncio.gather(*(one(task) for task in tasks)))
+
+    return _run(main())
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run ``coroutine`` to the end, also when called from inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

@@ -1,0 +1,349 @@
+"""The alerting pipeline: a batch of notifications in, one outcome per notification key out.
+
+Stages, in order, each taking what survived the one before (Alertmanager's
+``notify/notify.go``):
+
+1. **silence**: a notification an active silence matches is ``silenced``;
+2. **inhibit**: one an active source alert inhibits is ``inhibited``;
+3. **route**: the receivers it goes to (rule-named ones and the routing tree's);
+4. **windows**: receivers outside their active window are held (unless urgent); a
+   notification held for every receiver is ``held`` until the first window opens;
+5. **group**: per receiver and route, by the route's ``group_by`` labels;
+6. **render**: each group's title and body from the receiver's template;
+7. **send**: every destination concurrently, bounded, with timeouts.
+
+A notification is ``sent`` only when every receiver it went to got the message, so the
+outbox marks it sent only after delivery.  If one receiver failed the notification is
+``failed`` and the outbox retries it, to all its receivers again: delivery is
+at-least-once.  Likewise a notification held for some receivers but sent to others is
+``held``, and when it is retried at ``retry_at`` the others get it again.
+
+``now`` is always a parameter; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, Union
+
+from ..notifications import DeliveryOutcome, Notification
+from .delivery import SendResult, SendTask, run_tasks, tasks_for
+from .grouping import build_groups
+from .inhibition import Inhibitor
+from .receivers import AlertMessage, Hook, ReceiverSpec, registered_hooks
+from .redaction import install_log_redaction
+from .routes import RouteMatch, RoutingTree
+from .silences import Silence, active_silences, silence_from_record, silenced_by
+from .templates import Renderer, is_urgent, item_context, notify_type
+from .windows import ReceiverWindows
+
+if TYPE_CHECKING:
+    from ..ruleset.schema import Ruleset
+
+__all__ = ["AlertPipeline", "DeliveryPlan", "notification_labels", "meta_notification", "receiver_test_notification"]
+
+log = logging.getLogger("spm_rules.alerting")
+
+#: Kinds that skip inhibition and active windows: they are about delivery itself.
+_OPERATIONAL = ("meta", "test")
+
+SilenceSource = Union[Iterable[Any], Callable[[datetime], Iterable[Any]]]
+AlertSource = Union[Iterable[Mapping[str, str]], Callable[[datetime], Iterable[Mapping[str, str]]]]
+
+
+def notification_labels(notification: Notification) -> dict[str, str]:
+    """The labels routes, silences, inhibit rules and grouping see: the notification's
+    own, plus ``ticket`` (its ticket id) and ``kind`` unless it already has them."""
+    labels = {str(k): str(v) for k, v in notification.labels.items()}
+    if notification.ticket_id is not None:
+        labels.setdefault("ticket", notification.ticket_id)
+    labels.setdefault("kind", notification.kind)
+    return labels
+
+
+@dataclass
+class _Pending:
+    notification: Notification
+    labels: dict[str, str]
+    targets: list[RouteMatch] = field(default_factory=list)
+    held_until: datetime | None = None
+    held_for: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeliveryPlan:
+    """What delivery would do at an instant, before sending anything.
+
+    ``decided`` holds the outcomes settled without a send (silenced, inhibited, held
+    for every receiver, or failed before sending); ``messages`` the rendered messages,
+    each with the keys it stands for; ``partly_held`` the keys also held for some
+    receivers (when and for whom).
+    """
+
+    decided: dict[str, DeliveryOutcome]
+    messages: list[AlertMessage]
+    partly_held: dict[str, tuple[datetime, tuple[str, ...]]]
+
+
+class AlertPipeline:
+    """Routes, groups, silences, inhibits, renders and delivers notifications for a ruleset.
+
+    ``silences`` are extra silences (store records, as mappings or objects), or a
+    callable giving them at an instant; ``active_alerts`` are label sets of alerts that
+    are firing besides the batch (e.g. open escalations), for inhibition; ``hooks``
+    override the process-wide hook registry; ``environ`` replaces ``os.environ`` for
+    ``${VAR}`` references.  It implements :class:`spm_rules.notifications.Deliverer`.
+    """
+
+    def __init__(
+        self,
+        ruleset: "Ruleset",
+        *,
+        silences: SilenceSource = (),
+        active_alerts: AlertSource = (),
+        hooks: Mapping[str, Hook] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        install_log_redaction()
+        self.ruleset = ruleset
+        self.receivers: Mapping[str, ReceiverSpec] = ruleset.receivers
+        self.tree = RoutingTree(ruleset.route)
+        self.inhibitor = Inhibitor(ruleset.inhibit_rules)
+        self.windows = ReceiverWindows(ruleset.receivers, ruleset.calendars)
+        self.renderer = Renderer(ruleset.templates, ruleset.ticket_url, ruleset.ticket_timezone, ruleset.name)
+        self.ruleset_silences = [Silence.from_spec(index, spec) for index, spec in enumerate(ruleset.silences)]
+        self._silences = silences
+        self._active_alerts = active_alerts
+        self._hooks = hooks
+        self._environ = environ
+        self.timeout = ruleset.delivery.timeout.total_seconds()
+        self.concurrency = ruleset.delivery.concurrency
+
+    # -- stages -------------------------------------------------------------------------
+
+    def silences_at(self, now: datetime) -> list[Silence]:
+        """Every silence in force at ``now``: the ruleset's and the extra ones."""
+        source = self._silences(now) if callable(self._silences) else self._silences
+        extra = []
+        for record in source:
+            try:
+                extra.append(record if isinstance(record, Silence) else silence_from_record(record))
+            except ValueError as exc:
+                log.warning("ignoring a stored silence: %s", exc)
+        return active_silences([*self.ruleset_silences, *extra], now)
+
+    def _silence(self, pending: list[_Pending], now: datetime, decided: dict[str, DeliveryOutcome]) -> list[_Pending]:
+        silences = self.silences_at(now)
+        kept = []
+        for item in pending:
+            silence = silenced_by(silences, item.labels) if item.notification.kind != "test" else None
+            if silence is None:
+                kept.append(item)
+                continue
+            why = f"silenced by {silence.id}" + (f": {silence.comment}" if silence.comment else "")
+            decided[item.notification.key] = DeliveryOutcome(item.notification.key, "silenced", why)
+        return kept
+
+    def _inhibit(
+        self, pending: list[_Pending], batch: list[_Pending], now: datetime, decided: dict[str, DeliveryOutcome]
+    ) -> list[_Pending]:
+        extra = self._active_alerts(now) if callable(self._active_alerts) else self._active_alerts
+        firing = [item for item in batch if item.notification.kind != "resolved"]
+        positions = {id(item): index for index, item in enumerate(firing)}
+        sources = [item.labels for item in firing] + [{str(k): str(v) for k, v in labels.items()} for labels in extra]
+        kept = []
+        for item in pending:
+            found = None
+            if item.notification.kind not in _OPERATIONAL:
+                found = self.inhibitor.inhibited(item.labels, sources, own=positions.get(id(item)))
+            if found is None:
+                kept.append(item)
+            else:
+                decided[item.notification.key] = DeliveryOutcome(item.notification.key, "inhibited", found.describe())
+        return kept
+
+    def _route(self, pending: list[_Pending], decided: dict[str, DeliveryOutcome]) -> list[_Pending]:
+        kept = []
+        for item in pending:
+            targets = self.tree.targets(item.labels, item.notification.receivers)
+            unknown = [t.receiver for t in targets if t.receiver not in self.receivers]
+            if unknown or not targets:
+                why = f"unknown receiver {unknown[0]!r}" if unknown else "no receiver: the rule named none and the ruleset has no route"
+                decided[item.notification.key] = DeliveryOutcome(item.notification.key, "failed", why)
+                continue
+            item.targets = targets
+            kept.append(item)
+        return kept
+
+    def _windows(self, pending: list[_Pending], now: datetime, decided: dict[str, DeliveryOutcome]) -> list[_Pending]:
+        kept = []
+        for item in pending:
+            if item.notification.kind in _OPERATIONAL or is_urgent(item.notification):
+                kept.append(item)
+                continue
+            open_targets = []
+            for target in item.targets:
+                opens = self.windows.opens_at(target.receiver, now)
+                if opens is None:
+                    open_targets.append(target)
+                    continue
+                item.held_for.append(target.receiver)
+                item.held_until = opens if item.held_until is None else min(item.held_until, opens)
+            if not open_targets:
+                assert item.held_until is not None
+                why = f"held: outside the active hours of {', '.join(item.held_for)} until {item.held_until.isoformat()}"
+                decided[item.notification.key] = DeliveryOutcome(item.notification.key, "held", why, item.held_until)
+                continue
+            item.targets = open_targets
+            kept.append(item)
+        return kept
+
+    def _render(self, pending: list[_Pending], now: datetime) -> list[AlertMessage]:
+        groups = build_groups((item, item.labels, target) for item in pending for target in item.targets)
+        messages = []
+        for group in groups:
+            items = [item_context(member.notification, member.labels, self.renderer.ticket_url) for member in group.listed]
+            template = self.receivers[group.receiver].template
+            rendered = self.renderer.render(template, group.receiver, group.labels, items, group.omitted, now)
+            members = tuple(member.notification for member in group.members)
+            messages.append(
+                AlertMessage(
+                    receiver=group.receiver,
+                    title=rendered.title,
+                    body=rendered.body,
+                    notify_type=notify_type(members),
+                    group=group.labels,
+                    notifications=members,
+                    created_at=now,
+                    fallback=rendered.error is not None,
+                    omitted=group.omitted,
+                )
+            )
+        return messages
+
+    # -- public -------------------------------------------------------------------------
+
+    def plan(self, notifications: Sequence[Notification], now: datetime) -> DeliveryPlan:
+        """Everything delivery does at ``now`` short of sending: outcomes settled without a
+        send, and the messages that would be sent."""
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("now must be timezone-aware")
+        unique: dict[str, Notification] = {}
+        for notification in notifications:
+            unique.setdefault(notification.key, notification)
+        batch = [_Pending(n, notification_labels(n)) for n in unique.values()]
+        decided: dict[str, DeliveryOutcome] = {}
+        pending = self._silence(batch, now, decided)
+        pending = self._inhibit(pending, batch, now, decided)
+        pending = self._route(pending, decided)
+        pending = self._windows(pending, now, decided)
+        partly: dict[str, tuple[datetime, tuple[str, ...]]] = {}
+        for item in pending:
+            if item.held_until is not None:
+                partly[item.notification.key] = (item.held_until, tuple(item.held_for))
+        return DeliveryPlan(decided, self._render(pending, now), partly)
+
+    def deliver(self, notifications: Sequence[Notification], now: datetime) -> list[DeliveryOutcome]:
+        """Deliver a batch at ``now``: one outcome per distinct notification key, in order."""
+        plan = self.plan(notifications, now)
+        tasks: list[SendTask] = []
+        owners: list[int] = []
+        for index, message in enumerate(plan.messages):
+            for task in tasks_for(message, self.receivers[message.receiver], self.environ, self.hooks, self.timeout):
+                tasks.append(task)
+                owners.append(index)
+        results = run_tasks(tasks, self.concurrency, self.timeout)
+        per_message: list[list[SendResult]] = [[] for _ in plan.messages]
+        for owner, result in zip(owners, results):
+            per_message[owner].append(result)
+
+        sent_to: dict[str, list[str]] = {}
+        failures: dict[str, list[str]] = {}
+        for message, outcome in zip(plan.messages, per_message):
+            bad = [f"{r.receiver} {r.target}: {r.detail}" for r in outcome if not r.delivered]
+            if not outcome:
+                bad = [f"{message.receiver}: no destination"]
+            for notification in message.notifications:
+                if bad:
+                    failures.setdefault(notification.key, []).extend(bad)
+                else:
+                    sent_to.setdefault(notification.key, []).append(message.receiver)
+            if bad:
+                log.warning("delivery to %s failed: %s", message.receiver, "; ".join(bad))
+
+        outcomes = []
+        seen: set[str] = set()
+        for notification in notifications:
+            key = notification.key
+            if key in seen:
+                continue
+            seen.add(key)
+            outcomes.append(plan.decided.get(key) or self._outcome(key, sent_to.get(key, []), failures.get(key), plan.partly_held.get(key)))
+        return outcomes
+
+    @staticmethod
+    def _outcome(
+        key: str, sent: list[str], failed: list[str] | None, held: tuple[datetime, tuple[str, ...]] | None
+    ) -> DeliveryOutcome:
+        done = f"sent to {', '.join(dict.fromkeys(sent))}" if sent else ""
+        if failed:
+            return DeliveryOutcome(key, "failed", "; ".join([*failed, done] if done else failed)[:1000])
+        if held is not None:
+            until, receivers = held
+            why = f"held for {', '.join(receivers)} until {until.isoformat()}" + (f"; {done}" if done else "")
+            return DeliveryOutcome(key, "held", why, until)
+        return DeliveryOutcome(key, "sent", done)
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """Where ``${VAR}`` references are looked up."""
+        return self._environ if self._environ is not None else os.environ
+
+    @property
+    def hooks(self) -> Mapping[str, Hook]:
+        """The hooks by name: the process-wide registry, overridden by the pipeline's own."""
+        return {**registered_hooks(), **(self._hooks or {})}
+
+    def test_receiver(self, receiver: str, now: datetime) -> list[SendResult]:
+        """Send a test message to each destination of ``receiver`` (no silences, windows or
+        routing) and say, per destination, whether it was delivered."""
+        if receiver not in self.receivers:
+            raise KeyError(receiver)
+        notification = receiver_test_notification(receiver, self.ruleset.name, now)
+        labels = notification_labels(notification)
+        items = [item_context(notification, labels, None)]
+        rendered = self.renderer.render(self.receivers[receiver].template, receiver, {}, items, 0, now)
+        message = AlertMessage(receiver, rendered.title, rendered.body, "info", {}, (notification,), now, rendered.error is not None)
+        tasks = tasks_for(message, self.receivers[receiver], self.environ, self.hooks, self.timeout)
+        return run_tasks(tasks, self.concurrency, self.timeout)
+
+
+def receiver_test_notification(receiver: str, ruleset: str, now: datetime) -> Notification:
+    """The notification ``receivers test`` sends: a sample ticket, so that the receiver's
+    own template renders as it would for a real one."""
+    why = f"Test notification from spm-rules (ruleset {ruleset}) to receiver {receiver}; no action needed."
+    ticket = {"id": "TEST-0000", "tier": "test", "status": "test", "customer": "spm-rules", "product": "test", "provider": receiver}
+    sla = {"policy": "test", "stage": "test", "level": "test", "due_at": now.isoformat(), "elapsed": "0s", "target": "0s"}
+    labels = {"kind": "test", "receiver": receiver, "level": "test"}
+    return Notification(f"test|{receiver}|{now.isoformat()}", "test", None, (receiver,), labels, {"why": why, "ticket": ticket, "sla": sla}, now)
+
+
+def meta_notification(failed: Notification, attempts: int, last_detail: str, fallback: str, now: datetime) -> Notification:
+    """The meta-alert for a dead-lettered notification, addressed to the fallback receiver.
+
+    Meta-alerts skip inhibition and active windows (silences still apply); ``last_detail``
+    must be a delivery outcome's detail, which is already masked.
+    """
+    why = f"notification {failed.key} was given up after {attempts} failed attempts: {last_detail}"
+    labels = {"kind": "meta", "alertname": "delivery-failed", "failed_kind": failed.kind}
+    if failed.ticket_id is not None:
+        labels["ticket"] = failed.ticket_id
+    payload = {
+        "why": why,
+        "failed": {"key": failed.key, "receivers": list(failed.receivers), "labels": dict(failed.labels)},
+        "ticket": failed.payload.get("ticket", {}),
+    }
+    return Notification(f"meta|{failed.key}", "meta", failed.ticket_id, (fallback,), labels, payload, now)

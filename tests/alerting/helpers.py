@@ -1,0 +1,50 @@
+"""Small builders shared by the alerting tests: rulesets from YAML snippets, notifications."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timezone
+from typing import Any
+
+from spm_rules.notifications import Notification
+from spm_rules.ruleset.loader import parse_ruleset
+from spm_rules.ruleset.schema import Ruleset
+
+__all__ = ["NOW", "ruleset_with", "note"]
+
+#: Wednesday 2026-11-25 14:00 in Shanghai.
+NOW = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
+
+_HEAD = """\
+name: alerting-test
+ticket_timezone: Asia/Shanghai
+tiers: {P4: {response: 4h}}
+stages: [dispatched, onsite]
+terminal_statuses: [resolved]
+"""
+
+
+def ruleset_with(alerting_yaml: str, *, delivery: str = "{timeout: 3s, concurrency: 4}") -> Ruleset:
+    """A valid ruleset whose alerting sections are ``alerting_yaml`` (dedented)."""
+    return parse_ruleset(_HEAD + f"delivery: {delivery}\n" + textwrap.dedent(alerting_yaml), "test.yaml")
+
+
+def note(
+    ticket: str = "EC-1",
+    level: str = "red",
+    *,
+    receivers: tuple[str, ...] = (),
+    kind: str = "escalation",
+    policy: str = "response",
+    provider: str = "partner-east",
+    occurrence: int = 1,
+    urgent: bool = False,
+    ticket_fields: dict[str, Any] | None = None,
+    **labels: str,
+) -> Notification:
+    """A notification as the stateful run writes it (labels, ticket fact and SLA status)."""
+    fields = {"id": ticket, "tier": "P4", "status": "open", "provider": provider, "customer": "Eastern Bank", **(ticket_fields or {})}
+    sla = {"policy": policy, "stage": "dispatched", "level": level, "due_at": "2026-11-25T05:00:00+00:00", "elapsed": "4h30m", "target": "4h"}
+    all_labels = {"id": ticket, "tier": "P4", "provider": provider, "policy": policy, "level": level, "rule": f"response-{level}", **labels}
+    payload = {"ticket": fields, "sla": sla, "rules": [f"response-{level}"], "why": [f"rule 'response-{level}': sla.level == {level!r}"], "urgent": urgent}
+    return Notification(f"{ticket}|{policy}|{level}|{occurrence}", kind, ticket, receivers, all_labels, payload, NOW)  # type: ignore[arg-type]

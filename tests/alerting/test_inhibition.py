@@ -1,0 +1,77 @@
+"""Inhibition: Alertmanager's source / target / equal semantics."""
+
+from __future__ import annotations
+
+import pytest
+
+from spm_rules.alerting import AlertPipeline, InhibitRuleSpec, Inhibitor
+from tests.alerting.helpers import NOW, note, ruleset_with
+from tests.fixtures.servers import HttpServer
+
+RED_OVER_YELLOW = InhibitRuleSpec.model_validate({"source_match": {"level": "red"}, "target_match": {"level": "yellow"}, "equal": ["ticket"]})
+BOTH_SIDES = InhibitRuleSpec.model_validate({"source_match_re": {"level": "red|yellow"}, "target_match_re": {"level": "red|yellow"}, "equal": ["ticket"]})
+
+
+@pytest.mark.parametrize(
+    ("rule", "target", "sources", "inhibited"),
+    [
+        (RED_OVER_YELLOW, {"ticket": "T1", "level": "yellow"}, [{"ticket": "T1", "level": "red"}], True),
+        (RED_OVER_YELLOW, {"ticket": "T1", "level": "yellow"}, [{"ticket": "T2", "level": "red"}], False),  # equal differs
+        (RED_OVER_YELLOW, {"level": "yellow"}, [{"level": "red"}], True),  # both missing counts as equal
+        (RED_OVER_YELLOW, {"ticket": "T1", "level": "yellow"}, [{"level": "red"}], False),  # one missing is not
+        (RED_OVER_YELLOW, {"ticket": "T1", "level": "red"}, [{"ticket": "T1", "level": "red"}], False),  # not a target
+        (RED_OVER_YELLOW, {"ticket": "T1", "level": "yellow"}, [{"ticket": "T1", "level": "yellow"}], False),  # not a source
+        # matching both sides: sources that also match the target side do not count
+        (BOTH_SIDES, {"ticket": "T1", "level": "yellow"}, [{"ticket": "T1", "level": "red"}], False),
+    ],
+)
+def test_inhibited(rule: InhibitRuleSpec, target: dict, sources: list[dict], inhibited: bool) -> None:
+    assert (Inhibitor([rule]).inhibited(target, sources) is not None) is inhibited
+
+
+def test_an_alert_never_inhibits_itself() -> None:
+    rule = InhibitRuleSpec.model_validate({"source_match": {"kind": "escalation"}, "target_match": {"level": "red"}})
+    me = {"kind": "escalation", "level": "red"}
+    assert Inhibitor([rule]).inhibited(me, [me], own=0) is None
+
+
+INHIBIT = """\
+route:
+  receiver: desk
+inhibit_rules:
+  - source_match: {level: red}
+    target_match: {level: yellow}
+    equal: [ticket]
+  - source_match: {alertname: provider-incident}
+    target_match_re: {kind: "escalation|repeat"}
+    equal: [provider]
+"""
+
+
+def test_red_suppresses_yellow_of_the_same_ticket(http_server: HttpServer) -> None:
+    ruleset = ruleset_with(f"receivers: {{desk: {{urls: ['{http_server.json_url()}']}}}}\n" + INHIBIT)
+    batch = [note("EC-1", "yellow"), note("EC-1", "red"), note("EC-2", "yellow")]
+    outcomes = [(o.key, o.status, o.detail) for o in AlertPipeline(ruleset).deliver(batch, NOW)]
+    assert outcomes == [
+        ("EC-1|response|yellow|1", "inhibited", "inhibit_rules[0] by an alert with kind=escalation, level=red, policy=response, provider=partner-east, ticket=EC-1"),
+        ("EC-1|response|red|1", "sent", "sent to desk"),
+        ("EC-2|response|yellow|1", "sent", "sent to desk"),
+    ]
+    (request,) = http_server.requests
+    assert "EC-2" in request.json()["message"] and "EC-1 [yellow]" not in request.json()["message"]
+
+
+def test_a_provider_incident_suppresses_that_providers_ticket_alerts(http_server: HttpServer) -> None:
+    incident = {"alertname": "provider-incident", "provider": "partner-east", "kind": "meta"}
+    ruleset = ruleset_with(f"receivers: {{desk: {{urls: ['{http_server.json_url()}']}}}}\n" + INHIBIT)
+    pipeline = AlertPipeline(ruleset, active_alerts=lambda now: [incident])
+    batch = [note("EC-1", "red", provider="partner-east"), note("EC-2", "red", provider="partner-west", kind="repeat")]
+    assert [o.status for o in pipeline.deliver(batch, NOW)] == ["inhibited", "sent"]
+    (request,) = http_server.requests
+    assert "EC-2" in request.json()["message"]
+
+
+def test_a_resolved_notification_is_no_source() -> None:
+    ruleset = ruleset_with("receivers: {desk: {urls: ['console://']}}\n" + INHIBIT)
+    plan = AlertPipeline(ruleset).plan([note("EC-1", "yellow"), note("EC-1", "red", kind="resolved")], NOW)
+    assert plan.decided == {}
