@@ -20,7 +20,7 @@ from itertools import islice
 from typing import Any, Iterable, Iterator
 
 from .clock.calendar import Calendar, compile_calendars
-from .clock.status import SlaStatus, sla_status
+from .clock.status import SlaStatus, explain_status, sla_status
 from .match import Matcher, build_matcher
 from .ruleset.conditions import All, Condition, explain, fields_of, holds
 from .ruleset.schema import CalendarByField, PolicySpec, RuleSpec, Ruleset
@@ -121,6 +121,15 @@ class Engine:
             if status is not None:
                 found.append(status)
         return tuple(found)
+
+    def explain(self, ticket: Ticket, now: datetime) -> dict[str, tuple[str, ...]]:
+        """Per applicable policy, how the ticket's SLA numbers came about (calendar detail included)."""
+        fact = ticket.fact()
+        return {
+            policy.name: explain_status(ticket, policy, self.ruleset, self.calendar_for(policy, fact), now)
+            for policy in self.ruleset.policies
+            if policy.applies_to is None or holds(policy.applies_to, fact)
+        }
 
     def evaluate(self, tickets: Iterable[Ticket], now: datetime) -> Iterator[TicketResult]:
         """Yield one result per ticket, in input order; ``now`` must be timezone-aware."""

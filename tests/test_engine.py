@@ -139,3 +139,46 @@ policies:
     # Friday 16-17 counts 1h; the other 7h run Monday 09:00-16:00.
     assert results["emea"].due_at == datetime(2026, 11, 30, 16, 0, tzinfo=timezone.utc)
     assert results["apac"].calendar == "24x7" and results["apac"].elapsed == timedelta(hours=2)
+
+
+def test_explain_names_windows_holidays_make_up_days_and_pauses() -> None:
+    ruleset = parse_ruleset(
+        """
+name: explained
+tiers: {std: {}}
+stages: [repair]
+terminal_statuses: [done]
+pausing_statuses: [waiting_customer]
+calendars:
+  cn-station:
+    timezone: Asia/Shanghai
+    hours: {mon-fri: ["09:00-18:00"]}
+    holidays: [{from: 2026-10-01, to: 2026-10-07}]
+    working_days: [2026-10-10]
+policies:
+  - name: p
+    calendar: cn-station
+    targets: {repair: 2d}
+    levels: [{name: red, at: 100%}]
+""",
+        "explained.yaml",
+    )
+    start = datetime(2026, 9, 30, 9, 0, tzinfo=timezone(timedelta(hours=8)))
+    ticket = Ticket(
+        id="X",
+        tier="std",
+        status="open",
+        created_at=start,
+        stage_history=[{"stage": "repair", "entered_at": start}],
+        status_history=[{"status": "open", "at": start}, {"status": "waiting_customer", "at": start + timedelta(hours=2)}, {"status": "open", "at": start + timedelta(hours=4)}],
+    )
+    now = datetime(2026, 10, 12, 12, 0, tzinfo=timezone(timedelta(hours=8)))
+    lines = Engine(ruleset, "python").explain(ticket, now)["p"]
+    text = "\n".join(lines)
+    assert "paused in 'waiting_customer'" in text
+    assert "holidays skipped: 2026-10-01" in text and "2026-10-07" in text
+    assert "make-up working days: 2026-10-10" in text
+    # 30 Sep: 9h less the 2h pause; 1-7 Oct skipped; 8 and 9 Oct: 9h each; the make-up
+    # Saturday 10 Oct: 9h; Sunday nothing; Monday 12 Oct 09:00-12:00: 3h.
+    status = next(iter(Engine(ruleset, "python").evaluate([ticket], now))).statuses[0]
+    assert status.elapsed == timedelta(hours=37)

@@ -23,7 +23,7 @@ from ..ruleset.schema import PolicySpec, Ruleset
 from ..tickets import Ticket
 from .calendar import Calendar
 
-__all__ = ["SlaStatus", "Interval", "clock_intervals", "sla_status", "END_TO_END_STAGE"]
+__all__ = ["SlaStatus", "Interval", "clock_intervals", "sla_status", "explain_status", "END_TO_END_STAGE"]
 
 #: The stage name an end-to-end (``clock: created``) status reports.
 END_TO_END_STAGE = "resolution"
@@ -234,3 +234,29 @@ def sla_status(
         paused=paused,
         explanation=tuple(explanation),
     )
+
+
+def explain_status(ticket: Ticket, policy: PolicySpec, ruleset: Ruleset, calendar: Calendar, now: datetime) -> tuple[str, ...]:
+    """The status's explanation plus, per stretch of running clock, what the calendar counted:
+    windows, holidays skipped, make-up days used and DST changes crossed.
+
+    Kept apart from :func:`sla_status` because walking the windows costs more than the
+    numbers themselves; ``explain`` asks for it one ticket at a time.
+    """
+    status = sla_status(ticket, policy, ruleset, calendar, now)
+    if status is None:
+        return (f"policy {policy.name!r} sets no clock for this ticket at {now.isoformat()}",)
+    now = now.astimezone(timezone.utc)
+    running = _subtract(clock_intervals(ticket, policy, now), _pauses(ticket, set(ruleset.pausing_statuses), now))
+    lines = list(status.explanation)
+    for start, end in running:
+        detail = calendar.explain(start, end if end is not None else now)
+        line = f"{detail.start.isoformat()} to {detail.end.isoformat()}: {format_duration(detail.total)} counted in {len(detail.windows)} window(s)"
+        if detail.holidays_skipped:
+            line += f"; holidays skipped: {', '.join(day.isoformat() for day in detail.holidays_skipped)}"
+        if detail.make_up_days:
+            line += f"; make-up working days: {', '.join(day.isoformat() for day in detail.make_up_days)}"
+        for change in detail.dst_transitions:
+            line += f"; clocks changed at {change.at.isoformat()} ({format_duration(change.offset_before)} to {format_duration(change.offset_after)})"
+        lines.append(line)
+    return tuple(lines)

@@ -158,3 +158,18 @@ def test_fact_exposes_sla_fields_in_seconds() -> None:
     fact = status_at(timedelta(hours=3)).fact()
     assert fact["sla.level"] == "yellow" and fact["sla.elapsed"] == 10800 and fact["sla.remaining"] == 3600
     assert fact["sla.share"] == 75.0 and fact["sla.overdue"] is False and fact["sla.paused"] is False
+
+
+def test_pause_time_survives_a_tier_change() -> None:
+    """Paused 1h, then upgraded from P4 to P2 mid-stage: the time used (pause excluded) is
+    kept and measured against the new tier's target."""
+    statuses = [("open", T0), ("waiting_customer", T0 + timedelta(minutes=30)), ("open", T0 + timedelta(minutes=90))]
+    before = status_at(timedelta(hours=2), statuses=statuses, tier="P4")
+    upgraded = ticket(tier="P2", statuses=statuses).model_copy(
+        update={"tier_history": ({"tier": "P4", "at": T0}, {"tier": "P2", "at": T0 + timedelta(hours=1, minutes=45)})}
+    )
+    after = sla_status(upgraded, POLICY["response"], RULESET, TWENTY_FOUR_SEVEN, T0 + timedelta(hours=2))
+    assert before.elapsed == after.elapsed == timedelta(hours=1)
+    assert before.target == timedelta(hours=4) and after.target == timedelta(hours=2)
+    assert after.remaining == timedelta(hours=1) and after.due_at == T0 + timedelta(hours=3)
+    assert any("paused in 'waiting_customer'" in line for line in after.explanation)
