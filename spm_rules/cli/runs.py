@@ -1,0 +1,355 @@
+"""``spm-rules run``, ``ack``, ``history``, ``schedule`` and ``prune``: the stateful commands cron runs.
+
+``run`` evaluates tickets against the stored state and acts only on what changed; the
+state URL comes from ``--state`` or ``SPM_RULES_STATE`` (default: ``spm-state.db`` in the
+working directory, created with mode 0600).  On SQLite a run holds the run lock: an
+overlapping run waits up to ``--lock-timeout`` seconds, then exits 1 with a message
+naming the holder.  On PostgreSQL several workers (``--worker K/N``) share the load.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import alerting
+from ..engine import Engine
+from ..logs import setup_logging
+from ..metrics import run_metrics, write_metrics
+from ..ruleset.schema import Ruleset
+from ..run import RunReport, WorkerSlot, active_alert_labels, run
+from ..schedules import next_ticks
+from ..sources.files import TicketReader
+from ..state.store import DEFAULT_STATE_URL, Lease, Store
+from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
+from .common import load_or_report, parse_instant
+from .render import print_problems, stderr, stdout
+
+__all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]
+
+#: A run shows a progress bar only once it has taken this long (seconds).
+PROGRESS_AFTER = 2.0
+#: Transitions listed by name in the table summary (all of them are in --format json).
+SUMMARY_LINES = 15
+
+_state_option = click.option(
+    "--state",
+    "state_url",
+    envvar="SPM_RULES_STATE",
+    default=DEFAULT_STATE_URL,
+    show_default=True,
+    help="State database URL: sqlite:///FILE or postgresql://USER@HOST/DB (env SPM_RULES_STATE).",
+)
+
+
+class RunProgress:
+    """A progress bar on standard error for runs that take a while; silent when disabled."""
+
+    def __init__(self, enabled: bool, after: float = PROGRESS_AFTER) -> None:
+        self.enabled = enabled
+        self.after = after
+        self.started = time.monotonic()
+        self.bar: Progress | None = None
+        self.task: Any = None
+
+    def __call__(self, count: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.started < self.after:
+                return
+            self.bar = Progress(SpinnerColumn(), TextColumn("evaluating"), BarColumn(), TextColumn("{task.completed} tickets"), TimeElapsedColumn(), console=stderr, transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("run", total=None)
+        self.bar.update(self.task, completed=count)
+
+    def close(self) -> None:
+        """Remove the bar from the terminal."""
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _local(value: datetime | None, zone: ZoneInfo | timezone) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value is not None else "-"
+
+
+def _summary(report: RunReport, ruleset: Ruleset, store: Store) -> None:
+    zone = ZoneInfo(ruleset.ticket_timezone) if ruleset.ticket_timezone else timezone.utc
+    title = f"{ruleset.name} run at {report.now.astimezone(zone).isoformat(timespec='minutes')}"
+    if report.worker.count > 1:
+        title += f" (worker {report.worker})"
+    stdout.print(f"[bold]{title}[/bold]  state {store.masked_url}")
+    tickets = f"tickets: {report.evaluated} evaluated"
+    if report.rejected:
+        tickets += f", [red]{report.rejected} rejected[/red]"
+    if report.other_workers:
+        tickets += f", {report.other_workers} for other workers"
+    if report.locked_elsewhere:
+        tickets += f", {report.locked_elsewhere} held by another worker"
+    if report.stale:
+        tickets += f", [yellow]{report.stale} already processed at a later instant (left alone)[/yellow]"
+    stdout.print(tickets)
+
+    levels = Table(title="levels now", title_justify="left")
+    for column in ("policy", "level", "tickets"):
+        levels.add_column(column)
+    for (policy, level), count in sorted(report.levels.items()):
+        levels.add_row(policy, level, str(count))
+    transitions = Table(title="transitions this run", title_justify="left")
+    for column in ("kind", "count"):
+        transitions.add_column(column)
+    for kind, count in sorted(report.transition_counts.items()):
+        transitions.add_row(kind, str(count))
+    stdout.print(levels if report.levels else "levels now: no ticket measured")
+    stdout.print(transitions if report.transition_counts else "transitions this run: none")
+
+    listed = [t for t in report.transitions if t.kind in ("entered", "left", "routed", "escalated", "closed", "reopened")]
+    for entry in listed[:SUMMARY_LINES]:
+        scope = f" {entry.policy}/{entry.level}" if entry.policy else ""
+        stdout.print(f"  {entry.kind:<9} {entry.ticket_id}{scope}: {entry.detail}", soft_wrap=True, markup=False)
+    if len(listed) > SUMMARY_LINES:
+        stdout.print(f"  … and {len(listed) - SUMMARY_LINES} more (see --format json or spm-rules history TICKET)")
+
+    delivered = ", ".join(f"{count} {result}" for result, count in sorted(report.delivery.items())) or "nothing delivered"
+    waiting = store.outbox_counts()
+    stdout.print(
+        f"notifications: {report.enqueued} enqueued; {delivered}; outbox {waiting.get('pending', 0)} pending, {waiting.get('failed', 0)} retrying, {waiting.get('dead', 0)} dead",
+        soft_wrap=True,
+    )
+    if report.schedules_fired or report.schedules_skipped:
+        fired = ", ".join(f"{name} @ {_local(tick, zone)}" for name, tick in report.schedules_fired) or "none"
+        stdout.print(f"schedules fired: {fired}" + (f" ({report.schedules_skipped} missed ticks skipped)" if report.schedules_skipped else ""))
+    if report.pruned:
+        stdout.print("pruned: " + ", ".join(f"{count} {table}" for table, count in report.pruned.items()))
+
+
+def _deliverer(ruleset: Ruleset, store: Store) -> Any:
+    """Alerting's pipeline for the ruleset, with the store's silences and open escalations."""
+    return alerting.AlertPipeline(ruleset, silences=store.active_silences, active_alerts=active_alert_labels(store))
+
+
+@cli.command("run")
+@click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset YAML file.")
+@click.option("--tickets", "tickets_path", required=True, help="Tickets: JSONL, JSON array or CSV file, or - for standard input.")
+@_state_option
+@click.option("--at", "at", default=None, help="Run at this ISO 8601 instant instead of now (simulated time).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (errors and rejected rows are still reported).")
+@click.option("--metrics", "metrics_path", type=click.Path(dir_okay=False), default=None, help="Write Prometheus text-format metrics to this file (atomically).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Log events to standard error as text or JSON lines.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="debug: every transition and notification; info (default): the run and schedules; warning with --quiet.",
+)
+@click.option("--worker", "worker_text", default="1/1", show_default=True, help="This worker's share K/N of the tickets (PostgreSQL state).")
+@click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run's lock (SQLite state).")
+@click.option("--deliver/--no-deliver", default=True, show_default=True, help="Deliver due notifications (or leave them pending in the outbox).")
+@click.option("--matcher", type=click.Choice(["auto", "durable", "python"]), default="auto", show_default=True, help="Rule matcher.")
+def run_command(
+    ruleset_path: str,
+    tickets_path: str,
+    state_url: str,
+    at: str | None,
+    fmt: str,
+    quiet: bool,
+    metrics_path: str | None,
+    log_format: str,
+    log_level: str | None,
+    worker_text: str,
+    lock_timeout: float,
+    deliver: bool,
+    matcher: str,
+) -> int:
+    """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if some tickets were rejected."""
+    level = log_level.upper() if log_level else ("WARNING" if quiet else "INFO")
+    setup_logging("json" if log_format == "json" else "text", level)
+    try:
+        worker = WorkerSlot.parse(worker_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--worker") from None
+    ruleset = load_or_report(ruleset_path)
+    if ruleset is None:
+        return EXIT_INVALID
+    now = parse_instant(at, "--at", ruleset.ticket_timezone)
+    engine = Engine(ruleset, matcher)
+    with Store(state_url) as store:
+        lease: Lease | None = store.acquire_lease("run", wait=lock_timeout) if store.dialect == "sqlite" else None
+        progress = RunProgress(enabled=not quiet and stderr.is_terminal)
+        try:
+            reader = TicketReader(tickets_path, ruleset.ticket_timezone)
+            deliverer = _deliverer(ruleset, store) if deliver else None
+            report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress)
+        finally:
+            progress.close()
+            if lease is not None:
+                lease.release()
+        report.rejected = len(reader.problems)
+        if metrics_path:
+            write_metrics(metrics_path, run_metrics(report, store.escalation_counts(), store.outbox_counts()))
+        if fmt == "json":
+            document = report.to_json() | {"state": store.masked_url, "rejected": [problem.__dict__ for problem in reader.problems]}
+            json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+            sys.stdout.write("\n")
+        elif not quiet:
+            _summary(report, ruleset, store)
+    print_problems(reader.problems)
+    return EXIT_PARTIAL if reader.problems else EXIT_OK
+
+
+@cli.command()
+@click.argument("ticket")
+@_state_option
+@click.option("--policy", default=None, help="Only this policy's escalations.")
+@click.option("--level", default=None, help="Only this level.")
+@click.option("--by", "by", default="", help="Who acknowledges (recorded in the audit log).")
+@click.option("--at", "at", default=None, help="Record the acknowledgement at this ISO 8601 instant (with offset) instead of now.")
+def ack(ticket: str, state_url: str, policy: str | None, level: str | None, by: str, at: str | None) -> int:
+    """Acknowledge TICKET's open escalations: their repeats stop (a higher level still notifies)."""
+    now = parse_instant(at, "--at")
+    with Store(state_url) as store:
+        acked = store.acknowledge(ticket, now, policy=policy, level=level, by=by)
+    if not acked:
+        which = "/".join(part for part in (policy, level) if part)
+        click.echo(f"error: {ticket} has no open, unacknowledged escalation{' ' + which if which else ''}", err=True)
+        return EXIT_INVALID
+    for esc in acked:
+        click.echo(f"acknowledged {ticket} {esc.policy}/{esc.level} (open since {esc.opened_at.isoformat()})")
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("ticket")
+@_state_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--timezone", "zone_name", default="UTC", show_default=True, help="Show times in this IANA timezone.")
+def history(ticket: str, state_url: str, fmt: str, zone_name: str) -> int:
+    """Print TICKET's audit log: every transition and notification, with time, rule and reason."""
+    try:
+        zone = ZoneInfo(zone_name)
+    except (KeyError, ValueError):
+        raise click.BadParameter(f"unknown IANA timezone {zone_name!r}", param_hint="--timezone") from None
+    with Store(state_url) as store:
+        state = store.ticket(ticket)
+        if state is None:
+            click.echo(f"error: no run has seen ticket {ticket} (state {store.masked_url})", err=True)
+            return EXIT_INVALID
+        records = store.escalations_of(ticket)
+        entries = store.history(ticket)
+        outbox = {entry.key: entry for entry in store.outbox_entries(ticket)}
+    if fmt == "json":
+        document = {
+            "ticket": ticket,
+            "status": state.status,
+            "stage": state.stage,
+            "archived": state.archived,
+            "escalations": [
+                {
+                    "policy": e.policy,
+                    "level": e.level,
+                    "opened_at": e.opened_at.isoformat(),
+                    "closed_at": e.closed_at.isoformat() if e.closed_at else None,
+                    "acknowledged_at": e.acknowledged_at.isoformat() if e.acknowledged_at else None,
+                    "notified_at": e.notified_at.isoformat() if e.notified_at else None,
+                    "last_notified_at": e.last_notified_at.isoformat() if e.last_notified_at else None,
+                    "occurrences": e.occurrences,
+                }
+                for e in records
+            ],
+            "history": [t.to_json() for t in entries],
+            "notifications": {key: entry.status for key, entry in outbox.items()},
+        }
+        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    stdout.print(f"[bold]{ticket}[/bold]: status {state.status}, stage {state.stage}, tier {state.tier}, provider {state.provider or state.routed_to or '-'}" + (" (archived)" if state.archived else ""))
+    if records:
+        stdout.print("[bold]escalations[/bold]")
+    for e in records:
+        state_text = f"closed {_local(e.closed_at, zone)}" if e.closed_at else "open"
+        acked = f", acknowledged {_local(e.acknowledged_at, zone)}" if e.acknowledged_at else ""
+        stdout.print(
+            f"  {e.policy}/{e.level}: opened {_local(e.opened_at, zone)}, {state_text}{acked}, "
+            f"{e.occurrences} notification(s), last sent {_local(e.last_notified_at, zone)}",
+            soft_wrap=True,
+            markup=False,
+        )
+    stdout.print("[bold]history[/bold]")
+    for entry in entries:
+        scope = f" {entry.policy}/{entry.level}" if entry.policy else ""
+        rule = f" [{entry.rule}]" if entry.rule else ""
+        status = f" ({outbox[entry.key].status})" if entry.kind == "notify" and entry.key in outbox else ""
+        stdout.print(f"  {_local(entry.at, zone)}  {entry.kind:<12}{scope}{rule}: {entry.detail}{status}", soft_wrap=True, markup=False)
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset YAML file.")
+@click.option("--next", "count", type=click.IntRange(1, 1000), default=5, show_default=True, help="How many upcoming fire times per schedule.")
+@click.option("--at", "at", default=None, help="List fire times after this ISO 8601 instant instead of now.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def schedule(ruleset_path: str, count: int, at: str | None, fmt: str) -> int:
+    """List the next fire times of the ruleset's schedules (in each schedule's timezone and UTC)."""
+    ruleset = load_or_report(ruleset_path)
+    if ruleset is None:
+        return EXIT_INVALID
+    now = parse_instant(at, "--at", ruleset.ticket_timezone)
+    upcoming = [(spec, next_ticks(spec, now, count)) for spec in ruleset.schedules]
+    if fmt == "json":
+        document = {
+            "at": now.isoformat(),
+            "schedules": [
+                {"name": spec.name, "cron": spec.cron, "timezone": spec.timezone, "action": spec.action, "next": [tick.astimezone(spec.zone).isoformat() for tick in ticks]}
+                for spec, ticks in upcoming
+            ],
+        }
+        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not upcoming:
+        click.echo(f"{ruleset_path}: no schedules declared")
+        return EXIT_OK
+    table = Table(title=f"next {count} fire times after {now.isoformat(timespec='minutes')}", title_justify="left")
+    for column in ("schedule", "action", "cron", "local time", "UTC"):
+        table.add_column(column)
+    for spec, ticks in upcoming:
+        for index, tick in enumerate(ticks):
+            first = index == 0
+            table.add_row(
+                spec.name if first else "",
+                spec.action if first else "",
+                f"{spec.cron} ({spec.timezone})" if first else "",
+                tick.astimezone(spec.zone).strftime("%a %Y-%m-%d %H:%M %Z"),
+                tick.strftime("%Y-%m-%d %H:%MZ"),
+            )
+    stdout.print(table)
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset whose retention: applies.")
+@_state_option
+@click.option("--at", "at", default=None, help="Prune as of this ISO 8601 instant instead of now.")
+def prune(ruleset_path: str, state_url: str, at: str | None) -> int:
+    """Delete what the ruleset's retention no longer keeps (archived tickets, old notifications, old audit)."""
+    ruleset = load_or_report(ruleset_path)
+    if ruleset is None:
+        return EXIT_INVALID
+    retention = ruleset.retention
+    if not retention.declared:
+        click.echo(f"error: {ruleset_path} declares no retention: (closed_tickets, notifications, audit)", err=True)
+        return EXIT_INVALID
+    now = parse_instant(at, "--at", ruleset.ticket_timezone)
+    with Store(state_url) as store:
+        deleted = store.prune(now, closed_tickets=retention.closed_tickets, notifications=retention.notifications, audit=retention.audit)
+    click.echo("pruned: " + (", ".join(f"{count} {table}" for table, count in deleted.items()) or "nothing"))
+    return EXIT_OK

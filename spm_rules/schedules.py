@@ -1,0 +1,197 @@
+"""Schedules: cron expressions in a timezone, and which of their ticks a run fires.
+
+``schedules:`` in a ruleset declares periodic jobs (a daily digest of open escalations,
+the next-day indicators report, inspection reminders for key accounts).  A run fires the
+ticks that passed since the previous run, each once, following the schedule's policy for
+ticks missed during downtime.  This is the only module that imports croniter.
+
+Cron is read in the schedule's own IANA timezone, so ``0 8 * * *`` in Asia/Shanghai is
+08:00 Beijing time all year, and across DST changes (Europe/Berlin, America/New_York):
+
+* spring forward: a tick in the skipped hour fires at the first instant after it (croniter);
+* fall back: a fixed-time tick in the repeated hour fires once, at its first occurrence;
+  a schedule whose hour field is a wildcard (``*/15 * * * *``) fires in both hours, as
+  real time goes on (the Vixie cron rule).
+
+Pure: every function takes the instants it works on; nothing reads a clock.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Iterator, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, field_validator
+
+from .durations import format_duration, parse_duration
+
+__all__ = [
+    "ScheduleSpec",
+    "ScheduleAction",
+    "MissedPolicy",
+    "TickPlan",
+    "plan_ticks",
+    "ticks_between",
+    "next_ticks",
+    "previous_tick",
+    "schedule_key",
+    "MAX_COUNTED_TICKS",
+]
+
+ScheduleAction = Literal["digest", "indicators", "inspections"]
+MissedPolicy = Literal["skip", "once", "all"]
+
+#: A run looks at no more than this many passed ticks of one schedule (after a long
+#: outage an every-minute schedule would otherwise be walked tick by tick).
+MAX_COUNTED_TICKS = 10_000
+
+_Duration = Annotated[timedelta, PlainValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
+
+
+class ScheduleSpec(BaseModel):
+    """One schedule of a ruleset.
+
+    * ``cron``: five fields (minute hour day-of-month month day-of-week), read in ``timezone``;
+    * ``action``: ``digest`` (open escalations), ``indicators`` (the period's transitions
+      and notifications, per level and provider), ``inspections`` (the customers of the
+      ``tiers`` given, for periodic preventive inspections);
+    * ``missed``: what a run does with ticks that passed while nothing ran (a tick older
+      than ``grace`` when the run sees it): ``skip`` drops them, ``once`` fires only the
+      latest tick, ``all`` fires each of them, at most the newest ``catch_up_limit``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    description: str | None = None
+    cron: str
+    timezone: str
+    action: ScheduleAction
+    receivers: list[str] = Field(min_length=1)
+    missed: MissedPolicy = "once"
+    catch_up_limit: int = Field(default=24, ge=1, le=1000)
+    grace: _Duration = timedelta(minutes=15)
+    tiers: list[str] = Field(default_factory=list, description="inspections: the tiers whose customers are key accounts")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if len(value.split(" ")) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"bad cron expression {value!r}: five fields, minute hour day-of-month month day-of-week (e.g. '0 8 * * 1-5')")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. Asia/Shanghai, Europe/Berlin)") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The schedule's timezone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def hourly_wildcard(self) -> bool:
+        """The hour field is ``*`` or ``*/n``: the schedule runs by real time through a repeated hour."""
+        return bool(re.fullmatch(r"\*(/\d+)?", self.cron.split(" ")[1]))
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+    return value
+
+
+def _repeated_wall_time(tick: datetime, zone: ZoneInfo) -> bool:
+    """The tick is the second occurrence of a wall-clock time that a fall-back repeats."""
+    wall = tick.replace(tzinfo=None)
+    first = wall.replace(tzinfo=zone, fold=0).utcoffset()
+    second = wall.replace(tzinfo=zone, fold=1).utcoffset()
+    return first != second and tick.utcoffset() == second and second is not None and first is not None and second < first
+
+
+def _keep(spec: ScheduleSpec, tick: datetime) -> bool:
+    return spec.hourly_wildcard or not _repeated_wall_time(tick, spec.zone)
+
+
+def _backwards(spec: ScheduleSpec, until: datetime) -> Iterator[datetime]:
+    """Ticks at or before ``until``, newest first, as UTC instants."""
+    start = until.astimezone(spec.zone).replace(microsecond=0) + timedelta(seconds=1)
+    it = croniter(spec.cron, start)
+    while True:
+        tick = it.get_prev(datetime)
+        if _keep(spec, tick):
+            yield tick.astimezone(timezone.utc)
+
+
+def _forwards(spec: ScheduleSpec, after: datetime) -> Iterator[datetime]:
+    """Ticks strictly after ``after``, oldest first, as UTC instants."""
+    it = croniter(spec.cron, after.astimezone(spec.zone))
+    while True:
+        tick = it.get_next(datetime)
+        if _keep(spec, tick):
+            yield tick.astimezone(timezone.utc)
+
+
+def ticks_between(spec: ScheduleSpec, after: datetime, until: datetime, limit: int = MAX_COUNTED_TICKS) -> list[datetime]:
+    """The newest ``limit`` ticks in ``(after, until]``, oldest first, in UTC."""
+    after, until = _aware(after, "after"), _aware(until, "until")
+    found: list[datetime] = []
+    for tick in _backwards(spec, until):
+        if tick <= after or len(found) >= limit:
+            break
+        found.append(tick)
+    return found[::-1]
+
+
+def next_ticks(spec: ScheduleSpec, after: datetime, count: int) -> list[datetime]:
+    """The next ``count`` ticks strictly after ``after``, in UTC."""
+    ticks = _forwards(spec, _aware(after, "after"))
+    return [next(ticks) for _ in range(count)]
+
+
+def previous_tick(spec: ScheduleSpec, tick: datetime) -> datetime:
+    """The tick before ``tick`` (the start of the period a report fired at ``tick`` covers)."""
+    return next(_backwards(spec, _aware(tick, "tick") - timedelta(seconds=1)))
+
+
+def schedule_key(name: str, tick: datetime) -> str:
+    """The idempotency key of one schedule tick's notification."""
+    return f"schedule|{name}|{tick.astimezone(timezone.utc).isoformat()}"
+
+
+@dataclass(frozen=True)
+class TickPlan:
+    """What a run does with a schedule: the ticks to fire, how many it skips, the new watermark."""
+
+    fire: tuple[datetime, ...]
+    skipped: int
+    checked_until: datetime
+
+
+def plan_ticks(spec: ScheduleSpec, checked_until: datetime | None, now: datetime) -> TickPlan:
+    """Decide which ticks in ``(checked_until, now]`` fire under the schedule's missed-tick policy.
+
+    A schedule seen for the first time (``checked_until`` None) fires nothing: its first
+    run only sets the watermark, so adding a schedule never replays its past.
+    """
+    now = _aware(now, "now")
+    if checked_until is None or now <= checked_until:
+        return TickPlan((), 0, max(now, checked_until) if checked_until is not None else now)
+    passed = ticks_between(spec, checked_until, now)
+    if spec.missed == "all":
+        fire = passed[-spec.catch_up_limit :]
+    elif spec.missed == "once":
+        fire = passed[-1:]
+    else:
+        fire = [tick for tick in passed if now - tick <= spec.grace]
+    return TickPlan(tuple(fire), len(passed) - len(fire), now)

@@ -1,0 +1,311 @@
+"""The escalation lifecycle: one ticket's evaluation against its stored state → what changed.
+
+Pure: ``Lifecycle.plan(result, stored, escalations, now)`` reads no clock and touches no
+database.  It returns the new ticket state, the escalation records to write, the audit
+entries and the notifications to put in the outbox, which the run writes in one
+transaction.  Running it again on its own output with the same ``now`` yields nothing:
+that is what makes a repeated run idempotent.
+
+The rules it follows:
+
+* An escalation is a (ticket, policy, level).  It opens when the ticket's SLA status for
+  the policy reaches the level (``entered``) and closes when the status leaves it, the
+  policy stops measuring the ticket, or the ticket closes (``left``).  A notify or
+  escalate decision that fired below every level is tracked the same way under the
+  pseudo-level ``rule:<name>`` (policy ``-`` when no policy measured the ticket), open
+  while the rule fires.
+* The first notify decision of an episode enqueues one notification (kind
+  ``escalation``) to the union of the receivers named; while the escalation stays open,
+  is not acknowledged and nothing of it is in flight, a ``repeat`` enqueues a ``repeat``
+  notification once the interval has passed since the last notification became final
+  (sent, or suppressed, or dead-lettered).  The interval is the shortest ``repeat`` of
+  the notify rules and of the receivers they name (a receiver may declare its own); the
+  repeat goes to the receivers of the repeating rules and those with their own repeat.
+* ``occurrence`` counts every notification of the (ticket, policy, level), across
+  episodes, so each idempotency key is used once.
+* Route decisions (a provider other than the one last routed to), a provider change in
+  the ticket system, escalate decisions, new tags, stage changes, closing and reopening
+  are recorded once each, when they happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Mapping
+
+from ..durations import format_duration, parse_duration
+from ..clock.status import SlaStatus
+from ..engine import Decision, TicketResult
+from ..notifications import Notification, notification_key
+from ..ruleset.schema import Ruleset
+from ..tickets import Ticket
+from .records import Escalation, EscalationKey, Outgoing, TicketState, Transition
+
+__all__ = ["Lifecycle", "TicketPlan", "NO_POLICY", "RULE_LEVEL_PREFIX", "ticket_labels"]
+
+#: The policy name of a decision no SLA policy measured.
+NO_POLICY = "-"
+#: Prefix of the pseudo-level of a notify/escalate decision that fired below every level.
+RULE_LEVEL_PREFIX = "rule:"
+
+
+@dataclass(frozen=True)
+class TicketPlan:
+    """What one ticket's evaluation changes: the new state and what to write with it."""
+
+    ticket: TicketState
+    ticket_changed: bool
+    escalations: tuple[Escalation, ...] = ()
+    transitions: tuple[Transition, ...] = ()
+    outgoing: tuple[Outgoing, ...] = ()
+
+
+def ticket_labels(ticket: Ticket) -> dict[str, str]:
+    """The ticket's scalar fields as text labels (what routes, silences and grouping match on)."""
+    labels: dict[str, str] = {}
+    for name, value in ticket.fact().items():
+        if isinstance(value, bool):
+            labels[name] = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            labels[name] = str(value)
+    return labels
+
+
+def _union(groups: Iterable[Iterable[str]]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for group in groups:
+        for item in group:
+            seen.setdefault(item, None)
+    return tuple(seen)
+
+
+def _escalation_key(decision: Decision) -> EscalationKey:
+    if decision.policy is not None and decision.level is not None:
+        return (decision.policy, decision.level)
+    return (decision.policy or NO_POLICY, RULE_LEVEL_PREFIX + decision.rule)
+
+
+class Lifecycle:
+    """The lifecycle rules compiled for one ruleset (terminal statuses, level ranks and urgency)."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        self.terminal = frozenset(ruleset.terminal_statuses)
+        self.urgent = {(policy.name, level.name): level.urgent for policy in ruleset.policies for level in policy.levels}
+        self.receiver_repeat: dict[str, timedelta] = {}
+        for name, spec in ruleset.receivers.items():
+            every = getattr(spec, "repeat", None)
+            if every is not None:
+                self.receiver_repeat[name] = every
+
+    def plan(
+        self, result: TicketResult, stored: TicketState | None, records: Mapping[EscalationKey, Escalation], now: datetime
+    ) -> TicketPlan:
+        """Diff ``result`` (the ticket evaluated at ``now``) against its stored state and escalation records."""
+        ticket = result.ticket
+        prev = stored if stored is not None and not stored.is_new else None
+        work = _Work(ticket, now, dict(records))
+        if ticket.status in self.terminal:
+            state = self._close(work, prev)
+        else:
+            state = self._open(work, prev, result)
+        return TicketPlan(
+            ticket=state,
+            ticket_changed=state != stored,
+            escalations=tuple(work.records[key] for key in sorted(work.changed)),
+            transitions=tuple(work.transitions),
+            outgoing=tuple(work.outgoing),
+        )
+
+    # -- closed tickets ----------------------------------------------------------------
+
+    def _close(self, work: _Work, prev: TicketState | None) -> TicketState:
+        ticket, now = work.ticket, work.now
+        if prev is not None and not prev.archived:
+            work.note("closed", detail=f"status {ticket.status!r}")
+        for key, esc in sorted(work.records.items()):
+            if esc.is_open:
+                work.put(replace(esc, closed_at=now))
+                work.note("left", key, detail=f"ticket closed (status {ticket.status!r})")
+        closed_at = prev.closed_at if prev is not None and prev.archived else now
+        return _state(ticket, prev, now, levels={}, routed_to=prev.routed_to if prev else None, tags=prev.tags if prev else (), closed_at=closed_at)
+
+    # -- open tickets --------------------------------------------------------------------
+
+    def _open(self, work: _Work, prev: TicketState | None, result: TicketResult) -> TicketState:
+        ticket = work.ticket
+        if prev is None:
+            work.note("new", detail=f"status {ticket.status!r}, stage {ticket.stage!r}, tier {ticket.tier!r}")
+        else:
+            if prev.archived:
+                work.note("reopened", detail=f"status {prev.status!r} → {ticket.status!r}")
+            if prev.stage != ticket.stage:
+                work.note("stage", detail=f"{prev.stage!r} → {ticket.stage!r}")
+            if ticket.provider is not None and prev.provider != ticket.provider:
+                work.note("routed", detail=f"provider {ticket.provider!r} set in the ticket system")
+
+        statuses = {status.policy: status for status in result.statuses}
+        active: dict[EscalationKey, tuple[int, SlaStatus | None]] = {
+            (status.policy, status.level): (status.level_rank, status) for status in result.statuses if status.level is not None
+        }
+        groups: dict[EscalationKey, list[Decision]] = {}
+        for decision in result.decisions:
+            if decision.action in ("notify", "escalate"):
+                key = _escalation_key(decision)
+                groups.setdefault(key, []).append(decision)
+                active.setdefault(key, (0, statuses.get(decision.policy or "")))
+
+        previous_levels = prev.levels if prev is not None else {}
+        for key, esc in sorted(work.records.items()):
+            if esc.is_open and key not in active:
+                work.put(replace(esc, closed_at=work.now))
+                work.note("left", key, detail=_left_reason(key, statuses, ticket))
+        for key, (rank, status) in sorted(active.items()):
+            found = work.records.get(key)
+            if found is None or not found.is_open:
+                work.put(_new_episode(ticket.id, key, rank, work.now, found))
+                came_from = previous_levels.get(key[0]) if not key[1].startswith(RULE_LEVEL_PREFIX) else None
+                reason = status.explanation[-1] if status is not None and status.explanation else "rule fired"
+                work.note("entered", key, detail=f"from {came_from or 'no level'}: {reason}")
+        for key, decisions in sorted(groups.items()):
+            self._act(work, key, decisions, active[key][1])
+
+        routes = [d for d in result.decisions if d.action == "route"]
+        routed_to = prev.routed_to if prev is not None else None
+        if routes and routes[0].arguments.get("provider") != routed_to:
+            routed_to = routes[0].arguments.get("provider")
+            work.note("routed", rule=routes[0].rule, detail=f"to {routed_to!r}: {routes[0].why}")
+        tags = tuple(sorted(set(_union(d.arguments.get("tags", ()) for d in result.decisions if d.action == "tag"))))
+        added = [tag for tag in tags if prev is None or tag not in prev.tags]
+        if added:
+            rules = _union([d.rule] for d in result.decisions if d.action == "tag" and set(d.arguments.get("tags", ())) & set(added))
+            work.note("tagged", rule=rules[0] if rules else None, detail=", ".join(added))
+        levels = {status.policy: status.level for status in result.statuses}
+        return _state(ticket, prev, work.now, levels=levels, routed_to=routed_to, tags=tags, closed_at=None)
+
+    def _act(self, work: _Work, key: EscalationKey, decisions: list[Decision], status: SlaStatus | None) -> None:
+        esc = work.records[key]
+        targets = _union([d.arguments["to"]] for d in decisions if d.action == "escalate")
+        if targets and esc.escalated_to != ", ".join(targets):
+            esc = replace(esc, escalated_to=", ".join(targets))
+            work.put(esc)
+            first = next(d for d in decisions if d.action == "escalate")
+            level = first.arguments.get("level")
+            work.note("escalated", key, rule=first.rule, detail=f"to {esc.escalated_to}" + (f" (level {level})" if level else ""))
+        notify = [d for d in decisions if d.action == "notify"]
+        if not notify:
+            return
+        receivers = _union(d.arguments.get("receivers", ()) for d in notify)
+        repeating = [d for d in notify if d.arguments.get("repeat")]
+        own = {name: self.receiver_repeat[name] for name in receivers if name in self.receiver_repeat}
+        every = min([*(parse_duration(d.arguments["repeat"]) for d in repeating), *own.values()], default=None)
+        repeat_to = _union([*(d.arguments.get("receivers", ()) for d in repeating), list(own)])
+        if esc.repeat_every != every or esc.receivers != receivers:
+            esc = replace(esc, repeat_every=every, receivers=receivers)
+            work.put(esc)
+        if esc.first_key is None:
+            self._send(work, esc, "escalation", notify, receivers, status)
+        elif (
+            every is not None
+            and esc.acknowledged_at is None
+            and esc.pending_key is None
+            and esc.repeat_from is not None
+            and work.now >= esc.repeat_from + every
+        ):
+            self._send(work, esc, "repeat", repeating or notify, repeat_to, status)
+
+    def _send(
+        self, work: _Work, esc: Escalation, kind: str, decisions: list[Decision], receivers: tuple[str, ...], status: SlaStatus | None
+    ) -> None:
+        ticket, now = work.ticket, work.now
+        occurrence = esc.occurrences + 1
+        key = notification_key(ticket.id, esc.policy, esc.level, occurrence)
+        rule = decisions[0].rule
+        labels = ticket_labels(ticket) | {"policy": esc.policy, "level": esc.level, "rule": rule, "stage": (status.stage if status else ticket.stage) or ""}
+        payload: dict[str, Any] = {
+            "ticket": ticket.fact(),
+            "sla": status.to_json() if status is not None else None,
+            "rules": list(_union([d.rule] for d in decisions)),
+            "why": [d.why for d in decisions],
+            "urgent": self.urgent.get(esc.key, False),
+            "occurrence": occurrence,
+            "opened_at": esc.opened_at.isoformat(),
+            "repeat": format_duration(esc.repeat_every) if esc.repeat_every else None,
+            "escalated_to": esc.escalated_to,
+        }
+        note = Notification(key=key, kind=kind, ticket_id=ticket.id, receivers=receivers, labels=labels, payload=payload, created_at=now)  # type: ignore[arg-type]
+        work.outgoing.append(Outgoing(note, esc.policy, esc.level, occurrence))
+        work.put(replace(esc, occurrences=occurrence, pending_key=key, first_key=esc.first_key or key))
+        work.note("notify", esc.key, rule=rule, detail=f"{kind} #{occurrence} to {', '.join(receivers)}", key=key)
+
+
+class _Work:
+    """The mutable scratch of one plan: records as they change, audit entries, notifications."""
+
+    def __init__(self, ticket: Ticket, now: datetime, records: dict[EscalationKey, Escalation]) -> None:
+        self.ticket = ticket
+        self.now = now
+        self.records = records
+        self.changed: set[EscalationKey] = set()
+        self.transitions: list[Transition] = []
+        self.outgoing: list[Outgoing] = []
+
+    def put(self, esc: Escalation) -> None:
+        self.records[esc.key] = esc
+        self.changed.add(esc.key)
+
+    def note(self, kind: str, scope: EscalationKey | None = None, *, rule: str | None = None, detail: str = "", key: str | None = None) -> None:
+        """Add an audit entry for the ticket (``scope``: the escalation's policy and level)."""
+        policy, level = scope if scope is not None else (None, None)
+        self.transitions.append(Transition(self.now, kind, self.ticket.id, policy, level, rule, detail, key))
+
+
+def _new_episode(ticket_id: str, key: EscalationKey, rank: int, now: datetime, old: Escalation | None) -> Escalation:
+    """A fresh episode; the occurrence count (and a notification still in flight) carry over."""
+    return Escalation(
+        ticket_id=ticket_id,
+        policy=key[0],
+        level=key[1],
+        level_rank=rank,
+        opened_at=now,
+        occurrences=old.occurrences if old else 0,
+        pending_key=old.pending_key if old else None,
+        last_notified_at=old.last_notified_at if old else None,
+    )
+
+
+def _left_reason(key: EscalationKey, statuses: Mapping[str, SlaStatus], ticket: Ticket) -> str:
+    if key[1].startswith(RULE_LEVEL_PREFIX):
+        return "the rule no longer fires"
+    status = statuses.get(key[0])
+    if status is None:
+        return f"policy no longer measures the ticket (stage {ticket.stage!r})"
+    return f"now at {status.level}" if status.level else "now below the first level"
+
+
+def _state(
+    ticket: Ticket,
+    prev: TicketState | None,
+    now: datetime,
+    *,
+    levels: dict[str, str | None],
+    routed_to: str | None,
+    tags: tuple[str, ...],
+    closed_at: datetime | None,
+) -> TicketState:
+    return TicketState(
+        ticket_id=ticket.id,
+        status=ticket.status,
+        stage=ticket.stage,
+        tier=ticket.tier,
+        provider=ticket.provider,
+        region=ticket.region,
+        customer=ticket.customer,
+        levels=levels,
+        routed_to=routed_to,
+        tags=tags,
+        first_seen_at=prev.first_seen_at if prev is not None and prev.first_seen_at else now,
+        last_seen_at=now,
+        closed_at=closed_at,
+        archived=closed_at is not None,
+    )

@@ -1,0 +1,211 @@
+"""What the state store keeps, as plain immutable records (no SQL here).
+
+The run's pure diffing (``spm_rules.state.lifecycle``) reads and produces these records;
+the store (``spm_rules.state.store``) turns them into rows and back.  Keeping them free of
+SQLAlchemy lets the lifecycle be tested without a database and keeps one boundary per
+dependency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from ..notifications import Notification
+
+__all__ = [
+    "TicketState",
+    "Escalation",
+    "Transition",
+    "OutboxEntry",
+    "OutboxStatus",
+    "Silence",
+    "ScheduleFire",
+    "EscalationKey",
+    "Outgoing",
+    "Settlement",
+]
+
+OutboxStatus = Literal["pending", "failed", "sent", "dead", "suppressed"]
+"""pending: never attempted (or held); failed: attempted, will be retried; the rest are final."""
+
+EscalationKey = tuple[str, str]
+"""(policy, level) of one escalation of a ticket."""
+
+
+@dataclass(frozen=True)
+class TicketState:
+    """What the last run saw of one ticket.
+
+    ``status`` is None for a row that was reserved but never processed (a run that died
+    between reserving and committing); the lifecycle treats it as a new ticket.
+    ``levels`` maps each policy that measured the ticket to its level (None: below the
+    first level).  ``archived`` tickets are closed and kept for scorecards until the
+    retention prunes them.
+    """
+
+    ticket_id: str
+    status: str | None = None
+    stage: str | None = None
+    tier: str | None = None
+    provider: str | None = None
+    region: str | None = None
+    customer: str | None = None
+    levels: dict[str, str | None] = field(default_factory=dict)
+    routed_to: str | None = None
+    tags: tuple[str, ...] = ()
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    closed_at: datetime | None = None
+    archived: bool = False
+
+    @property
+    def is_new(self) -> bool:
+        """Never processed by a committed run."""
+        return self.status is None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One (ticket, policy, level) and its current episode.
+
+    An episode runs from ``opened_at`` (the ticket entered the level) to ``closed_at`` (it
+    left it, or the ticket closed); re-entering the level opens a new episode on the same
+    record.  ``occurrences`` counts every notification ever enqueued for the triple, so
+    ``notification_key(ticket, policy, level, occurrence)`` never repeats across
+    episodes.  ``pending_key`` is the notification in flight (enqueued, not yet final);
+    ``repeat_from`` is when the last one became final (sent, suppressed or dead), the
+    instant the next repeat is measured from.
+    """
+
+    ticket_id: str
+    policy: str
+    level: str
+    level_rank: int
+    opened_at: datetime
+    closed_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    notified_at: datetime | None = None
+    last_notified_at: datetime | None = None
+    occurrences: int = 0
+    first_key: str | None = None
+    pending_key: str | None = None
+    repeat_from: datetime | None = None
+    repeat_every: timedelta | None = None
+    receivers: tuple[str, ...] = ()
+    escalated_to: str | None = None
+
+    @property
+    def key(self) -> EscalationKey:
+        """(policy, level)."""
+        return (self.policy, self.level)
+
+    @property
+    def is_open(self) -> bool:
+        """The ticket is at this level now."""
+        return self.closed_at is None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One line of the audit log: what happened to a ticket (or a schedule), when and why.
+
+    Kinds: new, stage, entered, left, routed, escalated, tagged, closed, reopened,
+    acknowledged (state); notify (enqueued), sent, failed, held, dead, suppressed
+    (notifications); schedule (a schedule fired).
+    """
+
+    at: datetime
+    kind: str
+    ticket_id: str | None = None
+    policy: str | None = None
+    level: str | None = None
+    rule: str | None = None
+    detail: str = ""
+    key: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON output."""
+        return {
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "ticket": self.ticket_id,
+            "policy": self.policy,
+            "level": self.level,
+            "rule": self.rule,
+            "detail": self.detail,
+            "key": self.key,
+        }
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One outbox row: a notification and where its delivery stands."""
+
+    key: str
+    kind: str
+    ticket_id: str | None
+    policy: str | None
+    level: str | None
+    status: OutboxStatus
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    notification: dict[str, Any]
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    done_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Silence:
+    """A time-bounded set of label matchers (their meaning belongs to alerting)."""
+
+    id: str
+    matchers: list[dict[str, Any]]
+    starts_at: datetime
+    ends_at: datetime
+    comment: str = ""
+    created_by: str = ""
+    created_at: datetime | None = None
+
+    def active(self, now: datetime) -> bool:
+        """In force at ``now``: started and not yet ended."""
+        return self.starts_at <= now < self.ends_at
+
+
+@dataclass(frozen=True)
+class ScheduleFire:
+    """A schedule tick that fired (unique per schedule and scheduled time)."""
+
+    schedule: str
+    scheduled_at: datetime
+    fired_at: datetime
+    key: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A notification to put in the outbox, with the escalation it belongs to (if any)."""
+
+    notification: Notification
+    policy: str | None = None
+    level: str | None = None
+    occurrence: int | None = None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What delivery decided for one outbox row (computed by the run, written by the store).
+
+    ``status`` pending (held) or failed keep the row due at ``next_attempt_at``; sent,
+    dead and suppressed are final and free the escalation for its next repeat.
+    """
+
+    entry: OutboxEntry
+    status: OutboxStatus
+    attempts: int
+    next_attempt_at: datetime | None = None
+    error: str | None = None

@@ -1,0 +1,795 @@
+"""The state store: one SQL layer (SQLAlchemy Core) for SQLite and PostgreSQL.
+
+``Store(url)`` opens (and migrates) the database; everything the stateful run, the ack
+and history commands, schedules and alerting's silences keep between runs goes through
+it.  It is the only module that talks SQL.
+
+Concurrency, per database:
+
+* **SQLite** (the default, one host): write transactions start with ``BEGIN IMMEDIATE``
+  so a read-then-write never fails half-way; the file is in WAL mode so readers never
+  wait for a writer; overlapping runs are kept apart by a lease row (``acquire_lease``).
+* **PostgreSQL** (many workers): a run locks the ticket rows of a batch with
+  ``FOR UPDATE SKIP LOCKED``, so a ticket is processed by one worker at a time and
+  another worker skips it instead of waiting; its escalation rows are locked in key
+  order; outbox rows are claimed with ``SKIP LOCKED`` for delivery; unique keys
+  (escalation, outbox key, schedule tick) make every insert happen once.
+
+Errors become ``StateError`` naming what the store was doing and the URL with its
+password masked.  Times are parameters: nothing here reads the clock except the lease,
+whose expiry is about process liveness (wall time), not ticket time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sqlite3
+import time
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import fields, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, create_engine, delete, event, func, select, update
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from ..errors import StateError
+from ..notifications import Notification
+from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketState, Transition
+from .tables import escalations, leases, migrate, outbox, schedule_fires, schedule_state, silences, tickets, transitions
+
+__all__ = [
+    "DEFAULT_STATE_URL",
+    "Store",
+    "StateTx",
+    "Lease",
+    "mask_url",
+    "mask_secrets",
+    "notification_to_json",
+    "notification_from_json",
+]
+
+DEFAULT_STATE_URL = "sqlite:///spm-state.db"
+
+T = TypeVar("T")
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
+_KEYWORD_SECRET = re.compile(r"(?i)\b(password|passwd|token|secret)=(\S+)")
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of every ``scheme://user:password@`` URL and every ``password=…`` hidden."""
+    text = _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _KEYWORD_SECRET.sub(lambda m: f"{m[1]}=***", text)
+
+
+def _normalize(url: str) -> str:
+    """Plain ``postgresql://`` (and ``postgres://``) URLs use psycopg 3, the driver this package ships with."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def mask_url(url: str) -> str:
+    """The state URL safe to print: the password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return mask_secrets(url)
+
+
+def notification_to_json(notification: Notification) -> dict[str, Any]:
+    """The outbox's JSON form of a notification."""
+    return {
+        "key": notification.key,
+        "kind": notification.kind,
+        "ticket_id": notification.ticket_id,
+        "receivers": list(notification.receivers),
+        "labels": dict(notification.labels),
+        "payload": notification.payload,
+        "created_at": notification.created_at.isoformat() if notification.created_at else None,
+    }
+
+
+def notification_from_json(data: Mapping[str, Any]) -> Notification:
+    """A notification back from its outbox JSON form."""
+    created = data.get("created_at")
+    return Notification(
+        key=data["key"],
+        kind=data["kind"],
+        ticket_id=data.get("ticket_id"),
+        receivers=tuple(data.get("receivers") or ()),
+        labels=dict(data.get("labels") or {}),
+        payload=dict(data.get("payload") or {}),
+        created_at=datetime.fromisoformat(created) if created else None,
+    )
+
+
+R = TypeVar("R")
+
+
+def _from_row(record: type[R], row: Row[Any], **converted: Any) -> R:
+    """A record from a row whose columns carry the record's field names (``converted`` overrides some)."""
+    names = [field.name for field in fields(record)]  # type: ignore[arg-type]
+    mapping = row._mapping
+    return record(**{name: converted[name] if name in converted else mapping[name] for name in names})
+
+
+def _values(record: Any, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The columns of a record whose field names are its column names."""
+    return {field.name: getattr(record, field.name) for field in fields(record) if field.name not in skip}
+
+
+def _ticket_from_row(row: Row[Any]) -> TicketState:
+    return _from_row(TicketState, row, levels=dict(row.levels or {}), tags=tuple(row.tags or ()), archived=bool(row.archived))
+
+
+def _escalation_from_row(row: Row[Any]) -> Escalation:
+    seconds = row.repeat_every_seconds
+    return _from_row(Escalation, row, repeat_every=timedelta(seconds=seconds) if seconds is not None else None, receivers=tuple(row.receivers or ()))
+
+
+def _escalation_values(esc: Escalation) -> dict[str, Any]:
+    every = esc.repeat_every
+    return _values(esc, skip=("repeat_every",)) | {"repeat_every_seconds": int(every.total_seconds()) if every is not None else None}
+
+
+class _RetryableStateError(StateError):
+    """A PostgreSQL deadlock or serialization failure: the transaction may simply be run again."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ensure_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Put the SQLite file in WAL mode (readers never wait for the writer), once per file.
+
+    Switching needs the file to itself, and SQLite answers "locked" at once instead of
+    waiting when another connection is busy (several processes opening a new state
+    together), so the switch is retried for up to ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class StateTx:
+    """One open transaction of the store: the reads and writes a run batch or a delivery batch makes."""
+
+    def __init__(self, store: "Store", conn: Connection) -> None:
+        self.store = store
+        self.conn = conn
+
+    def lock_tickets(self, ids: Iterable[str], *, skip_locked: bool = True) -> dict[str, TicketState]:
+        """Lock and read the ticket rows of ``ids`` (reserved beforehand), in id order.
+
+        With ``skip_locked`` (PostgreSQL) rows another worker holds are left out of the
+        result: that worker processes them.  SQLite has no row locks; its write
+        transaction already excludes every other writer.
+        """
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        stmt = select(tickets).where(tickets.c.ticket_id.in_(wanted)).order_by(self.store._sorted(tickets.c.ticket_id)).with_for_update(skip_locked=skip_locked)
+        return {row.ticket_id: _ticket_from_row(row) for row in self.conn.execute(stmt)}
+
+    def escalations(self, ids: Iterable[str], *, lock: bool = True) -> dict[str, dict[EscalationKey, Escalation]]:
+        """Every escalation record of the tickets ``ids``, open and closed, locked in key order."""
+        wanted = sorted(set(ids))
+        found: dict[str, dict[EscalationKey, Escalation]] = {ticket_id: {} for ticket_id in wanted}
+        if not wanted:
+            return found
+        stmt = (
+            select(escalations)
+            .where(escalations.c.ticket_id.in_(wanted))
+            .order_by(*(self.store._sorted(column) for column in (escalations.c.ticket_id, escalations.c.policy, escalations.c.level)))
+        )
+        if lock:
+            stmt = stmt.with_for_update()
+        for row in self.conn.execute(stmt):
+            esc = _escalation_from_row(row)
+            found[esc.ticket_id][esc.key] = esc
+        return found
+
+    def save_tickets(self, states: Sequence[TicketState]) -> None:
+        """Write the ticket rows (reserved beforehand), in one statement executed for each."""
+        if states:
+            stmt = update(tickets).where(tickets.c.ticket_id == bindparam("b_ticket_id"))
+            self.conn.execute(stmt, [{"b_ticket_id": state.ticket_id, **_values(state, skip=("ticket_id",))} for state in sorted(states, key=lambda s: s.ticket_id)])
+
+    def save_escalations(self, records: Iterable[Escalation]) -> None:
+        """Insert or update escalation records, in key order (so concurrent writers never deadlock)."""
+        for esc in sorted(records, key=lambda e: (e.ticket_id, e.policy, e.level)):
+            values = _escalation_values(esc)
+            stmt = self.store._insert(escalations).values(**values)
+            keys = ("ticket_id", "policy", "level")
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={k: v for k, v in values.items() if k not in keys})
+            self.conn.execute(stmt)
+
+    def record(self, entries: Sequence[Transition]) -> None:
+        """Append audit log entries."""
+        if entries:
+            self.conn.execute(
+                transitions.insert(),
+                [
+                    {"at": t.at, "kind": t.kind, "ticket_id": t.ticket_id, "policy": t.policy, "level": t.level, "rule": t.rule, "detail": t.detail, "key": t.key}
+                    for t in entries
+                ],
+            )
+
+    def enqueue(self, items: Sequence[Outgoing], now: datetime) -> list[str]:
+        """Put notifications in the outbox, each key at most once; return the keys actually inserted."""
+        inserted = []
+        for item in items:
+            note = item.notification
+            values = {
+                "key": note.key,
+                "kind": note.kind,
+                "ticket_id": note.ticket_id,
+                "policy": item.policy,
+                "level": item.level,
+                "occurrence": item.occurrence,
+                "notification": notification_to_json(note),
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "next_attempt_at": now,
+            }
+            if self.store._insert_once(self.conn, outbox, values, ["key"]):
+                inserted.append(note.key)
+        return inserted
+
+    def claim_due(self, now: datetime, limit: int, after_key: str | None = None) -> list[OutboxEntry]:
+        """Lock up to ``limit`` due outbox rows (pending or failed, due by ``now``) in key order after ``after_key``.
+
+        Rows another worker is delivering are skipped (PostgreSQL ``SKIP LOCKED``).
+        """
+        stmt = select(outbox).where(outbox.c.status.in_(("pending", "failed")), outbox.c.next_attempt_at <= now)
+        if after_key is not None:
+            stmt = stmt.where(outbox.c.key > after_key)
+        stmt = stmt.order_by(outbox.c.key).limit(limit).with_for_update(skip_locked=True)
+        return [_from_row(OutboxEntry, row) for row in self.conn.execute(stmt)]
+
+    def settle(self, settlements: Sequence[Settlement], now: datetime) -> None:
+        """Write delivery results: outbox rows first, then the escalations they free, in key order."""
+        freed: list[Settlement] = []
+        for item in settlements:
+            final = item.status in ("sent", "dead", "suppressed")
+            self.conn.execute(
+                update(outbox)
+                .where(outbox.c.key == item.entry.key)
+                .values(
+                    status=item.status,
+                    attempts=item.attempts,
+                    next_attempt_at=item.next_attempt_at or item.entry.next_attempt_at,
+                    last_attempt_at=now,
+                    last_error=item.error,
+                    sent_at=now if item.status == "sent" else None,
+                    done_at=now if final else None,
+                )
+            )
+            if final and item.entry.ticket_id is not None and item.entry.policy is not None and item.entry.level is not None:
+                freed.append(item)
+        for item in sorted(freed, key=lambda s: (s.entry.ticket_id or "", s.entry.policy or "", s.entry.level or "", s.entry.key)):
+            entry = item.entry
+            same = and_(escalations.c.ticket_id == entry.ticket_id, escalations.c.policy == entry.policy, escalations.c.level == entry.level)
+            if item.status == "sent":
+                self.conn.execute(update(escalations).where(same).values(last_notified_at=now))
+            current: dict[str, Any] = {"pending_key": None, "repeat_from": now}
+            if item.status == "sent":
+                current["notified_at"] = func.coalesce(escalations.c.notified_at, now)
+            self.conn.execute(update(escalations).where(same, escalations.c.pending_key == entry.key).values(**current))
+
+
+class Lease:
+    """A held lease on the store (the run lock); renew it during long runs, release it at the end."""
+
+    def __init__(self, store: "Store", name: str, holder: str, ttl: timedelta, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.name = name
+        self.holder = holder
+        self.ttl = ttl
+        self.clock = clock
+
+    def renew(self) -> None:
+        """Push the expiry forward; raise ``StateError`` if another process took the lease meanwhile."""
+        with self.store._tx("renew the run lock", write=True) as conn:
+            done = conn.execute(
+                update(leases).where(leases.c.name == self.name, leases.c.holder == self.holder).values(expires_at=self.clock() + self.ttl)
+            ).rowcount
+        if not done:
+            raise StateError(f"state {self.store.masked_url}: lost the run lock {self.name!r} (it expired and another run took it)")
+
+    def release(self) -> None:
+        """Give the lease up (a no-op if it already expired and went to someone else)."""
+        with self.store._tx("release the run lock", write=True) as conn:
+            conn.execute(delete(leases).where(leases.c.name == self.name, leases.c.holder == self.holder))
+
+    def __enter__(self) -> "Lease":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Store:
+    """The state database at ``url`` (``sqlite:///file.db`` or ``postgresql://…``), migrated on open.
+
+    A new SQLite file is created with mode 0600: the state holds ticket data and
+    notification payloads.  ``busy_timeout`` (seconds) bounds how long a statement waits
+    for a lock held by another process before failing with a clear message.
+    """
+
+    def __init__(self, url: str = DEFAULT_STATE_URL, *, busy_timeout: float = 30.0, now: datetime | None = None) -> None:
+        self.masked_url = mask_url(url)
+        self.url = _normalize(url)
+        self.busy_timeout = busy_timeout
+        self.engine = self._create_engine()
+        self.dialect = self.engine.dialect.name
+        self.migrate(now or _wall_clock())
+
+    # -- connection and transactions -------------------------------------------------
+
+    def _create_engine(self) -> Engine:
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError:
+            raise StateError(f"state URL {self.masked_url!r} is not a database URL (e.g. sqlite:///spm-state.db, postgresql://user@host/db)") from None
+        try:
+            if parsed.get_backend_name() == "sqlite":
+                return self._sqlite_engine(parsed.database)
+            if parsed.get_backend_name() == "postgresql":
+                engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": max(1, int(self.busy_timeout))})
+                lock_ms = int(self.busy_timeout * 1000)
+
+                @event.listens_for(engine, "connect")
+                def _session(dbapi_conn: Any, _record: Any) -> None:
+                    with dbapi_conn.cursor() as cursor:
+                        cursor.execute(f"SET lock_timeout = {lock_ms}")
+                    dbapi_conn.commit()
+
+                return engine
+        except (NoSuchModuleError, ImportError) as exc:
+            raise StateError(f"state URL {self.masked_url!r}: no database driver ({exc})") from None
+        raise StateError(f"state URL {self.masked_url!r}: only sqlite:/// and postgresql:// are supported")
+
+    def _sqlite_engine(self, path: str | None) -> Engine:
+        memory = not path or path == ":memory:"
+        if not memory:
+            assert path is not None
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.close(fd)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise StateError(f"state {self.masked_url}: cannot create the database file: {exc.strerror or exc}") from None
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": self.busy_timeout}}
+        if memory:
+            kwargs["poolclass"] = StaticPool
+            kwargs["connect_args"]["check_same_thread"] = False
+        engine = create_engine(self.url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not pysqlite, decide where transactions begin (pysqlite would
+            # delay BEGIN to the first write and commit before DDL).
+            dbapi_conn.isolation_level = None
+            if not memory:
+                _ensure_wal(dbapi_conn, self.busy_timeout)
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("spm_write") else "BEGIN")
+
+        return engine
+
+    def _error(self, what: str, exc: SQLAlchemyError) -> StateError:
+        orig = getattr(exc, "orig", None)
+        lines = str(orig if orig is not None else exc).strip().splitlines()
+        reason = lines[0] if lines else type(exc).__name__
+        if self.dialect == "sqlite" and "database is locked" in reason:
+            reason += f" (another process kept it busy for more than {self.busy_timeout:g}s)"
+        retryable = isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+        return (_RetryableStateError if retryable else StateError)(f"state {self.masked_url}: cannot {what}: {mask_secrets(reason)}")
+
+    @contextmanager
+    def _tx(self, what: str, *, write: bool) -> Iterator[Connection]:
+        """A transaction; SQLite write transactions take the write lock up front (BEGIN IMMEDIATE)."""
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(spm_write=True)
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise self._error(what, exc) from None
+
+    def _insert(self, table: Any) -> Any:
+        """The dialect's INSERT, which knows ``ON CONFLICT``."""
+        return (pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert)(table)
+
+    def _sorted(self, column: Any) -> Any:
+        """``column`` for ORDER BY in code-point order, the order Python sorts in.
+
+        Rows are locked in the order they are read; every writer locks in Python's order,
+        and PostgreSQL's default collation could differ from it (and deadlock).
+        """
+        return column.collate("C") if self.dialect == "postgresql" else column
+
+    def _insert_once(self, conn: Connection, table: Any, values: dict[str, Any], unique: list[str]) -> bool:
+        """Insert a row unless its unique key exists; True when this call inserted it."""
+        stmt = self._insert(table).values(**values).on_conflict_do_nothing(index_elements=unique).returning(table.c[unique[0]])
+        return conn.execute(stmt).first() is not None
+
+    def transaction(self, what: str, work: Callable[[StateTx], T], *, retries: int = 3) -> T:
+        """Run ``work`` in one write transaction; retried on a PostgreSQL deadlock or serialization failure.
+
+        ``work`` must be safe to run again from the start (it re-reads what it locks).
+        """
+        for attempt in range(retries + 1):
+            try:
+                with self._tx(what, write=True) as conn:
+                    return work(StateTx(self, conn))
+            except _RetryableStateError:
+                if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def migrate(self, now: datetime) -> list[int]:
+        """Bring the schema up to date; return the versions applied."""
+        try:
+            with self._tx("migrate the state schema", write=True) as conn:
+                return migrate(conn, now)
+        except RuntimeError as exc:
+            raise StateError(f"state {self.masked_url}: {exc}") from None
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- run lock --------------------------------------------------------------------
+
+    def acquire_lease(
+        self,
+        name: str = "run",
+        *,
+        ttl: timedelta = timedelta(minutes=10),
+        wait: float = 60.0,
+        poll: float = 0.2,
+        clock: Callable[[], datetime] = _wall_clock,
+    ) -> Lease:
+        """Take the lease ``name``, waiting up to ``wait`` seconds; raise ``StateError`` naming the holder otherwise.
+
+        A lease is free when absent, expired (its holder stopped renewing), or held by a
+        process of this host that no longer exists (a run killed with SIGKILL).
+        """
+        host, pid = socket.gethostname(), os.getpid()
+        holder = f"{host}:{pid}:{uuid.uuid4().hex[:8]}"
+        started = time.monotonic()
+        while True:
+            with self._tx("take the run lock", write=True) as conn:
+                now = clock()
+                row = conn.execute(select(leases).where(leases.c.name == name).with_for_update()).first()
+                values = {"holder": holder, "host": host, "pid": pid, "acquired_at": now, "expires_at": now + ttl}
+                if row is None:
+                    taken = self._insert_once(conn, leases, {"name": name, **values}, ["name"])
+                elif row.expires_at <= now or (row.host == host and not _pid_alive(row.pid)):
+                    conn.execute(update(leases).where(leases.c.name == name, leases.c.holder == row.holder).values(**values))
+                    taken = True
+                else:
+                    taken = False
+            if taken:
+                return Lease(self, name, holder, ttl, clock)
+            if time.monotonic() - started >= wait:
+                since = row.acquired_at.strftime("%Y-%m-%d %H:%M:%SZ") if row is not None else "?"
+                who = f"{row.holder} since {since}" if row is not None else "another process"
+                raise StateError(
+                    f"state {self.masked_url}: another run holds the run lock ({who}); gave up after waiting {wait:g}s"
+                )
+            time.sleep(poll)
+
+    # -- run batches -----------------------------------------------------------------
+
+    def reserve_tickets(self, ids: Iterable[str]) -> int:
+        """Make sure a row exists for each ticket id (so it can be locked); return how many were new.
+
+        Committed on its own, before the batch transaction, so that two workers reserving
+        the same new ticket never wait on each other inside their batch transactions.
+        """
+        wanted = sorted(set(ids))
+        if not wanted:
+            return 0
+        with self._tx("reserve ticket rows", write=True) as conn:
+            present = set(conn.execute(select(tickets.c.ticket_id).where(tickets.c.ticket_id.in_(wanted))).scalars())
+            missing = [ticket_id for ticket_id in wanted if ticket_id not in present]
+            if missing:
+                stmt = self._insert(tickets).on_conflict_do_nothing(index_elements=["ticket_id"])
+                conn.execute(stmt, [{"ticket_id": ticket_id, "levels": {}, "tags": [], "archived": False} for ticket_id in missing])
+        return len(missing)
+
+    # -- ack, history, reports ---------------------------------------------------------
+
+    def acknowledge(
+        self, ticket_id: str, now: datetime, *, policy: str | None = None, level: str | None = None, by: str = ""
+    ) -> list[Escalation]:
+        """Acknowledge the ticket's open, unacknowledged escalations (optionally one policy/level); return them.
+
+        An acknowledged escalation is not repeated any more; a higher level the ticket
+        reaches later is a new escalation and notifies again.
+        """
+
+        def work(tx: StateTx) -> list[Escalation]:
+            tx.lock_tickets([ticket_id], skip_locked=False)
+            found = [
+                esc
+                for esc in tx.escalations([ticket_id])[ticket_id].values()
+                if esc.is_open and esc.acknowledged_at is None and policy in (None, esc.policy) and level in (None, esc.level)
+            ]
+            acked = [replace(esc, acknowledged_at=now, acknowledged_by=by or None) for esc in found]
+            tx.save_escalations(acked)
+            tx.record([Transition(now, "acknowledged", ticket_id, esc.policy, esc.level, None, f"by {by}" if by else "") for esc in acked])
+            return acked
+
+        return self.transaction("acknowledge escalations", work)
+
+    def ticket(self, ticket_id: str) -> TicketState | None:
+        """The stored state of one ticket, or None if no run has seen it."""
+        with self._tx("read a ticket", write=False) as conn:
+            row = conn.execute(select(tickets).where(tickets.c.ticket_id == ticket_id)).first()
+        return _ticket_from_row(row) if row is not None else None
+
+    def escalations_of(self, ticket_id: str) -> list[Escalation]:
+        """Every escalation record of one ticket, in key order."""
+        with self._tx("read escalations", write=False) as conn:
+            return list(StateTx(self, conn).escalations([ticket_id], lock=False)[ticket_id].values())
+
+    def history(self, ticket_id: str) -> list[Transition]:
+        """The audit log of one ticket, oldest first."""
+        with self._tx("read the audit log", write=False) as conn:
+            rows = conn.execute(select(transitions).where(transitions.c.ticket_id == ticket_id).order_by(transitions.c.id))
+            return [_from_row(Transition, row) for row in rows]
+
+    def audit(self, since: datetime | None = None, until: datetime | None = None) -> list[Transition]:
+        """The audit log between two instants (``since`` inclusive, ``until`` exclusive), oldest first."""
+        stmt = select(transitions)
+        if since is not None:
+            stmt = stmt.where(transitions.c.at >= since)
+        if until is not None:
+            stmt = stmt.where(transitions.c.at < until)
+        with self._tx("read the audit log", write=False) as conn:
+            return [_from_row(Transition, row) for row in conn.execute(stmt.order_by(transitions.c.id))]
+
+    def open_escalations(self, limit: int | None = None) -> list[tuple[Escalation, TicketState]]:
+        """Open escalations with their tickets, highest level rank first, then oldest first (at most ``limit``)."""
+        stmt = (
+            select(escalations, tickets)
+            .join(tickets, tickets.c.ticket_id == escalations.c.ticket_id)
+            .where(escalations.c.closed_at.is_(None))
+            .order_by(escalations.c.level_rank.desc(), escalations.c.opened_at, escalations.c.ticket_id, escalations.c.policy, escalations.c.level)
+            .limit(limit)
+        )
+        with self._tx("read open escalations", write=False) as conn:
+            return [(_escalation_from_row(row), _ticket_from_row(row)) for row in conn.execute(stmt)]
+
+    def escalation_counts(self) -> list[tuple[str, str, str | None, int]]:
+        """Open escalations counted per (policy, level, provider)."""
+        provider = func.coalesce(tickets.c.provider, tickets.c.routed_to)
+        stmt = (
+            select(escalations.c.policy, escalations.c.level, provider, func.count())
+            .join(tickets, tickets.c.ticket_id == escalations.c.ticket_id)
+            .where(escalations.c.closed_at.is_(None))
+            .group_by(escalations.c.policy, escalations.c.level, provider)
+            .order_by(escalations.c.policy, escalations.c.level, provider)
+        )
+        with self._tx("count open escalations", write=False) as conn:
+            return [(policy, level, who, count) for policy, level, who, count in conn.execute(stmt)]
+
+    def transition_counts(self, since: datetime, until: datetime) -> list[tuple[str, str | None, str | None, str | None, int]]:
+        """Audit entries in ``[since, until)`` counted per (kind, policy, level, provider)."""
+        provider = func.coalesce(tickets.c.provider, tickets.c.routed_to)
+        stmt = (
+            select(transitions.c.kind, transitions.c.policy, transitions.c.level, provider, func.count())
+            .select_from(transitions.outerjoin(tickets, tickets.c.ticket_id == transitions.c.ticket_id))
+            .where(transitions.c.at >= since, transitions.c.at < until)
+            .group_by(transitions.c.kind, transitions.c.policy, transitions.c.level, provider)
+        )
+        with self._tx("count audit entries", write=False) as conn:
+            rows = [(kind, policy, level, who, count) for kind, policy, level, who, count in conn.execute(stmt)]
+        return sorted(rows, key=lambda row: tuple("" if part is None else str(part) for part in row[:4]))
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Outbox rows per status."""
+        with self._tx("count the outbox", write=False) as conn:
+            return {status: count for status, count in conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))}
+
+    def outbox_entries(self, ticket_id: str | None = None) -> list[OutboxEntry]:
+        """Outbox rows (of one ticket, or all), in key order."""
+        stmt = select(outbox).order_by(outbox.c.key)
+        if ticket_id is not None:
+            stmt = stmt.where(outbox.c.ticket_id == ticket_id)
+        with self._tx("read the outbox", write=False) as conn:
+            return [_from_row(OutboxEntry, row) for row in conn.execute(stmt)]
+
+    def customers(self, tiers: Iterable[str]) -> list[tuple[str, str | None, int]]:
+        """(customer, region, tickets) of every customer with tickets in ``tiers``, by customer."""
+        wanted = sorted(set(tiers))
+        stmt = (
+            select(tickets.c.customer, func.min(tickets.c.region), func.count())
+            .where(tickets.c.tier.in_(wanted), tickets.c.customer.is_not(None))
+            .group_by(tickets.c.customer)
+            .order_by(tickets.c.customer)
+        )
+        with self._tx("read customers", write=False) as conn:
+            return [(customer, region, count) for customer, region, count in conn.execute(stmt)]
+
+    # -- schedules ---------------------------------------------------------------------
+
+    def schedule_checked(self, names: Iterable[str]) -> dict[str, datetime]:
+        """For each schedule, the instant up to which its ticks have been considered."""
+        with self._tx("read schedule state", write=False) as conn:
+            rows = conn.execute(select(schedule_state).where(schedule_state.c.schedule.in_(sorted(set(names)))))
+            return {row.schedule: row.checked_until for row in rows}
+
+    def fire_schedule(self, name: str, items: Sequence[tuple[datetime, Outgoing]], checked_until: datetime, now: datetime) -> list[datetime]:
+        """Record each (tick, notification) of schedule ``name`` as fired and enqueue its notification, each tick once.
+
+        A tick another worker already fired is left out of the result and enqueues
+        nothing.  The watermark ``checked_until`` only moves forward, so a worker with an
+        older ``now`` never makes the others re-consider ticks.  Returns the ticks this
+        call fired.
+        """
+
+        def work(tx: StateTx) -> list[datetime]:
+            won = []
+            for tick, item in items:
+                fire = {"schedule": name, "scheduled_at": tick, "fired_at": now, "key": item.notification.key}
+                if self._insert_once(tx.conn, schedule_fires, fire, ["schedule", "scheduled_at"]):
+                    tx.enqueue([item], now)
+                    tx.record([Transition(now, "schedule", None, None, None, None, f"{name} tick {tick.isoformat()}", item.notification.key)])
+                    won.append(tick)
+            stmt = self._insert(schedule_state).values(schedule=name, checked_until=checked_until)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["schedule"],
+                set_={"checked_until": checked_until},
+                where=schedule_state.c.checked_until < checked_until,
+            )
+            tx.conn.execute(stmt)
+            return won
+
+        return self.transaction(f"fire schedule {name!r}", work)
+
+    def schedule_fires(self, name: str | None = None) -> list[ScheduleFire]:
+        """Recorded fires (of one schedule, or all), in scheduled-time order."""
+        stmt = select(schedule_fires).order_by(schedule_fires.c.scheduled_at, schedule_fires.c.schedule)
+        if name is not None:
+            stmt = stmt.where(schedule_fires.c.schedule == name)
+        with self._tx("read schedule fires", write=False) as conn:
+            return [ScheduleFire(row.schedule, row.scheduled_at, row.fired_at, row.key) for row in conn.execute(stmt)]
+
+    # -- retention -------------------------------------------------------------------
+
+    def prune(
+        self,
+        now: datetime,
+        *,
+        closed_tickets: timedelta | None = None,
+        notifications: timedelta | None = None,
+        audit: timedelta | None = None,
+    ) -> dict[str, int]:
+        """Delete what the retention no longer keeps; return the rows deleted per table.
+
+        * ``closed_tickets``: archived tickets closed longer ago, with their escalations,
+          audit log and outbox rows;
+        * ``notifications``: final outbox rows (sent, dead, suppressed) finished longer ago,
+          and schedule fires as old;
+        * ``audit``: audit log entries older than that.
+        """
+
+        def work(tx: StateTx) -> dict[str, int]:
+            deleted: Counter[str] = Counter()
+            if closed_tickets is not None:
+                old = select(tickets.c.ticket_id).where(tickets.c.archived.is_(True), tickets.c.closed_at < now - closed_tickets)
+                ids = list(tx.conn.execute(old).scalars())
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    for table in (escalations, transitions, outbox, tickets):
+                        deleted[table.name] += tx.conn.execute(delete(table).where(table.c.ticket_id.in_(chunk))).rowcount
+            if notifications is not None:
+                cutoff = now - notifications
+                final = and_(outbox.c.status.in_(("sent", "dead", "suppressed")), outbox.c.done_at < cutoff)
+                deleted[outbox.name] += tx.conn.execute(delete(outbox).where(final)).rowcount
+                deleted[schedule_fires.name] += tx.conn.execute(delete(schedule_fires).where(schedule_fires.c.fired_at < cutoff)).rowcount
+            if audit is not None:
+                deleted[transitions.name] += tx.conn.execute(delete(transitions).where(transitions.c.at < now - audit)).rowcount
+            return {name: count for name, count in sorted(deleted.items()) if count}
+
+        return self.transaction("prune old state", work)
+
+    # -- silences (matching belongs to alerting) ------------------------------------------
+
+    def add_silence(
+        self,
+        matchers: list[dict[str, Any]],
+        starts_at: datetime,
+        ends_at: datetime,
+        *,
+        now: datetime,
+        comment: str = "",
+        created_by: str = "",
+        silence_id: str | None = None,
+    ) -> Silence:
+        """Store a silence; its id is generated unless given.  ``ends_at`` must be after ``starts_at``."""
+        if ends_at <= starts_at:
+            raise StateError(f"silence: ends_at {ends_at.isoformat()} is not after starts_at {starts_at.isoformat()}")
+        silence = Silence(silence_id or uuid.uuid4().hex, list(matchers), starts_at, ends_at, comment, created_by, now)
+        with self._tx("add a silence", write=True) as conn:
+            conn.execute(
+                silences.insert().values(
+                    id=silence.id,
+                    matchers=silence.matchers,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    comment=comment,
+                    created_by=created_by,
+                    created_at=now,
+                )
+            )
+        return silence
+
+    def active_silences(self, now: datetime) -> list[Silence]:
+        """The silences in force at ``now``, by start time."""
+        stmt = select(silences).where(silences.c.starts_at <= now, silences.c.ends_at > now).order_by(silences.c.starts_at, silences.c.id)
+        with self._tx("read silences", write=False) as conn:
+            return [_from_row(Silence, row, matchers=list(row.matchers)) for row in conn.execute(stmt)]
+
+    def silences(self, *, include_expired: bool = False, now: datetime | None = None) -> list[Silence]:
+        """Every silence (or, given ``now`` and not ``include_expired``, those not yet ended), by start time."""
+        stmt = select(silences).order_by(silences.c.starts_at, silences.c.id)
+        if not include_expired and now is not None:
+            stmt = stmt.where(silences.c.ends_at > now)
+        with self._tx("read silences", write=False) as conn:
+            return [_from_row(Silence, row, matchers=list(row.matchers)) for row in conn.execute(stmt)]
+
+    def expire_silence(self, silence_id: str, now: datetime) -> bool:
+        """End a silence at ``now``; False when no such silence is still in force or pending."""
+        with self._tx("expire a silence", write=True) as conn:
+            ended = conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now).values(ends_at=now)).rowcount
+            # A silence expired before it began is cut to an empty span starting now.
+            conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.starts_at > now).values(starts_at=now))
+        return ended == 1
+

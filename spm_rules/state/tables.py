@@ -1,0 +1,269 @@
+"""The state schema as SQLAlchemy Core tables, its column types, and its migrations.
+
+One schema serves SQLite and PostgreSQL.  Times are stored in UTC (``timestamptz`` on
+PostgreSQL, ISO text on SQLite, which sorts and compares correctly) and always come back
+timezone-aware; JSON is stored as text so both databases keep exactly what was written.
+
+Migrations are numbered functions applied in order, each in the same transaction as its
+row in ``schema_migrations`` (the sqlite-utils way): a crash leaves either both or
+neither.  PostgreSQL serialises concurrent migrators with a transaction-level advisory
+lock, SQLite with ``BEGIN IMMEDIATE``.  To change the schema, append a migration; never
+edit one that has shipped (when a later migration alters a table, freeze the version-1
+definition of that table inside ``_v1`` first).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+    select,
+    text,
+)
+
+__all__ = [
+    "metadata",
+    "schema_migrations",
+    "tickets",
+    "escalations",
+    "transitions",
+    "outbox",
+    "schedule_fires",
+    "schedule_state",
+    "leases",
+    "silences",
+    "MIGRATIONS",
+    "LATEST_VERSION",
+    "current_version",
+    "migrate",
+    "UtcDateTime",
+    "JsonText",
+]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware instant, stored in UTC; naive values are refused, not guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"refusing to store a naive time {value.isoformat()}: times must be timezone-aware")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class JsonText(TypeDecorator[Any]):
+    """JSON kept as text (sorted keys, UTF-8 as is), identical on both databases."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+_Id = BigInteger().with_variant(Integer, "sqlite")
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", Text, nullable=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("ticket_id", Text, primary_key=True),
+    Column("status", Text),
+    Column("stage", Text),
+    Column("tier", Text),
+    Column("provider", Text),
+    Column("region", Text),
+    Column("customer", Text),
+    Column("levels", JsonText, nullable=False, default=dict),
+    Column("routed_to", Text),
+    Column("tags", JsonText, nullable=False, default=list),
+    Column("first_seen_at", UtcDateTime),
+    Column("last_seen_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("archived", Boolean, nullable=False, default=False),
+    Index("ix_tickets_archived_closed", "archived", "closed_at"),
+)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("ticket_id", Text, primary_key=True),
+    Column("policy", Text, primary_key=True),
+    Column("level", Text, primary_key=True),
+    Column("level_rank", Integer, nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("acknowledged_at", UtcDateTime),
+    Column("acknowledged_by", Text),
+    Column("notified_at", UtcDateTime),
+    Column("last_notified_at", UtcDateTime),
+    Column("occurrences", Integer, nullable=False, default=0),
+    Column("first_key", Text),
+    Column("pending_key", Text),
+    Column("repeat_from", UtcDateTime),
+    Column("repeat_every_seconds", Integer),
+    Column("receivers", JsonText, nullable=False, default=list),
+    Column("escalated_to", Text),
+    Index("ix_escalations_closed", "closed_at"),
+)
+
+transitions = Table(
+    "transitions",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("ticket_id", Text),
+    Column("policy", Text),
+    Column("level", Text),
+    Column("rule", Text),
+    Column("detail", Text, nullable=False, default=""),
+    Column("key", Text),
+    Index("ix_transitions_ticket", "ticket_id", "id"),
+    Index("ix_transitions_at", "at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("ticket_id", Text),
+    Column("policy", Text),
+    Column("level", Text),
+    Column("occurrence", Integer),
+    Column("notification", JsonText, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_attempt_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("sent_at", UtcDateTime),
+    Column("done_at", UtcDateTime),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_ticket", "ticket_id"),
+)
+
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("schedule", Text, primary_key=True),
+    Column("scheduled_at", UtcDateTime, primary_key=True),
+    Column("fired_at", UtcDateTime, nullable=False),
+    Column("key", Text, nullable=False),
+)
+
+schedule_state = Table(
+    "schedule_state",
+    metadata,
+    Column("schedule", Text, primary_key=True),
+    Column("checked_until", UtcDateTime, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("holder", Text, nullable=False),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("matchers", JsonText, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_by", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_silences_ends", "ends_at"),
+)
+
+_V1_TABLES = (tickets, escalations, transitions, outbox, schedule_fires, schedule_state, leases, silences)
+
+
+def _v1(conn: Connection) -> None:
+    """Version 1: every table of the first release."""
+    for table in _V1_TABLES:
+        table.create(conn)
+
+
+Migration = tuple[int, str, Callable[[Connection], None]]
+
+MIGRATIONS: tuple[Migration, ...] = ((1, "initial tables", _v1),)
+LATEST_VERSION = MIGRATIONS[-1][0]
+
+#: Any constant shared by every spm-rules process: the key of the migration advisory lock.
+_MIGRATION_LOCK = 0x5370_6D52
+
+
+def current_version(conn: Connection) -> int:
+    """The highest applied migration, 0 for an empty database."""
+    if not conn.dialect.has_table(conn, schema_migrations.name):
+        return 0
+    found = conn.execute(select(schema_migrations.c.version).order_by(schema_migrations.c.version.desc()).limit(1)).scalar()
+    return int(found or 0)
+
+
+def migrate(conn: Connection, now: datetime) -> list[int]:
+    """Apply the missing migrations inside the caller's transaction; return the versions applied.
+
+    Raises ``RuntimeError`` when the database is newer than this code (the store turns it
+    into a ``StateError`` naming the URL).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+    schema_migrations.create(conn, checkfirst=True)
+    version = current_version(conn)
+    if version > LATEST_VERSION:
+        raise RuntimeError(f"the state schema is at version {version}, newer than this spm-rules knows ({LATEST_VERSION}); upgrade spm-rules")
+    applied = []
+    for number, name, step in MIGRATIONS:
+        if number <= version:
+            continue
+        step(conn)
+        conn.execute(schema_migrations.insert().values(version=number, name=name, applied_at=now))
+        applied.append(number)
+    return applied

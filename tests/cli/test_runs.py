@@ -1,0 +1,198 @@
+"""``spm-rules run``, ``ack``, ``history``, ``schedule`` and ``prune`` as cron and an operator use them."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+
+from spm_rules.cli import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+from spm_rules.cli.runs import RunProgress
+from spm_rules.state.store import Store
+from tests.fixtures.servers import HttpServer, RecordedRequest
+from tests.state.helpers import restore_spm_logger  # noqa: F401 (autouse fixture)
+from tests.state.helpers import RULESET_YAML, at, ticket, write_tickets
+
+SCHEDULES = """\
+schedules:
+  - {name: morning-digest, cron: "0 8 * * 1-5", timezone: Asia/Shanghai, action: digest, receivers: [center]}
+retention: {closed_tickets: 1d}
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, str]:
+    """A ruleset (cc-test plus a schedule and retention), tickets and a state URL in tmp_path."""
+    (tmp_path / "cc.yaml").write_text(RULESET_YAML + SCHEDULES, encoding="utf-8")
+    write_tickets(tmp_path / "tickets.jsonl", [ticket("A"), ticket("B", tier="P2"), ticket("C", provider=None, region="north", dispatched=at(2))])
+    return {"ruleset": str(tmp_path / "cc.yaml"), "tickets": str(tmp_path / "tickets.jsonl"), "state": f"sqlite:///{tmp_path / 'state.db'}"}
+
+
+def received(server: HttpServer, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+    """The server's recorded requests once it has ``count`` (or after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while len(server.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return list(server.requests)
+
+
+def cli_run(files: dict[str, str], when: str, *extra: str) -> int:
+    return main(["run", "--ruleset", files["ruleset"], "--tickets", files["tickets"], "--state", files["state"], "--at", when, "--no-deliver", *extra])
+
+
+def test_run_prints_a_summary_and_a_second_run_has_nothing_to_do(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_run(files, at(4).isoformat()) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "cc-test run at 2026-11-25T12:00+00:00" in out
+    assert "tickets: 3 evaluated" in out
+    assert "entered   A response/red" in out and "entered   B response/escalate" in out
+    assert "routed    C: to 'partner-north'" in out
+    assert "notifications: 2 enqueued; nothing delivered; outbox 2 pending" in out
+    assert cli_run(files, at(4).isoformat()) == EXIT_OK
+    again = capsys.readouterr().out
+    assert "transitions this run: none" in again and "notifications: 0 enqueued" in again
+
+
+def test_run_json_lists_transitions_and_rejected_rows(files: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with open(files["tickets"], "a", encoding="utf-8") as handle:
+        handle.write('{"id": "BAD", "tier": "P4", "status": "open", "created_at": "2026-11-25T08:00:00"}\n')
+    assert cli_run(files, at(3).isoformat(), "--format", "json") == EXIT_PARTIAL
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["tickets"]["evaluated"] == 3 and document["tickets"]["rejected"] == 1
+    assert document["levels"] == {"response": {"ok": 1, "red": 1, "yellow": 1}}
+    assert [(t["kind"], t["ticket"], t["level"]) for t in document["transitions"] if t["kind"] == "entered"] == [("entered", "A", "yellow"), ("entered", "B", "red")]
+    assert document["notifications"]["enqueued"] == 2
+    assert (document["rejected"][0]["ticket_id"], document["rejected"][0]["row"]) == ("BAD", 4)
+    assert "BAD" in captured.err
+
+
+def test_run_delivers_through_apprise_to_a_loopback_server(files: dict[str, str], tmp_path: Path, http_server: HttpServer, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = Path(files["ruleset"])
+    rules.write_text(rules.read_text().replace("json://127.0.0.1:9/", http_server.json_url("")), encoding="utf-8")
+    args = ["run", "--ruleset", files["ruleset"], "--tickets", files["tickets"], "--state", files["state"], "--format", "json"]
+    assert main([*args, "--at", at(4).isoformat()]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    assert document["notifications"] == {"enqueued": 2, "sent": 2}
+    paths = sorted(request.path for request in received(http_server, 3))
+    assert paths == ["/center", "/desk", "/duty"]
+    with Store(files["state"]) as store:
+        assert {entry.key: entry.status for entry in store.outbox_entries()} == {"A|response|red|1": "sent", "B|response|escalate|1": "sent"}
+    assert main([*args, "--at", at(4, 30).isoformat()]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["notifications"] == {"enqueued": 1, "sent": 1}
+    assert len(received(http_server, 5)) == 5
+
+
+def test_an_overlapping_run_waits_then_exits_1_with_the_holder(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    with Store(files["state"]) as store:
+        lease = store.acquire_lease()
+        try:
+            assert cli_run(files, at(4).isoformat(), "--lock-timeout", "0.5") == EXIT_INVALID
+        finally:
+            lease.release()
+    err = capsys.readouterr().err
+    assert "error: state sqlite:///" in err and "another run holds the run lock" in err and "gave up after waiting 0.5s" in err
+    assert "Traceback" not in err
+
+
+def test_the_default_state_file_is_created_private_in_the_working_directory(files: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SPM_RULES_STATE", raising=False)
+    assert main(["run", "--ruleset", files["ruleset"], "--tickets", files["tickets"], "--at", at(1).isoformat(), "--quiet", "--no-deliver"]) == EXIT_OK
+    assert stat.S_IMODE((tmp_path / "spm-state.db").stat().st_mode) == 0o600
+
+
+def test_quiet_prints_nothing_and_json_logs_are_one_object_per_line(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_run(files, at(1).isoformat(), "--quiet") == EXIT_OK
+    assert capsys.readouterr() == ("", "")
+    assert cli_run(files, at(4).isoformat(), "--log-format", "json") == EXIT_OK
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    (done,) = [line for line in lines if line["event"] == "run done"]
+    assert done["level"] == "info" and done["logger"] == "spm_rules.run" and done["evaluated"] == 3 and done["enqueued"] == 2
+    assert not [line for line in lines if line["level"] == "debug"]
+    assert cli_run(files, at(5).isoformat(), "--log-format", "json", "--log-level", "debug") == EXIT_OK
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["kind"], line["ticket"], line["sla_level"]) for line in lines if line["event"] == "transition"] == [("entered", "C", "yellow"), ("notify", "C", "yellow")]
+
+
+def test_metrics_are_written_atomically_in_prometheus_text_format(files: dict[str, str], tmp_path: Path) -> None:
+    metrics = tmp_path / "textfile" / "spm.prom"
+    metrics.parent.mkdir()
+    assert cli_run(files, at(4).isoformat(), "--quiet", "--metrics", str(metrics)) == EXIT_OK
+    text = metrics.read_text()
+    assert os.listdir(metrics.parent) == ["spm.prom"]
+    assert "# TYPE spm_rules_run_duration_seconds gauge" in text
+    assert 'spm_rules_run_tickets{result="evaluated",ruleset="cc-test",worker="1/1"} 3' in text
+    assert 'spm_rules_escalations_open{ruleset="cc-test",policy="response",level="red",provider="partner-east"} 1' in text
+    assert 'spm_rules_outbox_notifications{ruleset="cc-test",status="pending"} 2' in text
+    assert 'spm_rules_run_transitions{kind="entered",ruleset="cc-test",worker="1/1"} 2' in text
+    for line in text.splitlines():
+        assert line.startswith("#") or line.rsplit(" ", 1)[1].replace(".", "", 1).isdigit(), line
+
+
+def test_ack_and_history(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    cli_run(files, at(4).isoformat(), "--quiet")
+    assert main(["ack", "A", "--state", files["state"], "--at", at(4, 5).isoformat(), "--by", "alice"]) == EXIT_OK
+    assert "acknowledged A response/red" in capsys.readouterr().out
+    assert main(["ack", "A", "--state", files["state"], "--at", at(4, 6).isoformat()]) == EXIT_INVALID
+    assert "A has no open, unacknowledged escalation" in capsys.readouterr().err
+    assert main(["history", "A", "--state", files["state"]]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "response/red: opened 2026-11-25 12:00, open, acknowledged 2026-11-25 12:05" in out
+    assert "notify       response/red [red-center]: escalation #1 to center, desk (pending)" in out
+    assert "acknowledged response/red: by alice" in out
+    assert main(["history", "A", "--state", files["state"], "--format", "json"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    assert [entry["kind"] for entry in document["history"]] == ["new", "entered", "notify", "tagged", "acknowledged"]
+    assert main(["history", "NOPE", "--state", files["state"]]) == EXIT_INVALID
+    assert "no run has seen ticket NOPE" in capsys.readouterr().err
+
+
+def test_schedule_next_lists_fire_times_in_local_time_and_utc(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schedule", "--ruleset", files["ruleset"], "--next", "3", "--at", "2026-11-27T09:00:00+08:00", "--format", "json"]) == EXIT_OK
+    (entry,) = json.loads(capsys.readouterr().out)["schedules"]
+    assert entry["next"] == ["2026-11-30T08:00:00+08:00", "2026-12-01T08:00:00+08:00", "2026-12-02T08:00:00+08:00"]
+    assert main(["schedule", "--ruleset", files["ruleset"], "--next", "1", "--at", "2026-11-27T09:00:00+08:00"]) == EXIT_OK
+    table = capsys.readouterr().out
+    assert "morning-digest" in table and "Mon 2026-11-30" in table and "08:00 CST" in table and "00:00Z" in table
+
+
+def test_prune_applies_the_rulesets_retention(files: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_run(files, at(4).isoformat(), "--quiet")
+    write_tickets(Path(files["tickets"]), [ticket("A", status="resolved"), ticket("B", tier="P2")])
+    cli_run(files, at(5).isoformat(), "--quiet")
+    assert main(["prune", "--ruleset", files["ruleset"], "--state", files["state"], "--at", at(5 + 25).isoformat()]) == EXIT_OK
+    assert capsys.readouterr().out.startswith("pruned: ")
+    with Store(files["state"]) as store:
+        assert store.ticket("A") is None and store.ticket("B") is not None
+
+
+def test_usage_errors_exit_2(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_run(files, at(1).isoformat(), "--worker", "5/4") == EXIT_USAGE
+    assert "K must be between 1 and N" in capsys.readouterr().err
+    assert cli_run(files, "yesterday") == EXIT_USAGE
+
+
+def test_an_unreachable_postgres_state_is_one_clear_line(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["history", "A", "--state", "postgresql://spm:hunter2@127.0.0.1:1/state"])
+    err = capsys.readouterr().err
+    assert code == EXIT_INVALID
+    assert err.startswith("error: state postgresql://spm:***@127.0.0.1:1/state: cannot migrate the state schema:")
+    assert "hunter2" not in err and "Traceback" not in err
+
+
+def test_the_progress_bar_only_appears_when_enabled_and_after_a_while() -> None:
+    off = RunProgress(enabled=False, after=0)
+    off(10)
+    assert off.bar is None
+    patient = RunProgress(enabled=True, after=3600)
+    patient(10)
+    assert patient.bar is None
+    eager = RunProgress(enabled=True, after=0)
+    eager(10)
+    assert eager.bar is not None and eager.bar.tasks[0].completed == 10
+    eager.close()

@@ -1,0 +1,158 @@
+"""The state store on SQLite and PostgreSQL: migrations, file mode, errors without secrets,
+the run lease, silences, and the unique keys that make writes happen once."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, select
+
+from spm_rules.errors import StateError
+from spm_rules.notifications import Notification
+from spm_rules.state import tables
+from spm_rules.state.records import Outgoing
+from spm_rules.state.store import Store, mask_secrets, mask_url
+from tests.state.helpers import at
+
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+
+
+def test_a_new_store_is_migrated_once_in_the_same_transaction_as_its_record(state_url: str) -> None:
+    with Store(state_url) as store:
+        assert store.migrate(NOW) == []
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(tables.schema_migrations)).all()
+            assert [(row.version, row.name) for row in rows] == [(1, "initial tables")]
+            assert tables.current_version(conn) == tables.LATEST_VERSION
+            for table in tables.metadata.sorted_tables:
+                assert conn.dialect.has_table(conn, table.name), table.name
+
+
+def test_concurrent_first_opens_migrate_exactly_once(state_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            Store(state_url).close()
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Store(state_url) as store, store.engine.connect() as conn:
+        assert conn.execute(select(tables.schema_migrations.c.version)).scalars().all() == [1]
+
+
+def test_a_state_newer_than_the_code_is_refused_with_its_url(state_url: str) -> None:
+    with Store(state_url) as store, store.engine.begin() as conn:
+        conn.execute(insert(tables.schema_migrations).values(version=99, name="from the future", applied_at=NOW))
+    with pytest.raises(StateError, match="version 99, newer than this spm-rules knows"):
+        Store(state_url)
+
+
+def test_a_new_sqlite_file_is_private(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        Store(f"sqlite:///{tmp_path / 'state.db'}").close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "state.db").stat().st_mode) == 0o600
+
+
+def test_urls_and_errors_never_show_passwords() -> None:
+    assert mask_url("postgresql://spm:t0p-secret@db.example:5432/state") == "postgresql://spm:***@db.example:5432/state"
+    assert mask_secrets("failed: https://bot:abc123@hooks.example/x password=hunter2") == "failed: https://bot:***@hooks.example/x password=***"
+    with pytest.raises(StateError) as caught:
+        Store("postgresql://spm:t0p-secret@127.0.0.1:1/state", busy_timeout=2)
+    assert "t0p-secret" not in str(caught.value)
+    assert "postgresql://spm:***@127.0.0.1:1/state" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("not a url", "is not a database URL"),
+        ("mysql://user:pw@host/db", "only sqlite:/// and postgresql:// are supported"),
+        ("sqlite:////no/such/directory/state.db", "cannot create the database file"),
+    ],
+)
+def test_bad_state_urls_are_clear_errors(url: str, message: str) -> None:
+    with pytest.raises(StateError, match=message) as caught:
+        Store(url)
+    assert "pw@" not in str(caught.value)
+
+
+def test_naive_times_are_refused_not_guessed(store: Store) -> None:
+    with pytest.raises(StateError, match="naive time"):
+        store.add_silence([{"name": "provider", "value": "x"}], datetime(2026, 1, 1), datetime(2026, 1, 2), now=NOW)
+
+
+def test_the_run_lease_excludes_a_second_holder_until_released(store: Store) -> None:
+    lease = store.acquire_lease(wait=0)
+    with pytest.raises(StateError, match=r"another run holds the run lock \(.+:\d+:\w+ since .+\); gave up after waiting 0.3s"):
+        store.acquire_lease(wait=0.3, poll=0.05)
+    lease.renew()
+    lease.release()
+    store.acquire_lease(wait=0).release()
+
+
+def test_a_lease_whose_holder_died_or_expired_is_taken_over(store: Store) -> None:
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    dead_pid = int(finished.stdout)
+    with store.engine.begin() as conn:
+        conn.execute(
+            insert(tables.leases).values(name="run", holder="ghost", host=socket.gethostname(), pid=dead_pid, acquired_at=NOW, expires_at=NOW + timedelta(days=3650))
+        )
+    store.acquire_lease(wait=0).release()
+    with store.engine.begin() as conn:
+        conn.execute(insert(tables.leases).values(name="run", holder="far", host="another-host", pid=1, acquired_at=NOW, expires_at=NOW))
+    lease = store.acquire_lease(wait=0)
+    with store.engine.begin() as conn:
+        conn.execute(tables.leases.update().values(holder="thief"))
+    with pytest.raises(StateError, match="lost the run lock"):
+        lease.renew()
+
+
+def test_silences_are_stored_listed_and_expired(store: Store) -> None:
+    matchers = [{"name": "provider", "value": "partner-east", "op": "="}]
+    silence = store.add_silence(matchers, at(1), at(3), now=NOW, comment="maintenance", created_by="ops")
+    later = store.add_silence(matchers, at(5), at(6), now=NOW, silence_id="later")
+    assert store.active_silences(at(0, 59)) == []
+    assert [s.id for s in store.active_silences(at(2))] == [silence.id]
+    assert store.active_silences(at(2))[0].matchers == matchers
+    assert store.expire_silence(silence.id, at(2)) is True
+    assert store.expire_silence(silence.id, at(2)) is False
+    assert store.active_silences(at(2)) == []
+    assert store.expire_silence(later.id, at(2, 30)) is True
+    assert [(s.id, s.starts_at, s.ends_at) for s in store.silences(include_expired=True)] == [(silence.id, at(1), at(2)), ("later", at(2, 30), at(2, 30))]
+    assert store.silences(now=at(2, 30)) == []
+    with pytest.raises(StateError, match="is not after starts_at"):
+        store.add_silence(matchers, at(3), at(3), now=NOW)
+
+
+def test_an_outbox_key_is_enqueued_once(store: Store) -> None:
+    note = Notification("T|p|red|1", "escalation", "T", ("center",), {"level": "red"}, {"why": "test"}, NOW)
+    first = store.transaction("enqueue", lambda tx: tx.enqueue([Outgoing(note, "p", "red", 1)], NOW))
+    second = store.transaction("enqueue", lambda tx: tx.enqueue([Outgoing(note, "p", "red", 1)], NOW))
+    assert (first, second) == (["T|p|red|1"], [])
+    (entry,) = store.outbox_entries()
+    assert (entry.status, entry.attempts, entry.notification["receivers"], entry.created_at) == ("pending", 0, ["center"], NOW)
+
+
+def test_reserving_ticket_rows_is_idempotent(store: Store) -> None:
+    assert store.reserve_tickets(["b", "a", "a"]) == 2
+    assert store.reserve_tickets(["a", "b", "c"]) == 1
+    assert store.ticket("c") is not None and store.ticket("c").is_new  # type: ignore[union-attr]
+    assert store.ticket("zzz") is None

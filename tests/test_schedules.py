@@ -1,0 +1,180 @@
+"""Schedules: cron in the schedule's timezone (DST both ways), missed-tick policies across a
+simulated 3-hour outage on SQLite and PostgreSQL, one fire per tick, and what each action reports."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from spm_rules.run import fire_schedules, run, schedule_notification
+from spm_rules.schedules import ScheduleSpec, next_ticks, plan_ticks, previous_tick, schedule_key, ticks_between
+from spm_rules.state.store import Store
+from tests.state.helpers import RecordingDeliverer, at, ruleset, ticket
+
+UTC = timezone.utc
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def spec(cron: str, zone: str = "UTC", **fields: object) -> ScheduleSpec:
+    return ScheduleSpec.model_validate({"name": "s", "cron": cron, "timezone": zone, "action": "digest", "receivers": ["center"], **fields})
+
+
+def local(ticks: list[datetime], zone: ZoneInfo) -> list[str]:
+    return [tick.astimezone(zone).isoformat() for tick in ticks]
+
+
+@pytest.mark.parametrize(
+    "start, expected",
+    [
+        pytest.param(
+            datetime(2026, 10, 23, tzinfo=UTC),
+            ["2026-10-23T02:30:00+02:00", "2026-10-24T02:30:00+02:00", "2026-10-25T02:30:00+02:00", "2026-10-26T02:30:00+01:00"],
+            id="fall-back: the repeated 02:30 fires once",
+        ),
+        pytest.param(
+            datetime(2026, 3, 27, tzinfo=UTC),
+            ["2026-03-27T02:30:00+01:00", "2026-03-28T02:30:00+01:00", "2026-03-29T03:00:00+02:00", "2026-03-30T02:30:00+02:00"],
+            id="spring-forward: the skipped 02:30 fires at 03:00",
+        ),
+    ],
+)
+def test_a_fixed_time_schedule_across_dst(start: datetime, expected: list[str]) -> None:
+    daily = spec("30 2 * * *", "Europe/Berlin")
+    assert local(ticks_between(daily, start, start + timedelta(days=4)), BERLIN) == expected
+
+
+def test_an_hourly_schedule_runs_through_the_repeated_hour() -> None:
+    hourly = spec("0 * * * *", "Europe/Berlin")
+    day = ticks_between(hourly, datetime(2026, 10, 24, 21, 59, tzinfo=UTC), datetime(2026, 10, 25, 22, 59, tzinfo=UTC))
+    assert len(day) == 25  # local midnight to midnight on the fall-back day: 25 hours
+    assert [t - s for s, t in zip(day, day[1:])] == [timedelta(hours=1)] * 24
+    assert local(day, BERLIN)[2:5] == ["2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00", "2026-10-25T03:00:00+01:00"]
+
+
+def test_cron_is_read_in_the_schedules_timezone_across_dst() -> None:
+    morning = spec("0 8 * * *", "America/New_York")
+    ticks = next_ticks(morning, datetime(2026, 3, 7, 9, tzinfo=UTC), 3)
+    assert [t.isoformat() for t in ticks] == ["2026-03-07T13:00:00+00:00", "2026-03-08T12:00:00+00:00", "2026-03-09T12:00:00+00:00"]
+    assert local(ticks, NEW_YORK)[1] == "2026-03-08T08:00:00-04:00"
+    assert previous_tick(morning, ticks[1]) == ticks[0]
+
+
+@pytest.mark.parametrize(
+    "missed, limit, fired, skipped",
+    [
+        ("skip", 24, [], 3),
+        ("once", 24, ["13:00"], 2),
+        ("all", 2, ["12:00", "13:00"], 1),
+        ("all", 24, ["11:00", "12:00", "13:00"], 0),
+    ],
+)
+def test_plan_ticks_after_an_outage(missed: str, limit: int, fired: list[str], skipped: int) -> None:
+    hourly = spec("0 * * * *", missed=missed, catch_up_limit=limit)
+    plan = plan_ticks(hourly, datetime(2026, 11, 25, 10, 5, tzinfo=UTC), datetime(2026, 11, 25, 13, 20, tzinfo=UTC))
+    assert [t.strftime("%H:%M") for t in plan.fire] == fired
+    assert plan.skipped == skipped
+    assert plan.checked_until == datetime(2026, 11, 25, 13, 20, tzinfo=UTC)
+
+
+def test_plan_ticks_first_sight_sets_the_watermark_only() -> None:
+    hourly = spec("0 * * * *")
+    now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    assert plan_ticks(hourly, None, now).fire == ()
+    assert plan_ticks(hourly, now - timedelta(minutes=5), now).fire == (now,)
+    assert plan_ticks(hourly, now, now).fire == ()
+
+
+def test_skip_still_fires_ticks_within_grace() -> None:
+    quarter = spec("*/15 * * * *", missed="skip", grace="20m")
+    now = datetime(2026, 11, 25, 10, 31, tzinfo=UTC)
+    plan = plan_ticks(quarter, now - timedelta(hours=1), now)
+    assert [t.strftime("%H:%M") for t in plan.fire] == ["10:15", "10:30"]
+
+
+def test_schedule_specs_reject_bad_cron_and_zone() -> None:
+    with pytest.raises(ValidationError, match="bad cron expression"):
+        spec("61 * * * *")
+    with pytest.raises(ValidationError, match="bad cron expression"):
+        spec("0 8 * * * *")
+    with pytest.raises(ValidationError, match="unknown IANA timezone 'Mars/Base'"):
+        spec("0 8 * * *", "Mars/Base")
+
+
+OUTAGE_SCHEDULES = """\
+schedules:
+  - {name: skip, cron: "0 * * * *", timezone: Asia/Shanghai, action: digest, receivers: [center], missed: skip}
+  - {name: once, cron: "0 * * * *", timezone: Asia/Shanghai, action: digest, receivers: [center], missed: once}
+  - {name: all-2, cron: "0 * * * *", timezone: Asia/Shanghai, action: digest, receivers: [center], missed: all, catch_up_limit: 2}
+  - {name: all, cron: "0 * * * *", timezone: Asia/Shanghai, action: indicators, receivers: [center], missed: all}
+"""
+
+
+def test_a_three_hour_outage_under_each_missed_tick_policy(state_url: str) -> None:
+    """Runs every 5 minutes from 08:00 to 10:05, nothing until 13:20, then every 5 minutes to 14:05."""
+    rules = ruleset(OUTAGE_SCHEDULES)
+    deliverer = RecordingDeliverer()
+    day = datetime(2026, 11, 25, tzinfo=UTC)
+    times = [day + timedelta(hours=8, minutes=5 * n) for n in range(26)] + [day + timedelta(hours=13, minutes=20 + 5 * n) for n in range(10)]
+    for now in times:
+        with Store(state_url) as store:
+            run(store, rules, [], now, deliverer)
+            if now == day + timedelta(hours=13, minutes=20):
+                again = run(store, rules, [], now, deliverer)
+                assert again.schedules_fired == []
+    with Store(state_url) as store:
+        fires = store.schedule_fires()
+    by_schedule: dict[str, list[str]] = {}
+    for fire in fires:
+        assert fire.key == schedule_key(fire.schedule, fire.scheduled_at)
+        by_schedule.setdefault(fire.schedule, []).append(f"{fire.scheduled_at:%H:%M}@{fire.fired_at:%H:%M}")
+    assert by_schedule == {
+        "skip": ["09:00@09:00", "10:00@10:00", "14:00@14:00"],
+        "once": ["09:00@09:00", "10:00@10:00", "13:00@13:20", "14:00@14:00"],
+        "all-2": ["09:00@09:00", "10:00@10:00", "12:00@13:20", "13:00@13:20", "14:00@14:00"],
+        "all": ["09:00@09:00", "10:00@10:00", "11:00@13:20", "12:00@13:20", "13:00@13:20", "14:00@14:00"],
+    }
+    sent = sorted(key for _, key, kind, _ in deliverer.take() if kind == "schedule")
+    assert sent == sorted(fire.key for fire in fires)
+
+
+def test_a_tick_fires_once_even_when_two_workers_reach_it(state_url: str) -> None:
+    hourly = spec("0 * * * *", name="digest")
+    with Store(state_url) as first, Store(state_url) as second:
+        assert fire_schedules(first, [hourly], at(1, 55)) == ([], 0)
+        # Both workers planned the 10:00 tick; the unique key lets one of them fire it.
+        item = schedule_notification(first, hourly, at(2), at(2, 1))
+        assert first.fire_schedule("digest", [(at(2), item)], at(2, 1), at(2, 1)) == [at(2)]
+        assert second.fire_schedule("digest", [(at(2), item)], at(2, 1), at(2, 1)) == []
+        # The watermark keeps a later run from even planning it again.
+        assert fire_schedules(second, [hourly], at(2, 5)) == ([], 0)
+        assert [e.key for e in first.outbox_entries()] == [schedule_key("digest", at(2))]
+        assert [fire.scheduled_at for fire in second.schedule_fires("digest")] == [at(2)]
+
+
+def test_actions_report_open_escalations_indicators_and_key_account_customers(state_url: str) -> None:
+    extra = """\
+schedules:
+  - {name: digest, cron: "0 * * * *", timezone: UTC, action: digest, receivers: [center]}
+  - {name: indicators, cron: "0 */2 * * *", timezone: UTC, action: indicators, receivers: [center]}
+  - {name: inspections, cron: "0 * * * *", timezone: UTC, action: inspections, receivers: [desk], tiers: [P2]}
+"""
+    rules = ruleset(extra)
+    tickets = [ticket("A", customer="Eastern Bank"), ticket("B", tier="P2", customer="Northern Grid", region="north"), ticket("C", tier="P2", customer="Northern Grid")]
+    deliverer = RecordingDeliverer()
+    for now in (at(1, 50), at(3, 30), at(4, 0)):
+        with Store(state_url) as store:
+            run(store, rules, tickets, now, deliverer)
+    payloads = {note.labels["schedule"]: note.payload for _, note in deliverer.calls if note.kind == "schedule"}
+    digest = payloads["digest"]
+    assert digest["open_total"] == 3
+    assert [(item["ticket"], item["level"]) for item in digest["items"]] == [("B", "escalate"), ("C", "escalate"), ("A", "red")]
+    indicators = payloads["indicators"]
+    assert indicators["period"] == {"from": at(2).isoformat(), "to": at(4).isoformat()}
+    entered = {(c["level"], c["provider"]): c["count"] for c in indicators["counts"] if c["kind"] == "entered"}
+    # [10:00, 12:00): the 11:30 run's transitions; those of the 12:00 run belong to the next period.
+    assert entered == {("yellow", "partner-east"): 1, ("red", "partner-east"): 2}
+    assert payloads["inspections"]["customers"] == [{"customer": "Northern Grid", "region": "north", "tickets": 2}]
