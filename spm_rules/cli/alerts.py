@@ -10,24 +10,20 @@ URLs are only ever shown masked, and failures are reported without secrets.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
 
 from ..durations import format_duration, parse_duration
+from ..state.store import Store
 from . import EXIT_INVALID, EXIT_OK, cli
-from .common import load_or_report, parse_instant
+from .common import load_or_report, parse_instant, state_option
 
-if TYPE_CHECKING:
-    from ..state.store import Store
 
 __all__ = ["receivers", "routes", "silences"]
 
 _RULESET = click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset YAML file.")
 _AT = click.option("--at", "at", default=None, help="Act at this ISO 8601 instant (with offset) instead of now.")
-_STATE = click.option("--state", "state_url", default=None, help="State database URL (default: sqlite:///spm-state.db).")
 
 
 def _labels(values: tuple[str, ...]) -> dict[str, str]:
@@ -124,12 +120,6 @@ def silences() -> None:
     """Silences kept in the state store."""
 
 
-def _store(state_url: str | None, now: datetime) -> "Store":
-    from ..state.store import DEFAULT_STATE_URL, Store
-
-    return Store(state_url or DEFAULT_STATE_URL, now=now)
-
-
 @silences.command("add")
 @click.argument("matchers", nargs=-1, required=True)
 @click.option("--comment", required=True, help="Why (shown with every notification it mutes).")
@@ -137,10 +127,10 @@ def _store(state_url: str | None, now: datetime) -> "Store":
 @click.option("--ends", default=None, help="When it ends (ISO 8601 with offset).")
 @click.option("--starts", default=None, help="When it starts (default: now).")
 @click.option("--by", "created_by", default="", help="Who created it.")
-@_STATE
+@state_option
 @_AT
 def add_silence(
-    matchers: tuple[str, ...], comment: str, duration: str | None, ends: str | None, starts: str | None, created_by: str, state_url: str | None, at: str | None
+    matchers: tuple[str, ...], comment: str, duration: str | None, ends: str | None, starts: str | None, created_by: str, state_url: str, at: str | None
 ) -> int:
     """Mute notifications matching every MATCHER (label=value, label!=value, label=~regex,
     label!~regex) for a while; prints the silence's id."""
@@ -159,7 +149,7 @@ def add_silence(
         end = begin + parse_duration(duration) if duration else parse_instant(ends, "--ends")
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--duration") from None
-    with _store(state_url, now) as store:
+    with Store(state_url, now=now) as store:
         silence = store.add_silence([m.to_api() for m in parsed], begin, end, now=now, comment=comment, created_by=created_by)
     click.echo(silence.id)
     return EXIT_OK
@@ -167,14 +157,14 @@ def add_silence(
 
 @silences.command("list")
 @click.option("--all", "include_expired", is_flag=True, help="Include silences that have ended.")
-@_STATE
+@state_option
 @_AT
-def list_silences(include_expired: bool, state_url: str | None, at: str | None) -> int:
+def list_silences(include_expired: bool, state_url: str, at: str | None) -> int:
     """List the stored silences that have not ended (all with --all)."""
     from ..alerting.silences import silence_from_record
 
     now = parse_instant(at, "--at")
-    with _store(state_url, now) as store:
+    with Store(state_url, now=now) as store:
         records = store.silences(include_expired=include_expired, now=now)
     for record in records:
         silence = silence_from_record(record)
@@ -187,12 +177,12 @@ def list_silences(include_expired: bool, state_url: str | None, at: str | None) 
 
 @silences.command("expire")
 @click.argument("silence_id")
-@_STATE
+@state_option
 @_AT
-def expire_silence(silence_id: str, state_url: str | None, at: str | None) -> int:
+def expire_silence(silence_id: str, state_url: str, at: str | None) -> int:
     """End silence SILENCE_ID now.  Exit 1 if it is unknown or already ended."""
     now = parse_instant(at, "--at")
-    with _store(state_url, now) as store:
+    with Store(state_url, now=now) as store:
         ended = store.expire_silence(silence_id, now)
     if not ended:
         click.echo(f"error: no silence {silence_id!r} in force or pending", err=True)

@@ -10,9 +10,20 @@ import click
 from ..errors import RulesetError
 from ..ruleset.loader import load_ruleset
 from ..ruleset.schema import Ruleset
+from ..state.store import DEFAULT_STATE_URL
 from .render import print_problems
 
-__all__ = ["load_or_report", "parse_instant"]
+__all__ = ["load_or_report", "parse_instant", "state_option"]
+
+#: The ``--state`` option every command that reads or writes the state store takes.
+state_option = click.option(
+    "--state",
+    "state_url",
+    envvar="SPM_RULES_STATE",
+    default=DEFAULT_STATE_URL,
+    show_default=True,
+    help="State database URL: sqlite:///FILE or postgresql://USER@HOST/DB (env SPM_RULES_STATE).",
+)
 
 
 def load_or_report(path: str) -> Ruleset | None:

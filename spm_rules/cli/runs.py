@@ -28,9 +28,9 @@ from ..ruleset.schema import Ruleset
 from ..run import RunReport, WorkerSlot, active_alert_labels, run
 from ..schedules import next_ticks
 from ..sources.files import TicketReader
-from ..state.store import DEFAULT_STATE_URL, Lease, Store
+from ..state.store import Lease, Store
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import load_or_report, parse_instant
+from .common import load_or_report, parse_instant, state_option
 from .render import print_problems, stderr, stdout
 
 __all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]
@@ -39,16 +39,6 @@ __all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]
 PROGRESS_AFTER = 2.0
 #: Transitions listed by name in the table summary (all of them are in --format json).
 SUMMARY_LINES = 15
-
-_state_option = click.option(
-    "--state",
-    "state_url",
-    envvar="SPM_RULES_STATE",
-    default=DEFAULT_STATE_URL,
-    show_default=True,
-    help="State database URL: sqlite:///FILE or postgresql://USER@HOST/DB (env SPM_RULES_STATE).",
-)
-
 
 class RunProgress:
     """A progress bar on standard error for runs that take a while; silent when disabled."""
@@ -139,7 +129,7 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 @cli.command("run")
 @click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset YAML file.")
 @click.option("--tickets", "tickets_path", required=True, help="Tickets: JSONL, JSON array or CSV file, or - for standard input.")
-@_state_option
+@state_option
 @click.option("--at", "at", default=None, help="Run at this ISO 8601 instant instead of now (simulated time).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (errors and rejected rows are still reported).")
@@ -208,7 +198,7 @@ def run_command(
 
 @cli.command()
 @click.argument("ticket")
-@_state_option
+@state_option
 @click.option("--policy", default=None, help="Only this policy's escalations.")
 @click.option("--level", default=None, help="Only this level.")
 @click.option("--by", "by", default="", help="Who acknowledges (recorded in the audit log).")
@@ -229,7 +219,7 @@ def ack(ticket: str, state_url: str, policy: str | None, level: str | None, by: 
 
 @cli.command()
 @click.argument("ticket")
-@_state_option
+@state_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--timezone", "zone_name", default="UTC", show_default=True, help="Show times in this IANA timezone.")
 def history(ticket: str, state_url: str, fmt: str, zone_name: str) -> int:
@@ -337,7 +327,7 @@ def schedule(ruleset_path: str, count: int, at: str | None, fmt: str) -> int:
 
 @cli.command()
 @click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset whose retention: applies.")
-@_state_option
+@state_option
 @click.option("--at", "at", default=None, help="Prune as of this ISO 8601 instant instead of now.")
 def prune(ruleset_path: str, state_url: str, at: str | None) -> int:
     """Delete what the ruleset's retention no longer keeps (archived tickets, old notifications, old audit)."""

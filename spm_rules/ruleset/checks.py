@@ -51,6 +51,12 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
     def problem(path: _Path, message: str, hint: str | None = None) -> RulesetProblem:
         return RulesetProblem(Location(source, lines.line(path), ".".join(map(str, path))), message, hint)
 
+    def dangling(path: _Path, name: Any, kind: str, known: Iterable[str]) -> Iterator[RulesetProblem]:
+        """A problem when ``name`` (if text) is not among the ``known`` names of its kind."""
+        known = set(known)
+        if isinstance(name, str) and name not in known:
+            yield problem(path, f"unknown {kind} {name!r}", _hint(name, known))
+
     tiers = _mapping(data.get("tiers"))
     stages = [s for _, s in _items(data.get("stages")) if isinstance(s, str)]
     receivers = _mapping(data.get("receivers"))
@@ -61,7 +67,8 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
     if TWENTY_FOUR_SEVEN_NAME in _mapping(data.get("calendars")):
         yield problem(("calendars", TWENTY_FOUR_SEVEN_NAME), f"the calendar name {TWENTY_FOUR_SEVEN_NAME!r} is built in (real elapsed time); choose another name")
 
-    for kind, section, entries in (("policy", "policies", policies), ("rule", "rules", rules)):
+    schedules = _named(data.get("schedules"))
+    for kind, section, entries in (("policy", "policies", policies), ("rule", "rules", rules), ("schedule", "schedules", schedules)):
         counts = Counter(entry.get("name") for _, entry in entries if isinstance(entry.get("name"), str))
         seen: set[str] = set()
         for index, entry in entries:
@@ -85,18 +92,17 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
         else:
             named = [(("calendar",), calendar)]
         for path, name in named:
-            if isinstance(name, str) and name not in calendars:
-                yield problem(base + path, f"unknown calendar {name!r}", _hint(name, calendars))
+            yield from dangling(base + path, name, "calendar", calendars)
         targets: list[tuple[_Path, Any]] = [(("targets", stage), spec) for stage, spec in _mapping(policy.get("targets")).items()]
         if "target" in policy:
             targets.append((("target",), policy["target"]))
         for path, spec in targets:
             stage = path[1] if path[0] == "targets" else None
-            if stage is not None and stages and stage not in stages:
-                yield problem(base + path, f"unknown stage {stage!r}", _hint(str(stage), stages))
+            if stage is not None and stages:
+                yield from dangling(base + path, stage, "stage", stages)
             for tier in _mapping(spec):
-                if tier != "default" and tiers and tier not in tiers:
-                    yield problem(base + path + (tier,), f"unknown tier {tier!r}", _hint(str(tier), tiers))
+                if tier != "default" and tiers:
+                    yield from dangling(base + path + (tier,), tier, "tier", tiers)
             if spec == "response":
                 for tier, tier_spec in tiers.items():
                     if not _mapping(tier_spec).get("response"):
@@ -109,26 +115,24 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
                 notify = notify.get("receivers")
             names = [notify] if isinstance(notify, str) else notify
             for n_index, receiver in _items(names):
-                if isinstance(receiver, str) and receiver not in receivers:
-                    path = ("rules", r_index, "then", a_index, "notify", n_index)
-                    yield problem(path, f"unknown receiver {receiver!r}", _hint(receiver, receivers))
+                yield from dangling(("rules", r_index, "then", a_index, "notify", n_index), receiver, "receiver", receivers)
 
     # Alerting (spm_rules.alerting): receivers the routing tree and the delivery fallback
     # name, and the templates and calendars receivers name.
     routes: list[tuple[_Path, Any]] = [(("route",), data.get("route"))]
     while routes:
         path, route = routes.pop(0)
-        receiver = _mapping(route).get("receiver")
-        if isinstance(receiver, str) and receiver not in receivers:
-            yield problem(path + ("receiver",), f"unknown receiver {receiver!r}", _hint(receiver, receivers))
+        yield from dangling(path + ("receiver",), _mapping(route).get("receiver"), "receiver", receivers)
         routes.extend((path + ("routes", index), child) for index, child in _items(_mapping(route).get("routes")))
     fallback = _mapping(data.get("delivery")).get("fallback_receiver")
-    if isinstance(fallback, str) and fallback not in receivers:
-        yield problem(("delivery", "fallback_receiver"), f"unknown receiver {fallback!r}", _hint(fallback, receivers))
+    yield from dangling(("delivery", "fallback_receiver"), fallback, "receiver", receivers)
     templates = set(_mapping(data.get("templates"))) | {"default"}
     for name, spec in receivers.items():
-        template, active = _mapping(spec).get("template"), _mapping(spec).get("active")
-        if isinstance(template, str) and template not in templates:
-            yield problem(("receivers", name, "template"), f"unknown template {template!r}", _hint(template, templates))
-        if isinstance(active, str) and active not in calendars:
-            yield problem(("receivers", name, "active"), f"unknown calendar {active!r}", _hint(active, calendars))
+        yield from dangling(("receivers", name, "template"), _mapping(spec).get("template"), "template", templates)
+        yield from dangling(("receivers", name, "active"), _mapping(spec).get("active"), "calendar", calendars)
+
+    for s_index, schedule in schedules:
+        for n_index, receiver in _items(schedule.get("receivers")):
+            yield from dangling(("schedules", s_index, "receivers", n_index), receiver, "receiver", receivers)
+        for t_index, tier in _items(schedule.get("tiers") if tiers else None):
+            yield from dangling(("schedules", s_index, "tiers", t_index), tier, "tier", tiers)

@@ -86,6 +86,13 @@ def test_typo_bad_duration_and_unknown_receiver_give_three_located_problems() ->
         ("tiers: {P2", "tiers: {P2: {response: 2h}}\nxtiers: {P2", "r.yaml:3: xtiers: unknown key 'xtiers'"),
         ("name: response\n", "name: response\n    calendar: cn-office\n", "r.yaml:7: policies.0.calendar: unknown calendar 'cn-office'"),
         ("  - name: red\n", "  - name: red\n    then: [{tag: x}]\n  - name: red\n", "rule name 'red' is used 2 times"),
+        ("receivers:\n  ops: {urls: [\"json://localhost/ops\"]}\n", "", "r.yaml:15: rules.0.then.0.notify.0: unknown receiver 'ops'"),
+        (
+            "receivers:\n",
+            "schedules:\n  - {name: digest, cron: '0 8 * * *', timezone: Asia/Shanghai, action: digest, receivers: [opz], tiers: [P9]}\nreceivers:\n",
+            "r.yaml:17: schedules.0.receivers.0: unknown receiver 'opz' (hint: did you mean 'ops'?)",
+        ),
+        ("receivers:\n", "schedules:\n  - {name: d, cron: '0 8 * * *', timezone: UTC, action: inspections, receivers: [ops], tiers: [P9]}\nreceivers:\n", "r.yaml:17: schedules.0.tiers.0: unknown tier 'P9'"),
         ("notify: [ops]", "notify: [ops]\n        tag: x", "r.yaml:15: rules.0.then.0: an action is exactly one of escalate, route, notify, tag (found ['notify', 'tag'])"),
     ],
 )
