@@ -88,6 +88,7 @@ class Engine:
         self.ruleset = ruleset
         self.calendars: dict[str, Calendar] = compile_calendars(ruleset.calendars)
         self.rules: dict[str, RuleSpec] = {rule.name: rule for rule in ruleset.rules if rule.enabled}
+        self._actions = {name: [(action.kind, action.arguments()) for action in rule.then] for name, rule in self.rules.items()}
         # A rule that reads no sla.* field decides once per ticket, not once per SLA status.
         self._per_ticket = frozenset(
             name for name, rule in self.rules.items() if rule.when is None or not any(f.startswith("sla.") for f in fields_of(rule.when))
@@ -167,15 +168,14 @@ class Engine:
         for index, ticket in enumerate(batch):
             yield TicketResult(ticket, statuses[index], tuple(decisions[index]))
 
-    @staticmethod
-    def _decisions(ticket: Ticket, status: SlaStatus | None, fact: dict[str, Any], rule: RuleSpec) -> Iterator[Decision]:
+    def _decisions(self, ticket: Ticket, status: SlaStatus | None, fact: dict[str, Any], rule: RuleSpec) -> Iterator[Decision]:
         why = f"rule {rule.name!r}: " + (explain(rule.when, fact) if rule.when is not None else "always")
-        for action in rule.then:
+        for kind, arguments in self._actions[rule.name]:
             yield Decision(
                 ticket_id=ticket.id,
                 rule=rule.name,
-                action=action.kind,
-                arguments=action.arguments(),
+                action=kind,
+                arguments=dict(arguments),
                 policy=status.policy if status else None,
                 stage=status.stage if status else ticket.stage,
                 level=status.level if status else None,

@@ -4,11 +4,13 @@ simulated 3-hour outage on SQLite and PostgreSQL, one fire per tick, and what ea
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
 
+from spm_rules.ruleset.loader import load_ruleset
 from spm_rules.run import fire_schedules, run, schedule_notification
 from spm_rules.schedules import ScheduleSpec, next_ticks, plan_ticks, previous_tick, schedule_key, ticks_between
 from spm_rules.state.store import Store
@@ -178,3 +180,12 @@ schedules:
     # [10:00, 12:00): the 11:30 run's transitions; those of the 12:00 run belong to the next period.
     assert entered == {("yellow", "partner-east"): 1, ("red", "partner-east"): 2}
     assert payloads["inspections"]["customers"] == [{"customer": "Northern Grid", "region": "north", "tickets": 2}]
+
+
+def test_shipped_inspection_schedule_fires_on_first_mondays_only() -> None:
+    ruleset = load_ruleset(Path(__file__).resolve().parents[1] / "rulesets" / "repair-network.yaml")
+    inspections = next(s for s in ruleset.schedules if s.name == "key-account-inspections")
+    ticks = next_ticks(inspections, datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc), 4)
+    local = [tick.astimezone(ZoneInfo("Asia/Shanghai")) for tick in ticks]
+    assert [(t.month, t.day, t.hour) for t in local] == [(12, 7, 9), (1, 4, 9), (2, 1, 9), (3, 1, 9)]
+    assert all(t.weekday() == 0 and t.day <= 7 for t in local)
