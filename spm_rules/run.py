@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -389,6 +390,8 @@ def settle_outcomes(
     until ``retry_at``; failed → retried after ``retry_delay`` (or the receiver's
     ``retry_at`` if later), dead after ``max_attempts`` with a meta notification to
     ``fallback_receiver``.  A key the deliverer gave no outcome for counts as failed.
+    Each row keeps the receivers it had plus those the outcome says have it now, so a
+    retry skips them and a deliverer that reports none forgets none.
     """
     by_key = {outcome.key: outcome for outcome in outcomes}
     settlements: list[Settlement] = []
@@ -397,17 +400,18 @@ def settle_outcomes(
     for entry in entries:
         outcome = by_key.get(entry.key) or DeliveryOutcome(entry.key, "failed", "the deliverer gave no outcome for this notification")
         detail = mask_secrets(outcome.detail)[:1000]
+        settle = partial(Settlement, entry, delivered_to=tuple(dict.fromkeys([*entry.delivered_to, *outcome.delivered_to])))
         if outcome.status == "sent":
-            item = Settlement(entry, "sent", entry.attempts + 1, error=None)
+            item = settle("sent", entry.attempts + 1, error=None)
         elif outcome.status in ("silenced", "inhibited"):
-            item = Settlement(entry, "suppressed", entry.attempts, error=f"{outcome.status}: {detail}")
+            item = settle("suppressed", entry.attempts, error=f"{outcome.status}: {detail}")
         elif outcome.status == "held":
             retry = outcome.retry_at if outcome.retry_at is not None and outcome.retry_at > now else now + spec.backoff
-            item = Settlement(entry, "pending", entry.attempts, next_attempt_at=retry, error=f"held: {detail}")
+            item = settle("pending", entry.attempts, next_attempt_at=retry, error=f"held: {detail}")
         else:
             attempts = entry.attempts + 1
             if attempts >= spec.max_attempts:
-                item = Settlement(entry, "dead", attempts, error=detail)
+                item = settle("dead", attempts, error=detail)
                 if spec.fallback_receiver and entry.kind != "meta":
                     failed = notification_from_json(entry.notification)
                     metas.append(Outgoing(alerting.meta_notification(failed, attempts, detail, spec.fallback_receiver, now)))
@@ -415,7 +419,7 @@ def settle_outcomes(
                 retry = now + retry_delay(spec, attempts)
                 if outcome.retry_at is not None and outcome.retry_at > retry:
                     retry = outcome.retry_at
-                item = Settlement(entry, "failed", attempts, next_attempt_at=retry, error=detail)
+                item = settle("failed", attempts, next_attempt_at=retry, error=detail)
         settlements.append(item)
         kind = "held" if item.status == "pending" else item.status
         audit.append(Transition(now, kind, entry.ticket_id, entry.policy, entry.level, None, item.error or detail, entry.key))
@@ -427,8 +431,9 @@ def deliver_pending(store: Store, deliverer: Deliverer, spec: DeliverySpec, now:
 
     Each batch is claimed (locked), delivered and settled in one transaction, so a crash
     during delivery leaves the batch pending: the next run delivers it again, with the
-    same keys.  Meta notifications created by dead-lettering are delivered in a second
-    pass of the same run.
+    same keys.  Each notification goes with the receivers its row says already have it,
+    and the deliverer skips them.  Meta notifications created by dead-lettering are
+    delivered in a second pass of the same run.
     """
     counts: Counter[str] = Counter()
     for _pass in range(2):
@@ -440,7 +445,7 @@ def deliver_pending(store: Store, deliverer: Deliverer, spec: DeliverySpec, now:
                 entries = tx.claim_due(now, batch_size, after)
                 if not entries:
                     return None
-                outcomes = _deliver(deliverer, [notification_from_json(entry.notification) for entry in entries], now)
+                outcomes = _deliver(deliverer, [notification_from_json(entry.notification, entry.delivered_to) for entry in entries], now)
                 settlements, metas, audit = settle_outcomes(entries, outcomes, spec, now)
                 tx.settle(settlements, now)
                 inserted = tx.enqueue(metas, now)

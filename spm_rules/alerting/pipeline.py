@@ -5,18 +5,24 @@ Stages, in order, each taking what survived the one before (Alertmanager's
 
 1. **silence**: a notification an active silence matches is ``silenced``;
 2. **inhibit**: one an active source alert inhibits is ``inhibited``;
-3. **route**: the receivers it goes to (rule-named ones and the routing tree's);
+3. **route**: the receivers it goes to (rule-named ones and the routing tree's), less
+   those it was already delivered to (``Notification.delivered_to``); one that every
+   receiver already has is ``sent`` without a send;
 4. **windows**: receivers outside their active window are held (unless urgent); a
    notification held for every receiver is ``held`` until the first window opens;
 5. **group**: per receiver and route, by the route's ``group_by`` labels;
 6. **render**: each group's title and body from the receiver's template;
 7. **send**: every destination concurrently, bounded, with timeouts.
 
-A notification is ``sent`` only when every receiver it went to got the message, so the
+A notification is ``sent`` only when every receiver it goes to has the message, so the
 outbox marks it sent only after delivery.  If one receiver failed the notification is
-``failed`` and the outbox retries it, to all its receivers again: delivery is
-at-least-once.  Likewise a notification held for some receivers but sent to others is
-``held``, and when it is retried at ``retry_at`` the others get it again.
+``failed``; if some receivers are held and none failed it is ``held`` (until
+``retry_at``).  Either way its outcome's ``delivered_to`` names every receiver that now
+has it (those it came with and those reached now), the outbox passes them back with the
+retry, and the retry goes only to the others: each receiver gets each notification key
+once, like Alertmanager's notification log keyed by group and receiver.  Only a crash
+between a send and the commit of its outcome sends it to a receiver again.  Silences and
+inhibition come first and settle the whole key, whoever already has it.
 
 ``now`` is always a parameter; nothing here reads a clock.
 """
@@ -29,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, Union
 
-from ..notifications import DeliveryOutcome, Notification
+from ..notifications import DeliveryOutcome, Notification, OutcomeStatus
 from .delivery import SendResult, SendTask, run_tasks, tasks_for
 from .grouping import build_groups
 from .inhibition import Inhibitor
@@ -52,6 +58,16 @@ _OPERATIONAL = ("meta", "test")
 
 SilenceSource = Union[Iterable[Any], Callable[[datetime], Iterable[Any]]]
 AlertSource = Union[Iterable[Mapping[str, str]], Callable[[datetime], Iterable[Mapping[str, str]]]]
+
+
+def _decide(decided: dict[str, DeliveryOutcome], notification: Notification, status: OutcomeStatus, detail: str, retry_at: datetime | None = None) -> None:
+    """Settle ``notification`` without a send; the receivers it already reached still have it."""
+    decided[notification.key] = DeliveryOutcome(notification.key, status, detail, retry_at, notification.delivered_to)
+
+
+def _already(notification: Notification) -> list[str]:
+    """The part of an outcome's detail that names the receivers an earlier attempt reached."""
+    return [f"already sent to {', '.join(notification.delivered_to)}"] if notification.delivered_to else []
 
 
 def notification_labels(notification: Notification) -> dict[str, str]:
@@ -78,9 +94,9 @@ class DeliveryPlan:
     """What delivery would do at an instant, before sending anything.
 
     ``decided`` holds the outcomes settled without a send (silenced, inhibited, held
-    for every receiver, or failed before sending); ``messages`` the rendered messages,
-    each with the keys it stands for; ``partly_held`` the keys also held for some
-    receivers (when and for whom).
+    for every receiver, failed before sending, or sent by earlier attempts to every
+    receiver); ``messages`` the rendered messages, each with the keys it stands for;
+    ``partly_held`` the keys also held for some receivers (when and for whom).
     """
 
     decided: dict[str, DeliveryOutcome]
@@ -144,7 +160,7 @@ class AlertPipeline:
                 kept.append(item)
                 continue
             why = f"silenced by {silence.id}" + (f": {silence.comment}" if silence.comment else "")
-            decided[item.notification.key] = DeliveryOutcome(item.notification.key, "silenced", why)
+            _decide(decided, item.notification, "silenced", why)
         return kept
 
     def _inhibit(
@@ -162,20 +178,27 @@ class AlertPipeline:
             if found is None:
                 kept.append(item)
             else:
-                decided[item.notification.key] = DeliveryOutcome(item.notification.key, "inhibited", found.describe())
+                _decide(decided, item.notification, "inhibited", found.describe())
         return kept
 
     def _route(self, pending: list[_Pending], decided: dict[str, DeliveryOutcome]) -> list[_Pending]:
         kept = []
         for item in pending:
-            targets = self.tree.targets(item.labels, item.notification.receivers)
-            unknown = [t.receiver for t in targets if t.receiver not in self.receivers]
-            if unknown or not targets:
-                why = f"unknown receiver {unknown[0]!r}" if unknown else "no receiver: the rule named none and the ruleset has no route"
-                decided[item.notification.key] = DeliveryOutcome(item.notification.key, "failed", why)
+            note = item.notification
+            targets = self.tree.targets(item.labels, note.receivers)
+            if not targets:
+                _decide(decided, note, "failed", "no receiver: the rule named none and the ruleset has no route")
                 continue
-            item.targets = targets
-            kept.append(item)
+            # A receiver that already has the key is skipped, even one the ruleset no longer knows.
+            targets = [t for t in targets if t.receiver not in note.delivered_to]
+            unknown = [t.receiver for t in targets if t.receiver not in self.receivers]
+            if unknown:
+                _decide(decided, note, "failed", "; ".join([f"unknown receiver {unknown[0]!r}", *_already(note)]))
+            elif not targets:
+                _decide(decided, note, "sent", _already(note)[0])
+            else:
+                item.targets = targets
+                kept.append(item)
         return kept
 
     def _windows(self, pending: list[_Pending], now: datetime, decided: dict[str, DeliveryOutcome]) -> list[_Pending]:
@@ -195,7 +218,7 @@ class AlertPipeline:
             if not open_targets:
                 assert item.held_until is not None
                 why = f"held: outside the active hours of {', '.join(item.held_for)} until {item.held_until.isoformat()}"
-                decided[item.notification.key] = DeliveryOutcome(item.notification.key, "held", why, item.held_until)
+                _decide(decided, item.notification, "held", "; ".join([why, *_already(item.notification)]), item.held_until)
                 continue
             item.targets = open_targets
             kept.append(item)
@@ -247,7 +270,11 @@ class AlertPipeline:
         return DeliveryPlan(decided, self._render(pending, now), partly)
 
     def deliver(self, notifications: Sequence[Notification], now: datetime) -> list[DeliveryOutcome]:
-        """Deliver a batch at ``now``: one outcome per distinct notification key, in order."""
+        """Deliver a batch at ``now``: one outcome per distinct notification key, in order.
+
+        Receivers a notification lists in ``delivered_to`` are not sent to again; each
+        outcome's ``delivered_to`` names every receiver that has the key afterwards.
+        """
         plan = self.plan(notifications, now)
         tasks: list[SendTask] = []
         owners: list[int] = []
@@ -281,21 +308,25 @@ class AlertPipeline:
             if key in seen:
                 continue
             seen.add(key)
-            outcomes.append(plan.decided.get(key) or self._outcome(key, sent_to.get(key, []), failures.get(key), plan.partly_held.get(key)))
+            outcomes.append(plan.decided.get(key) or self._outcome(notification, sent_to.get(key, []), failures.get(key), plan.partly_held.get(key)))
         return outcomes
 
     @staticmethod
     def _outcome(
-        key: str, sent: list[str], failed: list[str] | None, held: tuple[datetime, tuple[str, ...]] | None
+        notification: Notification, sent: list[str], failed: list[str] | None, held: tuple[datetime, tuple[str, ...]] | None
     ) -> DeliveryOutcome:
-        done = f"sent to {', '.join(dict.fromkeys(sent))}" if sent else ""
+        """The outcome of a notification that reached the send stage: failed if a receiver
+        failed, else held if one was held, else sent; with every receiver that now has it."""
+        key = notification.key
+        delivered = tuple(dict.fromkeys([*notification.delivered_to, *sent]))
+        told = ([f"sent to {', '.join(dict.fromkeys(sent))}"] if sent else []) + _already(notification)
         if failed:
-            return DeliveryOutcome(key, "failed", "; ".join([*failed, done] if done else failed)[:1000])
+            return DeliveryOutcome(key, "failed", "; ".join([*failed, *told])[:1000], delivered_to=delivered)
         if held is not None:
             until, receivers = held
-            why = f"held for {', '.join(receivers)} until {until.isoformat()}" + (f"; {done}" if done else "")
-            return DeliveryOutcome(key, "held", why, until)
-        return DeliveryOutcome(key, "sent", done)
+            why = "; ".join([f"held for {', '.join(receivers)} until {until.isoformat()}", *told])
+            return DeliveryOutcome(key, "held", why, until, delivered)
+        return DeliveryOutcome(key, "sent", "; ".join(told), delivered_to=delivered)
 
     @property
     def environ(self) -> Mapping[str, str]:

@@ -142,7 +142,11 @@ class Transition:
 
 @dataclass(frozen=True)
 class OutboxEntry:
-    """One outbox row: a notification and where its delivery stands."""
+    """One outbox row: a notification and where its delivery stands.
+
+    ``delivered_to`` names the receivers that already have the notification (an attempt
+    reached them while others failed or were held): the next attempt skips them.
+    """
 
     key: str
     kind: str
@@ -157,6 +161,7 @@ class OutboxEntry:
     last_error: str | None = None
     sent_at: datetime | None = None
     done_at: datetime | None = None
+    delivered_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,6 +207,7 @@ class Settlement:
 
     ``status`` pending (held) or failed keep the row due at ``next_attempt_at``; sent,
     dead and suppressed are final and free the escalation for its next repeat.
+    ``delivered_to`` is what the row keeps: the receivers that have the notification.
     """
 
     entry: OutboxEntry
@@ -209,3 +215,4 @@ class Settlement:
     attempts: int
     next_attempt_at: datetime | None = None
     error: str | None = None
+    delivered_to: tuple[str, ...] = ()

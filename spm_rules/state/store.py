@@ -89,7 +89,8 @@ def mask_url(url: str) -> str:
 
 
 def notification_to_json(notification: Notification) -> dict[str, Any]:
-    """The outbox's JSON form of a notification."""
+    """The outbox's JSON form of a notification: its content.  ``delivered_to`` is
+    delivery state and lives in the row's own column (see ``OutboxEntry``)."""
     return {
         "key": notification.key,
         "kind": notification.kind,
@@ -101,8 +102,8 @@ def notification_to_json(notification: Notification) -> dict[str, Any]:
     }
 
 
-def notification_from_json(data: Mapping[str, Any]) -> Notification:
-    """A notification back from its outbox JSON form."""
+def notification_from_json(data: Mapping[str, Any], delivered_to: Sequence[str] = ()) -> Notification:
+    """A notification back from its outbox JSON form, with the receivers that already have it."""
     created = data.get("created_at")
     return Notification(
         key=data["key"],
@@ -112,6 +113,7 @@ def notification_from_json(data: Mapping[str, Any]) -> Notification:
         labels=dict(data.get("labels") or {}),
         payload=dict(data.get("payload") or {}),
         created_at=datetime.fromisoformat(created) if created else None,
+        delivered_to=tuple(delivered_to),
     )
 
 
@@ -132,6 +134,10 @@ def _values(record: Any, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def _ticket_from_row(row: Row[Any]) -> TicketState:
     return _from_row(TicketState, row, levels=dict(row.levels or {}), tags=tuple(row.tags or ()), archived=bool(row.archived))
+
+
+def _outbox_from_row(row: Row[Any]) -> OutboxEntry:
+    return _from_row(OutboxEntry, row, delivered_to=tuple(row.delivered_to or ()))
 
 
 def _escalation_from_row(row: Row[Any]) -> Escalation:
@@ -258,6 +264,7 @@ class StateTx:
                 "level": item.level,
                 "occurrence": item.occurrence,
                 "notification": notification_to_json(note),
+                "delivered_to": list(note.delivered_to),
                 "status": "pending",
                 "attempts": 0,
                 "created_at": now,
@@ -276,7 +283,7 @@ class StateTx:
         if after_key is not None:
             stmt = stmt.where(outbox.c.key > after_key)
         stmt = stmt.order_by(outbox.c.key).limit(limit).with_for_update(skip_locked=True)
-        return [_from_row(OutboxEntry, row) for row in self.conn.execute(stmt)]
+        return [_outbox_from_row(row) for row in self.conn.execute(stmt)]
 
     def settle(self, settlements: Sequence[Settlement], now: datetime) -> None:
         """Write delivery results: outbox rows first, then the escalations they free, in key order."""
@@ -292,6 +299,7 @@ class StateTx:
                     next_attempt_at=item.next_attempt_at or item.entry.next_attempt_at,
                     last_attempt_at=now,
                     last_error=item.error,
+                    delivered_to=list(item.delivered_to),
                     sent_at=now if item.status == "sent" else None,
                     done_at=now if final else None,
                 )
@@ -643,7 +651,7 @@ class Store:
         if ticket_id is not None:
             stmt = stmt.where(outbox.c.ticket_id == ticket_id)
         with self._tx("read the outbox", write=False) as conn:
-            return [_from_row(OutboxEntry, row) for row in conn.execute(stmt)]
+            return [_outbox_from_row(row) for row in conn.execute(stmt)]
 
     def customers(self, tiers: Iterable[str]) -> list[tuple[str, str | None, int]]:
         """(customer, region, tickets) of every customer with tickets in ``tiers``, by customer."""

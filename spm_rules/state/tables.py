@@ -159,9 +159,10 @@ transitions = Table(
     Index("ix_transitions_at", "at"),
 )
 
-outbox = Table(
+#: The outbox as version 1 created it, frozen in a metadata of its own: never edit it.
+_OUTBOX_V1 = Table(
     "outbox",
-    metadata,
+    MetaData(),
     Column("key", Text, primary_key=True),
     Column("kind", Text, nullable=False),
     Column("ticket_id", Text),
@@ -180,6 +181,12 @@ outbox = Table(
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_ticket", "ticket_id"),
 )
+
+#: One row per notification key: version 1's columns, and ``delivered_to`` (version 2),
+#: the receivers that already have the key, so that a retry skips them (the
+#: notification log).
+outbox = _OUTBOX_V1.to_metadata(metadata)
+outbox.append_column(Column("delivered_to", JsonText, nullable=False, server_default="[]"))
 
 schedule_fires = Table(
     "schedule_fires",
@@ -221,7 +228,7 @@ silences = Table(
     Index("ix_silences_ends", "ends_at"),
 )
 
-_V1_TABLES = (tickets, escalations, transitions, outbox, schedule_fires, schedule_state, leases, silences)
+_V1_TABLES = (tickets, escalations, transitions, _OUTBOX_V1, schedule_fires, schedule_state, leases, silences)
 
 
 def _v1(conn: Connection) -> None:
@@ -230,9 +237,17 @@ def _v1(conn: Connection) -> None:
         table.create(conn)
 
 
+def _v2(conn: Connection) -> None:
+    """Version 2: ``outbox.delivered_to``, the receivers that already have a key (none for existing rows)."""
+    conn.execute(text("ALTER TABLE outbox ADD COLUMN delivered_to TEXT NOT NULL DEFAULT '[]'"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
-MIGRATIONS: tuple[Migration, ...] = ((1, "initial tables", _v1),)
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, "initial tables", _v1),
+    (2, "outbox receivers already delivered to", _v2),
+)
 LATEST_VERSION = MIGRATIONS[-1][0]
 
 #: Any constant shared by every spm-rules process: the key of the migration advisory lock.
