@@ -1,0 +1,51 @@
+"""Property: the durable_rules matcher, the Python matcher and ``holds()`` decide alike, always.
+
+Generated rulesets hold condition trees up to four levels deep over every operator and
+kind; generated facts leave fields out, set them to null, or give them a value of another
+kind (see ``strategies.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from spm_rules.match import durable_available
+from spm_rules.match.durable_adapter import DurableMatcher
+from spm_rules.match.python_matcher import PythonMatcher
+from spm_rules.ruleset.conditions import Condition, holds
+
+from .strategies import facts, rulesets
+
+_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_needs_durable = pytest.mark.skipif(not durable_available(), reason="durable_rules does not import on this Python")
+
+
+def _reference(rules: list[tuple[str, Condition]], batch: list[dict[str, Any]]) -> list[list[str]]:
+    return [[name for name, condition in rules if holds(condition, fact)] for fact in batch]
+
+
+@settings(_SETTINGS, max_examples=1000)
+@given(rules=rulesets(), batch=facts())
+def test_python_matcher_decides_as_holds(rules: list[tuple[str, Condition]], batch: list[dict[str, Any]]) -> None:
+    assert PythonMatcher(rules).match(batch) == _reference(rules, batch)
+
+
+@_needs_durable
+@settings(_SETTINGS, max_examples=1500)
+@given(rules=rulesets(), batch=facts())
+def test_durable_matcher_decides_as_holds(rules: list[tuple[str, Condition]], batch: list[dict[str, Any]]) -> None:
+    expected = _reference(rules, batch)
+    matcher = DurableMatcher(rules)
+    assert matcher.match(batch) == expected
+    assert matcher.match(batch) == expected
+    assert PythonMatcher(rules).match(batch) == expected
+
+
+@_needs_durable
+@settings(_SETTINGS, max_examples=150)
+@given(rules=rulesets(max_rules=40, max_depth=3), batch=facts(max_size=40))
+def test_large_rulesets_decide_alike(rules: list[tuple[str, Condition]], batch: list[dict[str, Any]]) -> None:
+    assert DurableMatcher(rules).match(batch) == PythonMatcher(rules).match(batch) == _reference(rules, batch)
