@@ -7,7 +7,7 @@ The CLI turns these into messages and exit codes, never tracebacks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = [
     "SpmError",

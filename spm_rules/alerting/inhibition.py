@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from ._base import StrictModel
+from ..ruleset.types import StrictModel
 from .matchers import LabelMatcher, Matcher, Regex, combine, matches_all
 
 __all__ = ["InhibitRuleSpec", "Inhibition", "Inhibitor"]

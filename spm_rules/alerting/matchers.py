@@ -21,7 +21,7 @@ from typing import Annotated, Any, Iterable, Literal, Mapping
 
 from pydantic import AfterValidator, WithJsonSchema, model_serializer, model_validator
 
-from ._base import StrictModel
+from ..ruleset.types import StrictModel
 
 __all__ = ["LabelMatcher", "Matcher", "Regex", "MatchOp", "parse_matcher", "combine", "matches_all", "matchers_to_json", "matchers_from_json"]
 

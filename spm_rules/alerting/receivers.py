@@ -40,7 +40,7 @@ from pydantic import Field, PlainSerializer, field_validator, model_validator
 from ..clock.calendar import CalendarSpec
 from ..errors import DeliveryError
 from ..notifications import Notification
-from ._base import NAME_PATTERN, Duration, StrictModel
+from ..ruleset.types import NAME_PATTERN, Duration, StrictModel
 from .redaction import mask_url, register_secret
 
 __all__ = [

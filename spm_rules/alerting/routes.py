@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 
 from pydantic import Field, model_validator
 
-from ._base import Duration, StrictModel
+from ..ruleset.types import Duration, StrictModel
 from .matchers import LabelMatcher, Matcher, Regex, combine, matches_all
 
 __all__ = ["RouteSpec", "RootRouteSpec", "RouteSettings", "RouteMatch", "RoutingTree", "DEFAULT_MAX_ITEMS", "GROUP_BY_ALL"]

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from ._base import StrictModel
+from ..ruleset.types import StrictModel
 from .matchers import LabelMatcher, Matcher, Regex, combine, matchers_from_json
 
 __all__ = ["SilenceSpec", "Silence", "silence_from_record", "active_silences", "silenced_by"]

@@ -50,7 +50,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import AfterValidator, field_validator
 
 from ..notifications import Notification
-from ._base import StrictModel
+from ..ruleset.types import StrictModel
 
 __all__ = [
     "TemplateSpec",

@@ -65,7 +65,9 @@ from types import MappingProxyType
 from typing import Annotated, Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from ..ruleset.types import ZoneName
 
 __all__ = [
     "Calendar",
@@ -156,20 +158,11 @@ class CalendarSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str
+    timezone: ZoneName
     hours: dict[str, list[str]]
     holidays: list[CalendarDate | HolidayRange] = []
     working_days: list[CalendarDate] = []
     working_day_hours: str | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except Exception:  # ZoneInfoNotFoundError, ValueError or OSError, depending on the name
-            raise ValueError(f"unknown IANA timezone {value!r} (e.g. Asia/Shanghai, Europe/Berlin, UTC)") from None
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> CalendarSpec:

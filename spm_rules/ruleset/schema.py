@@ -11,19 +11,17 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator, model_validator
+from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator, model_validator
 
 from ..alerting import InhibitRuleSpec, ReceiverSpec, RootRouteSpec, SilenceSpec, TemplateSpec, TicketUrl
 from ..clock.calendar import CalendarSpec
-from ..durations import format_duration, parse_duration
 from ..schedules import ScheduleSpec
 from ..state.retention import RetentionSpec
 from .conditions import Condition, parse_condition, render
+from .types import NAME_PATTERN, Duration, StrictModel, ZoneName
 
 __all__ = [
-    "Duration",
     "ConditionField",
     "TierSpec",
     "LevelSpec",
@@ -42,14 +40,6 @@ __all__ = [
 ]
 
 TWENTY_FOUR_SEVEN_NAME = "24x7"
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
-
-Duration = Annotated[
-    timedelta,
-    PlainValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", "examples": ["4h", "1h30m"]}),
-]
 
 _CONDITION_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -64,21 +54,17 @@ ConditionField = Annotated[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TierSpec(_Strict):
+class TierSpec(StrictModel):
     """A service tier (response level a customer bought), e.g. ``P4: {response: 4h}``."""
 
     response: Duration | None = None
     description: str | None = None
 
 
-class LevelSpec(_Strict):
+class LevelSpec(StrictModel):
     """A named escalation level: reached at a share of the target or an offset from the due time."""
 
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=NAME_PATTERN)
     at: str | None = Field(default=None, description="share of the target, e.g. '75%'")
     before_due: Duration | None = None
     after_due: Duration | None = None
@@ -113,7 +99,7 @@ class LevelSpec(_Strict):
         return max(value, timedelta(0))
 
 
-class TargetSpec(_Strict):
+class TargetSpec(StrictModel):
     """A stage's target per tier: ``{P2: 2h, P4: 4h}``, with ``default`` for other tiers.
 
     Written in YAML as a plain duration (every tier), a mapping tier → duration, or the
@@ -146,7 +132,7 @@ class TargetSpec(_Strict):
         return self.default
 
 
-class CalendarByField(_Strict):
+class CalendarByField(StrictModel):
     """Take the calendar from a ticket field: ``{field: region, map: {north: cn-north}, default: cn}``.
 
     Without ``map`` the field's value is the calendar's name.
@@ -157,10 +143,10 @@ class CalendarByField(_Strict):
     default: str = TWENTY_FOUR_SEVEN_NAME
 
 
-class PolicySpec(_Strict):
+class PolicySpec(StrictModel):
     """An SLA policy: which tickets, which clock and calendar, the targets and the levels."""
 
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
     applies_to: ConditionField | None = None
     calendar: str | CalendarByField = TWENTY_FOUR_SEVEN_NAME
@@ -183,20 +169,20 @@ class PolicySpec(_Strict):
         return self
 
 
-class EscalateAction(_Strict):
+class EscalateAction(StrictModel):
     """Escalate to a role (``to``), optionally naming the escalation level."""
 
     to: str
     level: str | None = None
 
 
-class RouteAction(_Strict):
+class RouteAction(StrictModel):
     """Assign the ticket to a provider."""
 
     provider: str
 
 
-class NotifyAction(_Strict):
+class NotifyAction(StrictModel):
     """Notify named receivers; ``repeat`` re-sends while the condition still holds."""
 
     receivers: list[str] = Field(min_length=1)
@@ -212,7 +198,7 @@ class NotifyAction(_Strict):
         return value
 
 
-class ActionSpec(_Strict):
+class ActionSpec(StrictModel):
     """One action of a rule's ``then``: exactly one of escalate, route, notify, tag."""
 
     escalate: EscalateAction | None = None
@@ -245,17 +231,17 @@ class ActionSpec(_Strict):
         return value.model_dump(mode="json", exclude_none=True)
 
 
-class RuleSpec(_Strict):
+class RuleSpec(StrictModel):
     """A rule: when its condition holds for a ticket's facts, its actions become decisions."""
 
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
     enabled: bool = True
     when: ConditionField | None = None
     then: list[ActionSpec] = Field(min_length=1)
 
 
-class DeliverySpec(_Strict):
+class DeliverySpec(StrictModel):
     """How the outbox retries: exponential backoff from ``backoff`` up to ``max_backoff``,
     dead-lettered after ``max_attempts`` with a meta-alert to ``fallback_receiver``."""
 
@@ -267,13 +253,13 @@ class DeliverySpec(_Strict):
     concurrency: int = Field(default=4, ge=1, le=64)
 
 
-class Ruleset(_Strict):
+class Ruleset(StrictModel):
     """A whole ruleset file, validated.  ``source`` is the file it came from (set by the loader)."""
 
     version: Literal[1] = 1
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
-    ticket_timezone: str | None = None
+    ticket_timezone: ZoneName | None = None
     tiers: dict[str, TierSpec] = Field(min_length=1)
     stages: list[str] = Field(min_length=1)
     terminal_statuses: list[str] = Field(min_length=1)
@@ -293,13 +279,3 @@ class Ruleset(_Strict):
     silences: list[SilenceSpec] = []
     templates: dict[str, TemplateSpec] = {}
     source: str | None = Field(default=None, exclude=True)
-
-    @field_validator("ticket_timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown IANA timezone {value!r} (e.g. Asia/Shanghai, Europe/Berlin)") from None
-        return value

@@ -7,16 +7,11 @@ missing entry keeps that kind of data forever.
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
-
-from ..durations import format_duration, parse_duration
+from ..ruleset.types import Duration
 
 __all__ = ["RetentionSpec"]
-
-_Duration = Annotated[timedelta, PlainValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
 
 
 class RetentionSpec(BaseModel):
@@ -24,9 +19,9 @@ class RetentionSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    closed_tickets: _Duration | None = Field(default=None, description="archived tickets (and their escalations, audit, outbox) closed longer ago are deleted")
-    notifications: _Duration | None = Field(default=None, description="delivered, dead or suppressed notifications finished longer ago are deleted")
-    audit: _Duration | None = Field(default=None, description="audit log entries older than this are deleted")
+    closed_tickets: Duration | None = Field(default=None, description="archived tickets (and their escalations, audit, outbox) closed longer ago are deleted")
+    notifications: Duration | None = Field(default=None, description="delivered, dead or suppressed notifications finished longer ago are deleted")
+    audit: Duration | None = Field(default=None, description="audit log entries older than this are deleted")
 
     @property
     def declared(self) -> bool:

@@ -1,0 +1,49 @@
+"""Field types every section of a ruleset shares: strict models, names, durations, zones.
+
+One definition each, so that a duration or a timezone means the same and fails with the
+same message in policies, calendars, schedules, receivers and retention.  Kept free of
+the other ruleset modules so that any section's model can import it without a cycle.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema
+
+from ..durations import format_duration, parse_duration
+
+__all__ = ["StrictModel", "NAME_PATTERN", "Duration", "ZoneName", "check_zone"]
+
+#: What a ruleset may call its policies, rules, levels, receivers, templates and hooks.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors and validated values never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Duration = Annotated[
+    timedelta,
+    PlainValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", "examples": ["30m", "4h", "1h30m"]}),
+]
+"""A duration written ``4h``, ``1h30m``, ``2d`` (see :func:`spm_rules.durations.parse_duration`)."""
+
+
+def check_zone(value: str) -> str:
+    """``value`` if it names an IANA timezone; a ValueError with examples otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown IANA timezone {value!r} (e.g. Asia/Shanghai, Europe/Berlin, UTC)") from None
+    return value
+
+
+ZoneName = Annotated[str, AfterValidator(check_zone)]
+"""The name of an IANA timezone, checked against the zone database."""
