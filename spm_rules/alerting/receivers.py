@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import Annotated, Any, Awaitable, Callable, Mapping, Union
 from urllib.parse import urlsplit
 
-from pydantic import Field, PlainSerializer, field_validator, model_validator
+from pydantic import ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
 from ..clock.calendar import CalendarSpec
 from ..errors import DeliveryError
 from ..notifications import Notification
-from ..ruleset.types import NAME_PATTERN, Duration, StrictModel
+from ..ruleset.types import NAME_PATTERN, Duration, StrictModel, shorthand_schema
 from .redaction import mask_url, register_secret
 
 __all__ = [
@@ -83,6 +83,8 @@ def references(template: str) -> list[str]:
 class UrlEntry(StrictModel):
     """One Apprise URL of a receiver: written out (``${VAR}`` references allowed) or read
     from ``url_file``.  A plain string in YAML is the ``url`` form."""
+
+    model_config = ConfigDict(json_schema_extra=shorthand_schema({"type": "string"}))
 
     url: Annotated[str | None, PlainSerializer(lambda v: mask_url(v) if v else v)] = None
     url_file: str | None = None

@@ -8,6 +8,7 @@ import sys
 import click
 
 from ..engine import Engine, TicketResult
+from ..ruleset.schema import Ruleset
 from ..errors import RulesetError
 from ..ruleset.loader import load_ruleset
 from ..sources.files import TicketReader
@@ -15,7 +16,7 @@ from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
 from .common import load_or_report, parse_instant
 from .render import print_problems, results_table
 
-__all__ = ["validate", "evaluate"]
+__all__ = ["validate", "evaluate", "schema"]
 
 
 @cli.command()
@@ -62,3 +63,14 @@ def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, mat
         results_table(results, ruleset, now)
     print_problems(reader.problems)
     return EXIT_PARTIAL if reader.problems else EXIT_OK
+
+
+@cli.command()
+def schema() -> int:
+    """Print the JSON Schema of ruleset files, for editors (YAML language servers) and CI checks."""
+    document = Ruleset.model_json_schema()
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "spm-rules ruleset"
+    json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+    return EXIT_OK

@@ -12,14 +12,14 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator, model_validator
+from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator, model_validator
 
 from ..alerting import InhibitRuleSpec, ReceiverSpec, RootRouteSpec, SilenceSpec, TemplateSpec, TicketUrl
 from ..clock.calendar import CalendarSpec
 from ..schedules import ScheduleSpec
 from ..state.retention import RetentionSpec
 from .conditions import Condition, parse_condition, render
-from .types import NAME_PATTERN, Duration, StrictModel, ZoneName
+from .types import DURATION_JSON_SCHEMA, NAME_PATTERN, Duration, StrictModel, ZoneName, shorthand_schema
 
 __all__ = [
     "ConditionField",
@@ -106,6 +106,12 @@ class TargetSpec(StrictModel):
     word ``response`` (each tier's declared response time).
     """
 
+    model_config = ConfigDict(
+        json_schema_extra=shorthand_schema(
+            DURATION_JSON_SCHEMA, {"const": "response"}, {"type": "object", "additionalProperties": DURATION_JSON_SCHEMA}
+        )
+    )
+
     per_tier: dict[str, Duration] = {}
     default: Duration | None = None
     from_tier_response: bool = False
@@ -185,6 +191,8 @@ class RouteAction(StrictModel):
 class NotifyAction(StrictModel):
     """Notify named receivers; ``repeat`` re-sends while the condition still holds."""
 
+    model_config = ConfigDict(json_schema_extra=shorthand_schema({"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}))
+
     receivers: list[str] = Field(min_length=1)
     repeat: Duration | None = None
 
@@ -204,7 +212,7 @@ class ActionSpec(StrictModel):
     escalate: EscalateAction | None = None
     route: RouteAction | None = None
     notify: NotifyAction | None = None
-    tag: list[str] | None = None
+    tag: Annotated[list[str] | None, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})] = None
 
     @field_validator("tag", mode="before")
     @classmethod

@@ -8,14 +8,14 @@ the other ruleset modules so that any section's model can import it without a cy
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema
 
 from ..durations import format_duration, parse_duration
 
-__all__ = ["StrictModel", "NAME_PATTERN", "Duration", "ZoneName", "check_zone"]
+__all__ = ["StrictModel", "NAME_PATTERN", "Duration", "DURATION_JSON_SCHEMA", "ZoneName", "check_zone", "shorthand_schema"]
 
 #: What a ruleset may call its policies, rules, levels, receivers, templates and hooks.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -27,11 +27,13 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DURATION_JSON_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", "examples": ["30m", "4h", "1h30m"]}
+
 Duration = Annotated[
     timedelta,
     PlainValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$", "examples": ["30m", "4h", "1h30m"]}),
+    WithJsonSchema(DURATION_JSON_SCHEMA),
 ]
 """A duration written ``4h``, ``1h30m``, ``2d`` (see :func:`spm_rules.durations.parse_duration`)."""
 
@@ -47,3 +49,16 @@ def check_zone(value: str) -> str:
 
 ZoneName = Annotated[str, AfterValidator(check_zone)]
 """The name of an IANA timezone, checked against the zone database."""
+
+
+def shorthand_schema(*alternatives: dict[str, Any]) -> Callable[[dict[str, Any], type], None]:
+    """A ``json_schema_extra`` for a model whose before-validator also accepts short forms
+    (``notify: [ops]``, ``target: 4h``): the exported schema accepts them too, so editors
+    do not flag what the loader takes."""
+
+    def extend(schema: dict[str, Any], _model: type) -> None:
+        full = dict(schema)
+        schema.clear()
+        schema["anyOf"] = [*alternatives, full]
+
+    return extend

@@ -120,3 +120,35 @@ def test_python_m_and_console_script_are_the_same_command() -> None:
     assert json.loads(by_module.stdout) == json.loads(by_script.stdout)
     bad = subprocess.run([sys.executable, "-m", "spm_rules", "validate", "/nonexistent.yaml"], capture_output=True, text=True)
     assert bad.returncode == EXIT_INVALID and "Traceback" not in bad.stderr
+
+
+def test_schema_accepts_the_shipped_rulesets_and_rejects_a_typo(capsys: pytest.CaptureFixture[str]) -> None:
+    import jsonschema
+    import yaml
+
+    assert main(["schema"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    validator = jsonschema.Draft202012Validator(document)
+    for path in sorted((ROOT / "rulesets").glob("*.yaml")):
+        # As an editor sees it: dates are text.
+        data = json.loads(json.dumps(yaml.safe_load(path.read_text(encoding="utf-8")), default=str))
+        assert [error.message for error in validator.iter_errors(data)] == [], path
+    data["policies"][0]["tagret"] = "1h"
+    assert any("tagret" in error.message for error in validator.iter_errors(data))
+
+
+@pytest.mark.parametrize("command", ["evaluate"])
+def test_without_at_the_current_time_is_used(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from freezegun import freeze_time
+
+    with freeze_time("2026-11-25T06:00:00Z"):
+        assert main([command, "--ruleset", ENTERPRISE, "--tickets", EXAMPLES, "--format", "json", "--matcher", "python"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    assert document["at"] == "2026-11-25T06:00:00+00:00"
+    red = next(s for t in document["tickets"] if t["ticket"] == "EC-1002" for s in t["sla"] if s["policy"] == "response")
+    assert red["level"] == "red"
+    with freeze_time("2026-11-25T04:59:59Z"):
+        assert main([command, "--ruleset", ENTERPRISE, "--tickets", EXAMPLES, "--format", "json", "--matcher", "python"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    yellow = next(s for t in document["tickets"] if t["ticket"] == "EC-1002" for s in t["sla"] if s["policy"] == "response")
+    assert yellow["level"] is None  # 75 % of 4h is reached at 05:00:00Z, one second later
