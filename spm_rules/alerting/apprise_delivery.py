@@ -53,9 +53,12 @@ def _asset(timeout: float) -> apprise.AppriseAsset:
 
 
 def _console(body: str, title: str, notify_type: str, meta: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
-    """``console://``: the message on standard output, framed, one write."""
+    """``console://[LABEL]``: the message on standard output, framed, one write; the
+    optional label (``console://command-center``) says whose screen it stands for."""
     rule = "─" * 8
-    sys.stdout.write(f"{rule} {notify_type}: {title} {rule}\n{body}\n\n")
+    label = unquote(str(meta.get("host") or ""))
+    who = f"→ {label} · " if label else ""
+    sys.stdout.write(f"{rule} {who}{notify_type}: {title} {rule}\n{body}\n\n")
     sys.stdout.flush()
     return True
 

@@ -221,3 +221,9 @@ def test_console_prints_to_the_terminal(capsys: pytest.CaptureFixture[str]) -> N
     assert [o.status for o in AlertPipeline(ruleset).deliver([note("EC-1")], NOW)] == ["sent"]
     out = capsys.readouterr().out
     assert out.startswith("──────── warning: [red] EC-1 · partner-east ────────\nEC-1 [red]")
+
+
+def test_console_label_names_whose_screen_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    ruleset = ruleset_with("receivers: {ops: {urls: ['console://command-center']}}\nroute: {receiver: ops}\n")
+    assert [o.status for o in AlertPipeline(ruleset).deliver([note("EC-1")], NOW)] == ["sent"]
+    assert capsys.readouterr().out.startswith("──────── → command-center · warning: [red] EC-1 · partner-east ────────\n")
