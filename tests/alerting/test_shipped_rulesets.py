@@ -25,7 +25,8 @@ def test_the_command_center_wallboard_on_the_terminal(capsys: pytest.CaptureFixt
     outcomes = AlertPipeline(ruleset).deliver(batch, datetime(2026, 11, 25, 14, 0, tzinfo=CST))
     assert [o.status for o in outcomes] == ["inhibited", "sent", "sent"]  # red suppresses yellow of the same request
     out = capsys.readouterr().out
-    assert "──────── warning: RED EC-1002 Eastern Bank ────────" in out
+    assert "──────── → command-center · warning: RED EC-1002 Eastern Bank ────────" in out
+    assert "──────── → partner-desk · warning: RED EC-1002 Eastern Bank ────────" in out
     assert "EC-1002 [red] P4 Eastern Bank: PSU failure" in out
     assert "https://command-center.example.com/requests/EC-1002" in out
     assert "[yellow]" not in out
