@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from pathlib import Path
-from typing import Any, Iterable, get_args
+from typing import Any, ForwardRef, Iterable, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -133,17 +134,23 @@ def _known_keys(model: Any, loc: tuple[Any, ...]) -> list[str]:
         fields = {field.alias or name: field for name, field in getattr(current, "model_fields", {}).items()}
         if part not in fields:
             return []
-        current = _model_of(fields[part].annotation)
+        current = _model_of(fields[part].annotation, current)
     if current is None or not (isinstance(current, type) and issubclass(current, BaseModel)):
         return []
     return [field.alias or name for name, field in current.model_fields.items()]
 
 
-def _model_of(annotation: Any) -> Any:
+def _model_of(annotation: Any, owner: type) -> Any:
+    """The pydantic model inside a field's annotation (``list[X]``, ``X | None``); a forward
+    reference left as text (Python 3.10 keeps ``list['X']`` unresolved) is looked up in
+    the module of the model that declares the field."""
+    if isinstance(annotation, (str, ForwardRef)):
+        name = annotation if isinstance(annotation, str) else annotation.__forward_arg__
+        annotation = vars(sys.modules[owner.__module__]).get(name)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in get_args(annotation):
-        found = _model_of(arg)
+        found = _model_of(arg, owner)
         if found is not None:
             return found
     return None
