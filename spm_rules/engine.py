@@ -109,15 +109,17 @@ class Engine:
             name = choice
         return self.calendars[name]
 
+    def policies_for(self, fact: dict[str, Any]) -> Iterator[PolicySpec]:
+        """The policies whose ``applies_to`` holds for a ticket's fact, in ruleset order."""
+        return (policy for policy in self.ruleset.policies if policy.applies_to is None or holds(policy.applies_to, fact))
+
     def statuses(self, ticket: Ticket, now: datetime, fact: dict[str, Any] | None = None) -> tuple[SlaStatus, ...]:
         """The ticket's SLA status under each policy that applies to it (none once terminal)."""
         if ticket.status in self._terminal:
             return ()
         fact = fact if fact is not None else ticket.fact()
         found = []
-        for policy in self.ruleset.policies:
-            if policy.applies_to is not None and not holds(policy.applies_to, fact):
-                continue
+        for policy in self.policies_for(fact):
             status = sla_status(ticket, policy, self.ruleset, self.calendar_for(policy, fact), now)
             if status is not None:
                 found.append(status)
@@ -128,8 +130,7 @@ class Engine:
         fact = ticket.fact()
         return {
             policy.name: explain_status(ticket, policy, self.ruleset, self.calendar_for(policy, fact), now)
-            for policy in self.ruleset.policies
-            if policy.applies_to is None or holds(policy.applies_to, fact)
+            for policy in self.policies_for(fact)
         }
 
     def evaluate(self, tickets: Iterable[Ticket], now: datetime) -> Iterator[TicketResult]:
