@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import islice
 from typing import Any, Iterable, Iterator
 
+from .batches import batched
 from .clock.calendar import Calendar, compile_calendars
 from .clock.status import SlaStatus, explain_status, sla_status
 from .match import Matcher, build_matcher
@@ -138,8 +138,7 @@ class Engine:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         now = now.astimezone(timezone.utc)
-        source = iter(tickets)
-        while batch := list(islice(source, BATCH_SIZE)):
+        for batch in batched(tickets, BATCH_SIZE):
             yield from self._evaluate_batch(batch, now)
 
     def _evaluate_batch(self, batch: list[Ticket], now: datetime) -> Iterator[TicketResult]:

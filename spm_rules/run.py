@@ -31,10 +31,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import alerting
+from .batches import batched
 from .engine import Engine, TicketResult
 from .notifications import Deliverer, DeliveryOutcome, Notification
 from .ruleset.schema import DeliverySpec, Ruleset
@@ -160,12 +160,6 @@ class RunReport:
         }
 
 
-def _batches(results: Iterable[TicketResult], size: int) -> Iterator[list[TicketResult]]:
-    source = iter(results)
-    while batch := list(islice(source, size)):
-        yield batch
-
-
 @dataclass(frozen=True)
 class BatchResult:
     """What ``apply_batch`` did: the plans written, and the tickets it left alone.
@@ -256,7 +250,7 @@ def run(
             else:
                 report.other_workers += 1
 
-    for batch in _batches(engine.evaluate(mine(tickets), now), batch_size):
+    for batch in batched(engine.evaluate(mine(tickets), now), batch_size):
         done = apply_batch(store, lifecycle, batch, now)
         report.evaluated += len(batch)
         report.locked_elsewhere += done.locked

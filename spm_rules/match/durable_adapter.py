@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
+from ..batches import batched
 from ..errors import SpmError
 from ..ruleset.conditions import All, AnyOf, Compare, Condition, Not, Present
 from .python_matcher import NUMBER, SCALAR_KINDS, TEXT, check_fact, is_nan, value_kind
@@ -695,7 +696,7 @@ class DurableMatcher:
         """For each fact, the names of the rules whose condition holds, in declaration order."""
         result: list[list[str]] = []
         start = 0
-        for batch in _batches(facts):
+        for batch in batched(facts, BATCH_SIZE):
             if self._unchecked:
                 for offset, fact in enumerate(batch):
                     check_fact(fact, self._unchecked, start + offset)
@@ -727,9 +728,3 @@ class DurableMatcher:
                 rest ^= lowest
             names = self._labels[mask] = tuple(found)
         return names
-
-
-def _batches(facts: Iterable[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
-    iterator = iter(facts)
-    while batch := list(itertools.islice(iterator, BATCH_SIZE)):
-        yield batch
