@@ -20,7 +20,7 @@ from .apprise_delivery import display_url, notify_url
 from .receivers import AlertMessage, Hook, ReceiverError, ReceiverSpec, resolve_url
 from .redaction import redact
 
-__all__ = ["SendResult", "SendTask", "run_tasks", "tasks_for", "GRACE_SECONDS"]
+__all__ = ["Destination", "SendResult", "SendTask", "destinations", "run_tasks", "tasks_for", "GRACE_SECONDS"]
 
 #: How much longer than the timeout a task may take before it is abandoned.
 GRACE_SECONDS = 1.0
@@ -63,31 +63,46 @@ async def _call_hook(hook: Hook, message: AlertMessage) -> tuple[bool, str]:
     return (False, "the hook returned False") if result is False else (True, "delivered")
 
 
-def tasks_for(
-    message: AlertMessage,
-    spec: ReceiverSpec,
-    environ: Mapping[str, str],
-    hooks: Mapping[str, Hook],
-    timeout: float,
-) -> list[SendTask]:
-    """The sends that deliver ``message`` to its receiver ``spec``: one per URL and hook."""
-    tasks = []
+@dataclass(frozen=True)
+class Destination:
+    """One destination of a receiver, prepared once per batch: ``send`` delivers a message
+    there, or is None when the destination could not be prepared (``detail`` says why)."""
+
+    target: str
+    send: Callable[[AlertMessage], Awaitable[tuple[bool, str]]] | None
+    detail: str = ""
+
+
+def destinations(receiver: str, spec: ReceiverSpec, environ: Mapping[str, str], hooks: Mapping[str, Hook], timeout: float) -> list[Destination]:
+    """Where ``receiver``'s messages go: one per URL (resolved and masked) and hook."""
+    found = []
     for index, entry in enumerate(spec.urls):
         try:
-            url = resolve_url(message.receiver, index, entry, environ)
+            url = resolve_url(receiver, index, entry, environ)
         except ReceiverError as exc:
-            tasks.append(SendTask(message.receiver, entry.describe(), None, str(exc)))
+            found.append(Destination(entry.describe(), None, str(exc)))
             continue
         shown = entry.describe() if entry.url_file is not None else display_url(url)
-        tasks.append(SendTask(message.receiver, shown, partial(notify_url, url, message.title, message.body, message.notify_type, timeout)))
+        found.append(Destination(shown, partial(_notify, url, timeout)))
     if spec.hook is not None:
         hook = hooks.get(spec.hook)
         target = f"hook {spec.hook}"
         if hook is None:
-            tasks.append(SendTask(message.receiver, target, None, f"receiver {message.receiver!r}: no hook {spec.hook!r} is registered"))
+            found.append(Destination(target, None, f"receiver {receiver!r}: no hook {spec.hook!r} is registered"))
         else:
-            tasks.append(SendTask(message.receiver, target, partial(_call_hook, hook, message)))
-    return tasks
+            found.append(Destination(target, partial(_call_hook, hook)))
+    return found
+
+
+async def _notify(url: str, timeout: float, message: AlertMessage) -> tuple[bool, str]:
+    return await notify_url(url, message.title, message.body, message.notify_type, timeout)
+
+
+def tasks_for(message: AlertMessage, targets: Sequence[Destination]) -> list[SendTask]:
+    """The sends that deliver ``message`` to its receiver's ``targets``: one per destination."""
+    return [
+        SendTask(message.receiver, d.target, partial(d.send, message) if d.send is not None else None, d.detail) for d in targets
+    ]
 
 
 def run_tasks(tasks: Sequence[SendTask], concurrency: int, timeout: float) -> list[SendResult]:

@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, Union
 
 from ..notifications import DeliveryOutcome, Notification, OutcomeStatus
-from .delivery import SendResult, SendTask, run_tasks, tasks_for
+from .delivery import Destination, SendResult, SendTask, destinations, run_tasks, tasks_for
 from .grouping import build_groups
 from .inhibition import Inhibitor
 from .receivers import AlertMessage, Hook, ReceiverSpec, registered_hooks
@@ -68,6 +68,14 @@ def _decide(decided: dict[str, DeliveryOutcome], notification: Notification, sta
 def _already(notification: Notification) -> list[str]:
     """The part of an outcome's detail that names the receivers an earlier attempt reached."""
     return [f"already sent to {', '.join(notification.delivered_to)}"] if notification.delivered_to else []
+
+
+def _unique(notifications: Iterable[Notification]) -> list[Notification]:
+    """The first notification of each key, in order."""
+    unique: dict[str, Notification] = {}
+    for notification in notifications:
+        unique.setdefault(notification.key, notification)
+    return list(unique.values())
 
 
 def notification_labels(notification: Notification) -> dict[str, str]:
@@ -226,26 +234,37 @@ class AlertPipeline:
 
     def _render(self, pending: list[_Pending], now: datetime) -> list[AlertMessage]:
         groups = build_groups((item, item.labels, target) for item in pending for target in item.targets)
-        messages = []
-        for group in groups:
-            items = [item_context(member.notification, member.labels, self.renderer.ticket_url) for member in group.listed]
-            template = self.receivers[group.receiver].template
-            rendered = self.renderer.render(template, group.receiver, group.labels, items, group.omitted, now)
-            members = tuple(member.notification for member in group.members)
-            messages.append(
-                AlertMessage(
-                    receiver=group.receiver,
-                    title=rendered.title,
-                    body=rendered.body,
-                    notify_type=notify_type(members),
-                    group=group.labels,
-                    notifications=members,
-                    created_at=now,
-                    fallback=rendered.error is not None,
-                    omitted=group.omitted,
-                )
+        return [
+            self._message(
+                group.receiver,
+                group.labels,
+                tuple(member.notification for member in group.members),
+                [item_context(member.notification, member.labels, self.renderer.ticket_url) for member in group.listed],
+                group.omitted,
+                now,
             )
-        return messages
+            for group in groups
+        ]
+
+    def _message(
+        self, receiver: str, group: dict[str, str], members: tuple[Notification, ...], items: list[dict[str, Any]], omitted: int, now: datetime
+    ) -> AlertMessage:
+        """The message for ``receiver`` standing for ``members``, rendered from ``items``."""
+        rendered = self.renderer.render(self.receivers[receiver].template, receiver, group, items, omitted, now)
+        return AlertMessage(
+            receiver=receiver,
+            title=rendered.title,
+            body=rendered.body,
+            notify_type=notify_type(members),
+            group=group,
+            notifications=members,
+            created_at=now,
+            fallback=rendered.error is not None,
+            omitted=omitted,
+        )
+
+    def _destinations(self, receiver: str) -> list[Destination]:
+        return destinations(receiver, self.receivers[receiver], self.environ, self.hooks, self.timeout)
 
     # -- public -------------------------------------------------------------------------
 
@@ -254,10 +273,7 @@ class AlertPipeline:
         send, and the messages that would be sent."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
-        unique: dict[str, Notification] = {}
-        for notification in notifications:
-            unique.setdefault(notification.key, notification)
-        batch = [_Pending(n, notification_labels(n)) for n in unique.values()]
+        batch = [_Pending(n, notification_labels(n)) for n in _unique(notifications)]
         decided: dict[str, DeliveryOutcome] = {}
         pending = self._silence(batch, now, decided)
         pending = self._inhibit(pending, batch, now, decided)
@@ -276,10 +292,13 @@ class AlertPipeline:
         outcome's ``delivered_to`` names every receiver that has the key afterwards.
         """
         plan = self.plan(notifications, now)
+        prepared: dict[str, list[Destination]] = {}  # each receiver's URLs resolved once per batch
         tasks: list[SendTask] = []
         owners: list[int] = []
         for index, message in enumerate(plan.messages):
-            for task in tasks_for(message, self.receivers[message.receiver], self.environ, self.hooks, self.timeout):
+            if message.receiver not in prepared:
+                prepared[message.receiver] = self._destinations(message.receiver)
+            for task in tasks_for(message, prepared[message.receiver]):
                 tasks.append(task)
                 owners.append(index)
         results = run_tasks(tasks, self.concurrency, self.timeout)
@@ -301,15 +320,10 @@ class AlertPipeline:
             if bad:
                 log.warning("delivery to %s failed: %s", message.receiver, "; ".join(bad))
 
-        outcomes = []
-        seen: set[str] = set()
-        for notification in notifications:
-            key = notification.key
-            if key in seen:
-                continue
-            seen.add(key)
-            outcomes.append(plan.decided.get(key) or self._outcome(notification, sent_to.get(key, []), failures.get(key), plan.partly_held.get(key)))
-        return outcomes
+        return [
+            plan.decided.get(n.key) or self._outcome(n, sent_to.get(n.key, []), failures.get(n.key), plan.partly_held.get(n.key))
+            for n in _unique(notifications)
+        ]
 
     @staticmethod
     def _outcome(
@@ -346,10 +360,8 @@ class AlertPipeline:
         notification = receiver_test_notification(receiver, self.ruleset.name, now)
         labels = notification_labels(notification)
         items = [item_context(notification, labels, None)]
-        rendered = self.renderer.render(self.receivers[receiver].template, receiver, {}, items, 0, now)
-        message = AlertMessage(receiver, rendered.title, rendered.body, "info", {}, (notification,), now, rendered.error is not None)
-        tasks = tasks_for(message, self.receivers[receiver], self.environ, self.hooks, self.timeout)
-        return run_tasks(tasks, self.concurrency, self.timeout)
+        message = self._message(receiver, {}, (notification,), items, 0, now)
+        return run_tasks(tasks_for(message, self._destinations(receiver)), self.concurrency, self.timeout)
 
 
 def receiver_test_notification(receiver: str, ruleset: str, now: datetime) -> Notification:

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 from pydantic import AwareDatetime, Field, model_validator
 
 from ..ruleset.types import StrictModel
-from .matchers import LabelMatcher, Matcher, Regex, combine, matchers_from_json
+from .matchers import LabelMatcher, Matcher, Regex, combine, matchers_from_json, matches_all
 
 __all__ = ["SilenceSpec", "Silence", "silence_from_record", "active_silences", "silenced_by"]
 
@@ -66,7 +66,7 @@ class Silence:
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether the silence mutes a notification with ``labels``."""
-        return bool(self.matchers) and all(matcher.matches(labels) for matcher in self.matchers)
+        return bool(self.matchers) and matches_all(self.matchers, labels)
 
     @classmethod
     def from_spec(cls, index: int, spec: SilenceSpec) -> "Silence":

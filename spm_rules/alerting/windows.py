@@ -17,9 +17,9 @@ meta-alert about failed delivery, or a receiver test.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Mapping
 
-from ..clock.calendar import TWENTY_FOUR_SEVEN, Calendar, CalendarSpec, compile_calendar
+from ..clock.calendar import TWENTY_FOUR_SEVEN, Calendar, CalendarSpec, compile_calendar, compile_calendars
 from ..errors import DeliveryError
 from .receivers import ReceiverSpec
 
@@ -31,22 +31,21 @@ _INSTANT = timedelta(microseconds=1)
 class ReceiverWindows:
     """Each receiver's active calendar, compiled once; receivers without one are always open."""
 
-    def __init__(self, receivers: Mapping[str, ReceiverSpec], calendars: Mapping[str, Any]) -> None:
+    def __init__(self, receivers: Mapping[str, ReceiverSpec], calendars: Mapping[str, CalendarSpec]) -> None:
+        named = compile_calendars(calendars)
         self._calendars: dict[str, Calendar] = {}
-        compiled: dict[str, Calendar] = {}
         for name, spec in receivers.items():
             active = spec.active
-            if active is None or active == TWENTY_FOUR_SEVEN.name:
+            if active is None:
                 continue
             if isinstance(active, CalendarSpec):
-                self._calendars[name] = compile_calendar(active, f"{name}-active")
-                continue
-            if active not in calendars:
+                calendar = compile_calendar(active, f"{name}-active")
+            elif active in named:
+                calendar = named[active]
+            else:
                 raise DeliveryError(f"receiver {name!r}: active calendar {active!r} is not declared in calendars:")
-            if active not in compiled:
-                raw = calendars[active]
-                compiled[active] = compile_calendar(raw if isinstance(raw, CalendarSpec) else CalendarSpec.model_validate(raw), active)
-            self._calendars[name] = compiled[active]
+            if calendar is not TWENTY_FOUR_SEVEN:
+                self._calendars[name] = calendar
 
     def opens_at(self, receiver: str, now: datetime) -> datetime | None:
         """None when ``receiver`` is open at ``now``; otherwise the instant its window opens."""
