@@ -25,9 +25,9 @@ from typing import Iterator, Literal
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from .ruleset.types import Duration, ZoneName
+from .ruleset.types import NAME_PATTERN, Duration, StrictModel, ZoneName
 
 __all__ = [
     "ScheduleSpec",
@@ -50,8 +50,7 @@ MissedPolicy = Literal["skip", "once", "all"]
 MAX_COUNTED_TICKS = 10_000
 
 
-
-class ScheduleSpec(BaseModel):
+class ScheduleSpec(StrictModel):
     """One schedule of a ruleset.
 
     * ``cron``: five fields (minute hour day-of-month month day-of-week), read in ``timezone``;
@@ -63,9 +62,7 @@ class ScheduleSpec(BaseModel):
       latest tick, ``all`` fires each of them, at most the newest ``catch_up_limit``.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: str = Field(pattern=NAME_PATTERN)
     description: str | None = None
     cron: str
     timezone: ZoneName
@@ -83,7 +80,6 @@ class ScheduleSpec(BaseModel):
         if len(value.split(" ")) != 5 or not croniter.is_valid(value):
             raise ValueError(f"bad cron expression {value!r}: five fields, minute hour day-of-month month day-of-week (e.g. '0 8 * * 1-5')")
         return value
-
 
     @property
     def zone(self) -> ZoneInfo:

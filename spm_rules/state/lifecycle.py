@@ -92,11 +92,7 @@ class Lifecycle:
     def __init__(self, ruleset: Ruleset) -> None:
         self.terminal = frozenset(ruleset.terminal_statuses)
         self.urgent = {(policy.name, level.name): level.urgent for policy in ruleset.policies for level in policy.levels}
-        self.receiver_repeat: dict[str, timedelta] = {}
-        for name, spec in ruleset.receivers.items():
-            every = getattr(spec, "repeat", None)
-            if every is not None:
-                self.receiver_repeat[name] = every
+        self.receiver_repeat: dict[str, timedelta] = {name: spec.repeat for name, spec in ruleset.receivers.items() if spec.repeat is not None}
 
     def plan(
         self, result: TicketResult, stored: TicketState | None, records: Mapping[EscalationKey, Escalation], now: datetime
@@ -175,11 +171,12 @@ class Lifecycle:
         if routes and routes[0].arguments.get("provider") != routed_to:
             routed_to = routes[0].arguments.get("provider")
             work.note("routed", rule=routes[0].rule, detail=f"to {routed_to!r}: {routes[0].why}")
-        tags = tuple(sorted(set(_union(d.arguments.get("tags", ()) for d in result.decisions if d.action == "tag"))))
+        tagging = [d for d in result.decisions if d.action == "tag"]
+        tags = tuple(sorted({tag for d in tagging for tag in d.arguments.get("tags", ())}))
         added = [tag for tag in tags if prev is None or tag not in prev.tags]
         if added:
-            rules = _union([d.rule] for d in result.decisions if d.action == "tag" and set(d.arguments.get("tags", ())) & set(added))
-            work.note("tagged", rule=rules[0] if rules else None, detail=", ".join(added))
+            rule = next((d.rule for d in tagging if set(d.arguments.get("tags", ())) & set(added)), None)
+            work.note("tagged", rule=rule, detail=", ".join(added))
         levels = {status.policy: status.level for status in result.statuses}
         return _state(ticket, prev, work.now, levels=levels, routed_to=routed_to, tags=tags, closed_at=None)
 

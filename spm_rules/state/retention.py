@@ -7,17 +7,15 @@ missing entry keeps that kind of data forever.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from ..ruleset.types import Duration
+from ..ruleset.types import Duration, StrictModel
 
 __all__ = ["RetentionSpec"]
 
 
-class RetentionSpec(BaseModel):
+class RetentionSpec(StrictModel):
     """Retention periods, e.g. ``{closed_tickets: 90d, notifications: 30d, audit: 365d}``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     closed_tickets: Duration | None = Field(default=None, description="archived tickets (and their escalations, audit, outbox) closed longer ago are deleted")
     notifications: Duration | None = Field(default=None, description="delivered, dead or suppressed notifications finished longer ago are deleted")

@@ -145,9 +145,18 @@ def _escalation_from_row(row: Row[Any]) -> Escalation:
     return _from_row(Escalation, row, repeat_every=timedelta(seconds=seconds) if seconds is not None else None, receivers=tuple(row.receivers or ()))
 
 
+def _silence_from_row(row: Row[Any]) -> Silence:
+    return _from_row(Silence, row, matchers=list(row.matchers))
+
+
 def _escalation_values(esc: Escalation) -> dict[str, Any]:
     every = esc.repeat_every
     return _values(esc, skip=("repeat_every",)) | {"repeat_every_seconds": int(every.total_seconds()) if every is not None else None}
+
+
+def _provider() -> Any:
+    """A ticket's provider in reports: the one set in the ticket system, else the one a route picked."""
+    return func.coalesce(tickets.c.provider, tickets.c.routed_to)
 
 
 class _RetryableStateError(StateError):
@@ -243,13 +252,7 @@ class StateTx:
     def record(self, entries: Sequence[Transition]) -> None:
         """Append audit log entries."""
         if entries:
-            self.conn.execute(
-                transitions.insert(),
-                [
-                    {"at": t.at, "kind": t.kind, "ticket_id": t.ticket_id, "policy": t.policy, "level": t.level, "rule": t.rule, "detail": t.detail, "key": t.key}
-                    for t in entries
-                ],
-            )
+            self.conn.execute(transitions.insert(), [_values(entry) for entry in entries])
 
     def enqueue(self, items: Sequence[Outgoing], now: datetime) -> list[str]:
         """Put notifications in the outbox, each key at most once; return the keys actually inserted."""
@@ -616,7 +619,7 @@ class Store:
 
     def escalation_counts(self) -> list[tuple[str, str, str | None, int]]:
         """Open escalations counted per (policy, level, provider)."""
-        provider = func.coalesce(tickets.c.provider, tickets.c.routed_to)
+        provider = _provider()
         stmt = (
             select(escalations.c.policy, escalations.c.level, provider, func.count())
             .join(tickets, tickets.c.ticket_id == escalations.c.ticket_id)
@@ -629,7 +632,7 @@ class Store:
 
     def transition_counts(self, since: datetime, until: datetime) -> list[tuple[str, str | None, str | None, str | None, int]]:
         """Audit entries in ``[since, until)`` counted per (kind, policy, level, provider)."""
-        provider = func.coalesce(tickets.c.provider, tickets.c.routed_to)
+        provider = _provider()
         stmt = (
             select(transitions.c.kind, transitions.c.policy, transitions.c.level, provider, func.count())
             .select_from(transitions.outerjoin(tickets, tickets.c.ticket_id == transitions.c.ticket_id))
@@ -707,7 +710,7 @@ class Store:
         if name is not None:
             stmt = stmt.where(schedule_fires.c.schedule == name)
         with self._tx("read schedule fires", write=False) as conn:
-            return [ScheduleFire(row.schedule, row.scheduled_at, row.fired_at, row.key) for row in conn.execute(stmt)]
+            return [_from_row(ScheduleFire, row) for row in conn.execute(stmt)]
 
     # -- retention -------------------------------------------------------------------
 
@@ -766,24 +769,14 @@ class Store:
             raise StateError(f"silence: ends_at {ends_at.isoformat()} is not after starts_at {starts_at.isoformat()}")
         silence = Silence(silence_id or uuid.uuid4().hex, list(matchers), starts_at, ends_at, comment, created_by, now)
         with self._tx("add a silence", write=True) as conn:
-            conn.execute(
-                silences.insert().values(
-                    id=silence.id,
-                    matchers=silence.matchers,
-                    starts_at=starts_at,
-                    ends_at=ends_at,
-                    comment=comment,
-                    created_by=created_by,
-                    created_at=now,
-                )
-            )
+            conn.execute(silences.insert().values(**_values(silence)))
         return silence
 
     def active_silences(self, now: datetime) -> list[Silence]:
         """The silences in force at ``now``, by start time."""
         stmt = select(silences).where(silences.c.starts_at <= now, silences.c.ends_at > now).order_by(silences.c.starts_at, silences.c.id)
         with self._tx("read silences", write=False) as conn:
-            return [_from_row(Silence, row, matchers=list(row.matchers)) for row in conn.execute(stmt)]
+            return [_silence_from_row(row) for row in conn.execute(stmt)]
 
     def silences(self, *, include_expired: bool = False, now: datetime | None = None) -> list[Silence]:
         """Every silence (or, given ``now`` and not ``include_expired``, those not yet ended), by start time."""
@@ -791,7 +784,7 @@ class Store:
         if not include_expired and now is not None:
             stmt = stmt.where(silences.c.ends_at > now)
         with self._tx("read silences", write=False) as conn:
-            return [_from_row(Silence, row, matchers=list(row.matchers)) for row in conn.execute(stmt)]
+            return [_silence_from_row(row) for row in conn.execute(stmt)]
 
     def expire_silence(self, silence_id: str, now: datetime) -> bool:
         """End a silence at ``now``; False when no such silence is still in force or pending."""
