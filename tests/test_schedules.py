@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from spm_rules.alerting import AlertPipeline
 from spm_rules.ruleset.loader import load_ruleset
 from spm_rules.run import fire_schedules, run, schedule_notification
 from spm_rules.schedules import ScheduleSpec, next_ticks, plan_ticks, previous_tick, schedule_key, ticks_between
@@ -173,12 +174,20 @@ schedules:
     payloads = {note.labels["schedule"]: note.payload for _, note in deliverer.calls if note.kind == "schedule"}
     digest = payloads["digest"]
     assert digest["open_total"] == 3
-    assert [(item["ticket"], item["level"]) for item in digest["items"]] == [("B", "escalate"), ("C", "escalate"), ("A", "red")]
+    listed = [(level["level"], group["provider"], [item["ticket"] for item in group["items"]]) for level in digest["levels"] for group in level["providers"]]
+    assert listed == [("escalate", "partner-east", ["B", "C"]), ("red", "partner-east", ["A"])]
+    item = digest["levels"][0]["providers"][0]["items"][0]
+    assert {k: item[k] for k in ("customer", "tier", "region", "provider", "acknowledged")} == {
+        "customer": "Northern Grid", "tier": "P2", "region": "north", "provider": "partner-east", "acknowledged": False
+    }
     indicators = payloads["indicators"]
     assert indicators["period"] == {"from": at(2).isoformat(), "to": at(4).isoformat()}
-    entered = {(c["level"], c["provider"]): c["count"] for c in indicators["counts"] if c["kind"] == "entered"}
+    entered = {(row["level"], row["provider"]): row["counts"]["entered"] for row in indicators["transitions"] if "entered" in row["counts"]}
     # [10:00, 12:00): the 11:30 run's transitions; those of the 12:00 run belong to the next period.
     assert entered == {("yellow", "partner-east"): 1, ("red", "partner-east"): 2}
+    assert indicators["transitions_total"] == sum(n for row in indicators["transitions"] for n in row["counts"].values())
+    assert {kind for row in indicators["notifications"] for kind in row["counts"]} <= {"notify", "sent", "suppressed", "failed", "dead", "held"}
+    assert indicators["totals"]["notifications"]["notify"] > 0 and indicators["open_total"] == 3
     assert payloads["inspections"]["customers"] == [{"customer": "Northern Grid", "region": "north", "tickets": 2}]
 
 
@@ -189,3 +198,52 @@ def test_shipped_inspection_schedule_fires_on_first_mondays_only() -> None:
     local = [tick.astimezone(ZoneInfo("Asia/Shanghai")) for tick in ticks]
     assert [(t.month, t.day, t.hour) for t in local] == [(12, 7, 9), (1, 4, 9), (2, 1, 9), (3, 1, 9)]
     assert all(t.weekday() == 0 and t.day <= 7 for t in local)
+
+
+DIGEST_SCHEDULE = """\
+schedules:
+  - {name: morning, description: Open escalations for the morning meeting., cron: "0 * * * *", timezone: UTC, action: digest, receivers: [center]}
+"""
+
+
+def test_the_digest_lists_escalations_by_level_then_provider_oldest_first(state_url: str) -> None:
+    """Escalations open at different runs; the digest reads highest level first, providers by
+    name (none last), oldest first within each, with customer, tier, age and acknowledgement."""
+    rules = ruleset(DIGEST_SCHEDULE)
+    tickets = [
+        ticket("T-1", dispatched=at(0, -40), customer="Eastern Bank"),  # escalate from 13:20, seen 13:30
+        ticket("T-2", dispatched=at(2, 20), customer="Eastern Bank"),  # red from 14:20, seen 14:30
+        ticket("T-3", dispatched=at(-1, -40), provider=None, region="south"),  # escalate from 12:20, no provider, no customer
+        ticket("T-5", dispatched=at(-1, -10), customer="Western Mining", provider="partner-west"),  # escalate from 12:50
+        ticket("T-7", dispatched=at(3, 20), customer="Harbour Port"),  # yellow from 14:20
+        ticket("T-9", dispatched=at(-2, -10), customer="Northern Grid"),  # escalate from 11:50, seen 12:00
+    ]
+    with Store(state_url) as store:
+        for half_hours in range(7):  # runs every 30 minutes, 12:00 to 15:00
+            now = at(4, 30 * half_hours)
+            run(store, rules, tickets, now)
+            if now == at(6):
+                store.acknowledge("T-9", now, by="ops")
+        note = schedule_notification(store, rules.schedules[0], at(7), at(7)).notification
+    (message,) = AlertPipeline(rules).plan([note], at(7)).messages
+    assert message.title == "morning 2026-11-25 15:00 UTC: 6 open escalations"
+    assert message.body.splitlines() == [
+        "Open escalations for the morning meeting.",
+        "",
+        "ESCALATE: 4 open",
+        "  partner-east: 2",
+        "    T-9 Northern Grid · P4 · response · for 3h, since 2026-11-25 12:00 UTC · acknowledged by ops",
+        "    T-1 Eastern Bank · P4 · response · for 1h30m, since 2026-11-25 13:30 UTC",
+        "  partner-west: 1",
+        "    T-5 Western Mining · P4 · response · for 2h, since 2026-11-25 13:00 UTC",
+        "  no provider: 1",
+        "    T-3 (no customer) · P4 · response · for 2h30m, since 2026-11-25 12:30 UTC",
+        "RED: 1 open",
+        "  partner-east: 1",
+        "    T-2 Eastern Bank · P4 · response · for 30m, since 2026-11-25 14:30 UTC",
+        "YELLOW: 1 open",
+        "  partner-east: 1",
+        "    T-7 Harbour Port · P4 · response · for 30m, since 2026-11-25 14:30 UTC",
+        "",
+        "Total: 6 open escalations (escalate 4, red 1, yellow 1)",
+    ]
