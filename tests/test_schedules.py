@@ -3,17 +3,22 @@ simulated 3-hour outage on SQLite and PostgreSQL, one fire per tick, and what ea
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from random import Random
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from spm_rules.alerting import AlertPipeline
 from spm_rules.ruleset.loader import load_ruleset
 from spm_rules.run import fire_schedules, run, schedule_notification
-from spm_rules.schedules import ScheduleSpec, next_ticks, plan_ticks, previous_tick, schedule_key, ticks_between
+from spm_rules.schedules import ScheduleSpec, digest_report, next_ticks, plan_ticks, previous_tick, schedule_key, ticks_between
+from spm_rules.state.records import Escalation, TicketState
 from spm_rules.state.store import Store
 from tests.state.helpers import RecordingDeliverer, at, ruleset, ticket
 
@@ -247,3 +252,37 @@ def test_the_digest_lists_escalations_by_level_then_provider_oldest_first(state_
         "",
         "Total: 6 open escalations (escalate 4, red 1, yellow 1)",
     ]
+
+
+_OPENED = st.sampled_from([at(h) for h in range(4)])
+
+
+@st.composite
+def _open_escalations(draw: st.DrawFn) -> list[tuple[Escalation, TicketState]]:
+    found = []
+    for index in range(draw(st.integers(0, 8))):
+        level, rank = draw(st.sampled_from([("yellow", 1), ("red", 2), ("escalate", 3), ("late", 1)]))
+        provider = draw(st.sampled_from([None, "partner-east", "partner-west"]))
+        esc = Escalation(f"T-{index}", draw(st.sampled_from(["response", "resolution"])), level, rank, draw(_OPENED))
+        found.append((esc, TicketState(f"T-{index}", provider=provider, routed_to=draw(st.sampled_from([None, "partner-north"])), customer=f"C{index}")))
+    return found
+
+
+@settings(deadline=None, max_examples=150)
+@given(_open_escalations(), st.randoms(use_true_random=False))
+def test_the_digest_does_not_depend_on_the_order_it_reads_escalations_in(listed: list[tuple[Escalation, TicketState]], random: Random) -> None:
+    counts = Counter((esc.policy, esc.level, ticket.provider or ticket.routed_to) for esc, ticket in listed)
+    rows = [(*key, n) for key, n in counts.items()]
+    report = digest_report(listed, rows, at(5))
+    shuffled, shuffled_rows = list(listed), list(rows)
+    random.shuffle(shuffled)
+    random.shuffle(shuffled_rows)
+    assert digest_report(shuffled, shuffled_rows, at(5)) == report
+    # …and it reads highest level first, providers by name (none last), oldest first
+    assert [level["rank"] for level in report["levels"]] == sorted((level["rank"] for level in report["levels"]), reverse=True)
+    for level in report["levels"]:
+        providers = [group["provider"] for group in level["providers"]]
+        assert providers == sorted(providers, key=lambda who: (who is None, who or ""))
+        for group in level["providers"]:
+            assert [item["opened_at"] for item in group["items"]] == sorted(item["opened_at"] for item in group["items"])
+    assert report["open_total"] == report["listed"] == len(listed)
