@@ -65,10 +65,15 @@ class _Token(NamedTuple):
     at: int  # 0-based offset
 
 
-def _problem(name: str, op: str, value: str) -> str | None:
-    """What is wrong with a matcher's name or regular expression (None: nothing)."""
+def _name_problem(name: str) -> str | None:
+    """What is wrong with a label name (None: nothing)."""
     if not _LABEL.fullmatch(name):
         return f"bad label name {name!r}: a label name starts with a letter or _ and holds letters, digits, _, . and -"
+    return None
+
+
+def _regex_problem(name: str, op: str, value: str) -> str | None:
+    """What is wrong with a regular expression matcher's value (None: nothing)."""
     if op in ("=~", "!~"):
         try:
             re.compile(value)
@@ -201,9 +206,9 @@ def parse_matchers(text: str) -> list["LabelMatcher"]:
         if value.kind not in ("word", "quoted"):
             hint = f" (write {name.value}{op.value}\"\" for the empty value)" if value.kind in (",", "}", "end") else ""
             raise fail(value, f"expected a value after {op.value!r}, found {shown(value)}{hint}")
-        problem = _problem(name.value, op.value, value.value)
-        if problem is not None:
-            raise fail(name if problem.startswith("bad label name") else value, problem)
+        for culprit, problem in ((name, _name_problem(name.value)), (value, _regex_problem(name.value, op.value, value.value))):
+            if problem is not None:
+                raise fail(culprit, problem)
         found.append(LabelMatcher(name=name.value, op=op.value, value=value.value))  # type: ignore[arg-type]
         after = at(index + 3)
         if after.kind == ",":
@@ -248,7 +253,7 @@ class LabelMatcher(StrictModel):
 
     @model_validator(mode="after")
     def _valid(self) -> "LabelMatcher":
-        problem = _problem(self.name, self.op, self.value)
+        problem = _name_problem(self.name) or _regex_problem(self.name, self.op, self.value)
         if problem is not None:
             raise ValueError(problem)
         return self
