@@ -38,7 +38,7 @@ from .batches import batched
 from .engine import Engine, TicketResult
 from .notifications import Deliverer, DeliveryOutcome, Notification
 from .ruleset.schema import DeliverySpec, Ruleset
-from .schedules import ScheduleSpec, TickPlan, plan_ticks, previous_tick, schedule_key
+from .schedules import ScheduleSpec, TickPlan, digest_report, indicators_report, plan_ticks, previous_tick, schedule_key
 from .state.lifecycle import Lifecycle, TicketPlan
 from .state.records import OutboxEntry, Outgoing, Settlement, Transition
 from .state.store import Lease, StateTx, Store, mask_secrets, notification_from_json
@@ -304,28 +304,11 @@ def schedule_notification(store: Store, spec: ScheduleSpec, tick: datetime, now:
     if spec.description:
         payload["description"] = spec.description
     if spec.action == "digest":
-        counts = store.escalation_counts()
-        payload["open_total"] = sum(count for *_, count in counts)
-        payload["open"] = [{"policy": p, "level": l, "provider": who, "count": n} for p, l, who, n in counts]
-        payload["items"] = [
-            {
-                "ticket": esc.ticket_id,
-                "policy": esc.policy,
-                "level": esc.level,
-                "provider": ticket.provider or ticket.routed_to,
-                "opened_at": esc.opened_at.isoformat(),
-                "acknowledged": esc.acknowledged_at is not None,
-            }
-            for esc, ticket in store.open_escalations(limit=DIGEST_ITEMS)
-        ]
+        payload.update(digest_report(store.open_escalations(limit=DIGEST_ITEMS), store.escalation_counts(), now))
     elif spec.action == "indicators":
         since = previous_tick(spec, tick)
         payload["period"] = {"from": since.isoformat(), "to": tick.isoformat()}
-        payload["counts"] = [
-            {"kind": kind, "policy": policy, "level": level, "provider": who, "count": count}
-            for kind, policy, level, who, count in store.transition_counts(since, tick)
-        ]
-        payload["open"] = [{"policy": p, "level": l, "provider": who, "count": n} for p, l, who, n in store.escalation_counts()]
+        payload.update(indicators_report(store.transition_counts(since, tick), store.escalation_counts(), STATE_KINDS))
     else:
         payload["tiers"] = list(spec.tiers)
         payload["customers"] = [{"customer": c, "region": r, "tickets": n} for c, r, n in store.customers(spec.tiers)]

@@ -3,7 +3,10 @@
 ``schedules:`` in a ruleset declares periodic jobs (a daily digest of open escalations,
 the next-day indicators report, inspection reminders for key accounts).  A run fires the
 ticks that passed since the previous run, each once, following the schedule's policy for
-ticks missed during downtime.  This is the only module that imports croniter.
+ticks missed during downtime.  This is the only module that imports croniter.  It also
+shapes what the digest and the indicators report (:func:`digest_report`,
+:func:`indicators_report`): the payload their templates render, documented in
+``docs/alerting.md``.
 
 Cron is read in the schedule's own IANA timezone, so ``0 8 * * *`` in Asia/Shanghai is
 08:00 Beijing time all year, and across DST changes (Europe/Berlin, America/New_York):
@@ -19,15 +22,18 @@ Pure: every function takes the instants it works on; nothing reads a clock.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterator, Literal
+from typing import Any, Collection, Iterable, Iterator, Literal, Sequence
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 from pydantic import Field, field_validator
 
+from .durations import format_duration
 from .ruleset.types import NAME_PATTERN, Duration, StrictModel, ZoneName
+from .state.records import Escalation, TicketState
 
 __all__ = [
     "ScheduleSpec",
@@ -39,6 +45,8 @@ __all__ = [
     "next_ticks",
     "previous_tick",
     "schedule_key",
+    "digest_report",
+    "indicators_report",
     "MAX_COUNTED_TICKS",
 ]
 
@@ -182,3 +190,99 @@ def plan_ticks(spec: ScheduleSpec, checked_until: datetime | None, now: datetime
     else:
         fire = [tick for tick in passed if now - tick <= spec.grace]
     return TickPlan(tuple(fire), len(passed) - len(fire), now)
+
+
+# -- what the actions report ------------------------------------------------------------
+
+
+def _by_provider(provider: str | None) -> tuple[bool, str]:
+    """Providers in name order, the escalations without one last."""
+    return provider is None, provider or ""
+
+
+def digest_report(
+    listed: Sequence[tuple[Escalation, TicketState]], counts: Iterable[tuple[str, str, str | None, int]], now: datetime
+) -> dict[str, Any]:
+    """The digest's payload: open escalations by level (highest rank first), then by
+    provider (by name, none last), oldest first within each.
+
+    ``listed`` are the open escalations named in the digest with their tickets (in any
+    order; the store's listing may be cut at a limit); ``counts`` are all open
+    escalations counted per (policy, level, provider), so the totals are right even when
+    the listing is cut.  A ticket's provider is its own, or the one a route picked.
+    Ages are measured at ``now``.
+    """
+    ranks: dict[str, int] = {}
+    items: dict[str, dict[str | None, list[dict[str, Any]]]] = {}
+    for esc, ticket in sorted(listed, key=lambda pair: (pair[0].opened_at, pair[0].ticket_id, pair[0].policy)):
+        provider = ticket.provider or ticket.routed_to
+        ranks[esc.level] = max(ranks.get(esc.level, esc.level_rank), esc.level_rank)
+        items.setdefault(esc.level, {}).setdefault(provider, []).append(
+            {
+                "ticket": esc.ticket_id,
+                "policy": esc.policy,
+                "level": esc.level,
+                "provider": provider,
+                "customer": ticket.customer,
+                "tier": ticket.tier,
+                "region": ticket.region,
+                "stage": ticket.stage,
+                "opened_at": esc.opened_at.isoformat(),
+                "age": format_duration(now - esc.opened_at),
+                "acknowledged": esc.acknowledged_at is not None,
+                "acknowledged_by": esc.acknowledged_by,
+            }
+        )
+    tally: Counter[tuple[str, str | None]] = Counter()
+    for _policy, level, provider, count in counts:
+        tally[(level, provider)] += count
+    levels = []
+    for level in sorted({level for level, _ in tally} | set(items), key=lambda name: (-ranks.get(name, -1), name)):
+        named = items.get(level, {})
+        providers = sorted({who for name, who in tally if name == level} | set(named), key=_by_provider)
+        groups = [{"provider": who, "count": max(tally[(level, who)], len(named.get(who, []))), "items": named.get(who, [])} for who in providers]
+        levels.append({"level": level, "rank": ranks.get(level), "count": sum(group["count"] for group in groups), "providers": groups})
+    return {"open_total": sum(level["count"] for level in levels), "listed": len(listed), "levels": levels}
+
+
+def _rows(counts: Iterable[tuple[str, str | None, str | None, str | None, int]]) -> list[dict[str, Any]]:
+    """Counts per kind gathered per (policy, level, provider), in that order (the ticket's
+    own transitions, without policy and level, first; no provider last)."""
+    rows: dict[tuple[str, str, bool, str], dict[str, Any]] = {}
+    for kind, policy, level, provider, count in counts:
+        key = (policy or "", level or "", *_by_provider(provider))
+        row = rows.setdefault(key, {"policy": policy, "level": level, "provider": provider, "counts": {}})
+        row["counts"][kind] = row["counts"].get(kind, 0) + count
+    return [rows[key] for key in sorted(rows)]
+
+
+def _totals(counts: Iterable[tuple[str, str | None, str | None, str | None, int]]) -> dict[str, int]:
+    """Counts per kind, in kind order."""
+    totals: Counter[str] = Counter()
+    for kind, *_rest, count in counts:
+        totals[kind] += count
+    return dict(sorted(totals.items()))
+
+
+def indicators_report(
+    counts: Iterable[tuple[str, str | None, str | None, str | None, int]],
+    open_counts: Iterable[tuple[str, str, str | None, int]],
+    transition_kinds: Collection[str],
+) -> dict[str, Any]:
+    """The indicators' payload: the period's audit entries counted per (policy, level,
+    provider) and kind, ticket transitions (``transition_kinds``) apart from notifications
+    (``notify``: enqueued, then sent, suppressed, failed, dead, held; schedule fires are
+    left out), the totals per kind of each, and the open escalations per (policy, level,
+    provider) now."""
+    entries = [row for row in counts if row[0] != "schedule"]
+    transitions = [row for row in entries if row[0] in transition_kinds]
+    notifications = [row for row in entries if row[0] not in transition_kinds]
+    open_rows = [{"policy": policy, "level": level, "provider": provider, "count": count} for policy, level, provider, count in open_counts]
+    return {
+        "transitions": _rows(transitions),
+        "notifications": _rows(notifications),
+        "totals": {"transitions": _totals(transitions), "notifications": _totals(notifications)},
+        "transitions_total": sum(row[-1] for row in transitions),
+        "open": open_rows,
+        "open_total": sum(row["count"] for row in open_rows),
+    }

@@ -3,16 +3,22 @@ simulated 3-hour outage on SQLite and PostgreSQL, one fire per tick, and what ea
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from random import Random
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from spm_rules.alerting import AlertPipeline
 from spm_rules.ruleset.loader import load_ruleset
 from spm_rules.run import fire_schedules, run, schedule_notification
-from spm_rules.schedules import ScheduleSpec, next_ticks, plan_ticks, previous_tick, schedule_key, ticks_between
+from spm_rules.schedules import ScheduleSpec, digest_report, next_ticks, plan_ticks, previous_tick, schedule_key, ticks_between
+from spm_rules.state.records import Escalation, TicketState
 from spm_rules.state.store import Store
 from tests.state.helpers import RecordingDeliverer, at, ruleset, ticket
 
@@ -173,12 +179,20 @@ schedules:
     payloads = {note.labels["schedule"]: note.payload for _, note in deliverer.calls if note.kind == "schedule"}
     digest = payloads["digest"]
     assert digest["open_total"] == 3
-    assert [(item["ticket"], item["level"]) for item in digest["items"]] == [("B", "escalate"), ("C", "escalate"), ("A", "red")]
+    listed = [(level["level"], group["provider"], [item["ticket"] for item in group["items"]]) for level in digest["levels"] for group in level["providers"]]
+    assert listed == [("escalate", "partner-east", ["B", "C"]), ("red", "partner-east", ["A"])]
+    item = digest["levels"][0]["providers"][0]["items"][0]
+    assert {k: item[k] for k in ("customer", "tier", "region", "provider", "acknowledged")} == {
+        "customer": "Northern Grid", "tier": "P2", "region": "north", "provider": "partner-east", "acknowledged": False
+    }
     indicators = payloads["indicators"]
     assert indicators["period"] == {"from": at(2).isoformat(), "to": at(4).isoformat()}
-    entered = {(c["level"], c["provider"]): c["count"] for c in indicators["counts"] if c["kind"] == "entered"}
+    entered = {(row["level"], row["provider"]): row["counts"]["entered"] for row in indicators["transitions"] if "entered" in row["counts"]}
     # [10:00, 12:00): the 11:30 run's transitions; those of the 12:00 run belong to the next period.
     assert entered == {("yellow", "partner-east"): 1, ("red", "partner-east"): 2}
+    assert indicators["transitions_total"] == sum(n for row in indicators["transitions"] for n in row["counts"].values())
+    assert {kind for row in indicators["notifications"] for kind in row["counts"]} <= {"notify", "sent", "suppressed", "failed", "dead", "held"}
+    assert indicators["totals"]["notifications"]["notify"] > 0 and indicators["open_total"] == 3
     assert payloads["inspections"]["customers"] == [{"customer": "Northern Grid", "region": "north", "tickets": 2}]
 
 
@@ -189,3 +203,86 @@ def test_shipped_inspection_schedule_fires_on_first_mondays_only() -> None:
     local = [tick.astimezone(ZoneInfo("Asia/Shanghai")) for tick in ticks]
     assert [(t.month, t.day, t.hour) for t in local] == [(12, 7, 9), (1, 4, 9), (2, 1, 9), (3, 1, 9)]
     assert all(t.weekday() == 0 and t.day <= 7 for t in local)
+
+
+DIGEST_SCHEDULE = """\
+schedules:
+  - {name: morning, description: Open escalations for the morning meeting., cron: "0 * * * *", timezone: UTC, action: digest, receivers: [center]}
+"""
+
+
+def test_the_digest_lists_escalations_by_level_then_provider_oldest_first(state_url: str) -> None:
+    """Escalations open at different runs; the digest reads highest level first, providers by
+    name (none last), oldest first within each, with customer, tier, age and acknowledgement."""
+    rules = ruleset(DIGEST_SCHEDULE)
+    tickets = [
+        ticket("T-1", dispatched=at(0, -40), customer="Eastern Bank"),  # escalate from 13:20, seen 13:30
+        ticket("T-2", dispatched=at(2, 20), customer="Eastern Bank"),  # red from 14:20, seen 14:30
+        ticket("T-3", dispatched=at(-1, -40), provider=None, region="south"),  # escalate from 12:20, no provider, no customer
+        ticket("T-5", dispatched=at(-1, -10), customer="Western Mining", provider="partner-west"),  # escalate from 12:50
+        ticket("T-7", dispatched=at(3, 20), customer="Harbour Port"),  # yellow from 14:20
+        ticket("T-9", dispatched=at(-2, -10), customer="Northern Grid"),  # escalate from 11:50, seen 12:00
+    ]
+    with Store(state_url) as store:
+        for half_hours in range(7):  # runs every 30 minutes, 12:00 to 15:00
+            now = at(4, 30 * half_hours)
+            run(store, rules, tickets, now)
+            if now == at(6):
+                store.acknowledge("T-9", now, by="ops")
+        note = schedule_notification(store, rules.schedules[0], at(7), at(7)).notification
+    (message,) = AlertPipeline(rules).plan([note], at(7)).messages
+    assert message.title == "morning 2026-11-25 15:00 UTC: 6 open escalations"
+    assert message.body.splitlines() == [
+        "Open escalations for the morning meeting.",
+        "",
+        "ESCALATE: 4 open",
+        "  partner-east: 2",
+        "    T-9 Northern Grid · P4 · response · for 3h, since 2026-11-25 12:00 UTC · acknowledged by ops",
+        "    T-1 Eastern Bank · P4 · response · for 1h30m, since 2026-11-25 13:30 UTC",
+        "  partner-west: 1",
+        "    T-5 Western Mining · P4 · response · for 2h, since 2026-11-25 13:00 UTC",
+        "  no provider: 1",
+        "    T-3 (no customer) · P4 · response · for 2h30m, since 2026-11-25 12:30 UTC",
+        "RED: 1 open",
+        "  partner-east: 1",
+        "    T-2 Eastern Bank · P4 · response · for 30m, since 2026-11-25 14:30 UTC",
+        "YELLOW: 1 open",
+        "  partner-east: 1",
+        "    T-7 Harbour Port · P4 · response · for 30m, since 2026-11-25 14:30 UTC",
+        "",
+        "Total: 6 open escalations (escalate 4, red 1, yellow 1)",
+    ]
+
+
+_OPENED = st.sampled_from([at(h) for h in range(4)])
+
+
+@st.composite
+def _open_escalations(draw: st.DrawFn) -> list[tuple[Escalation, TicketState]]:
+    found = []
+    for index in range(draw(st.integers(0, 8))):
+        level, rank = draw(st.sampled_from([("yellow", 1), ("red", 2), ("escalate", 3), ("late", 1)]))
+        provider = draw(st.sampled_from([None, "partner-east", "partner-west"]))
+        esc = Escalation(f"T-{index}", draw(st.sampled_from(["response", "resolution"])), level, rank, draw(_OPENED))
+        found.append((esc, TicketState(f"T-{index}", provider=provider, routed_to=draw(st.sampled_from([None, "partner-north"])), customer=f"C{index}")))
+    return found
+
+
+@settings(deadline=None, max_examples=150)
+@given(_open_escalations(), st.randoms(use_true_random=False))
+def test_the_digest_does_not_depend_on_the_order_it_reads_escalations_in(listed: list[tuple[Escalation, TicketState]], random: Random) -> None:
+    counts = Counter((esc.policy, esc.level, ticket.provider or ticket.routed_to) for esc, ticket in listed)
+    rows = [(*key, n) for key, n in counts.items()]
+    report = digest_report(listed, rows, at(5))
+    shuffled, shuffled_rows = list(listed), list(rows)
+    random.shuffle(shuffled)
+    random.shuffle(shuffled_rows)
+    assert digest_report(shuffled, shuffled_rows, at(5)) == report
+    # …and it reads highest level first, providers by name (none last), oldest first
+    assert [level["rank"] for level in report["levels"]] == sorted((level["rank"] for level in report["levels"]), reverse=True)
+    for level in report["levels"]:
+        providers = [group["provider"] for group in level["providers"]]
+        assert providers == sorted(providers, key=lambda who: (who is None, who or ""))
+        for group in level["providers"]:
+            assert [item["opened_at"] for item in group["items"]] == sorted(item["opened_at"] for item in group["items"])
+    assert report["open_total"] == report["listed"] == len(listed)

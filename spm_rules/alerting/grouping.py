@@ -6,6 +6,9 @@ message for that receiver instead of one message each.  ``group_by: []`` (the de
 puts everything for a receiver through one route into one message; ``["..."]`` groups by
 every label, one message per distinct label set.  A message lists at most ``max_items``
 of its notifications and says "and N more" for the rest, which count as told.
+
+A schedule's notification (label ``kind: schedule``) is a report of its own, never an
+item of a list: it always makes a message by itself, one per tick and receiver.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from typing import Generic, Iterable, Mapping, TypeVar
 
 from .routes import GROUP_BY_ALL, RouteMatch, RouteSettings
 
-__all__ = ["Group", "group_labels", "build_groups"]
+__all__ = ["Group", "group_labels", "build_groups", "ALONE_KINDS"]
+
+#: Notification kinds that are never grouped, with anything.
+ALONE_KINDS = frozenset({"schedule"})
 
 T = TypeVar("T")
 
@@ -50,11 +56,13 @@ class Group(Generic[T]):
 
 
 def build_groups(entries: Iterable[tuple[T, Mapping[str, str], RouteMatch]]) -> list[Group[T]]:
-    """Bundle (item, labels, target) triples into groups, in order of first appearance."""
-    groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], Group[T]] = {}
-    for item, labels, target in entries:
+    """Bundle (item, labels, target) triples into groups, in order of first appearance
+    (an item of a kind in ``ALONE_KINDS`` makes a group by itself)."""
+    groups: dict[tuple[str, str, tuple[tuple[str, str], ...], int], Group[T]] = {}
+    for index, (item, labels, target) in enumerate(entries):
         shared = group_labels(target.settings.group_by, labels)
-        key = (target.receiver, target.path, tuple(shared.items()))
+        alone = index if labels.get("kind") in ALONE_KINDS else -1
+        key = (target.receiver, target.path, tuple(shared.items()), alone)
         group = groups.get(key)
         if group is None:
             group = groups[key] = Group(target.receiver, target.path, shared, target.settings)

@@ -8,7 +8,8 @@ Three ways to write them, all usable together (every matcher must hold):
 
 * ``match: {level: red}`` and ``match_re: {provider: "partner-.*"}`` (Alertmanager's
   classic form);
-* ``matchers: ['level="red"', 'provider=~"partner-.*"', "region!=north"]``;
+* ``matchers: ['level="red"', 'provider=~"partner-.*"', "region!=north"]``, one matcher
+  per list item, in Alertmanager's matcher text (see :func:`parse_matchers`);
 * in stored silences, Alertmanager's API form
   ``{"name": "provider", "value": "partner-east", "isRegex": false, "isEqual": true}``.
 """
@@ -17,35 +18,213 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any, Iterable, Literal, Mapping
+from typing import Annotated, Any, Iterable, Literal, Mapping, NamedTuple
 
 from pydantic import AfterValidator, WithJsonSchema, model_serializer, model_validator
 
 from ..ruleset.types import StrictModel
 
-__all__ = ["LabelMatcher", "Matcher", "Regex", "MatchOp", "parse_matcher", "combine", "matches_all", "matchers_to_json", "matchers_from_json"]
+__all__ = [
+    "LabelMatcher",
+    "Matcher",
+    "MatcherSyntaxError",
+    "Regex",
+    "MatchOp",
+    "parse_matchers",
+    "format_matchers",
+    "combine",
+    "matches_all",
+    "matchers_to_json",
+    "matchers_from_json",
+]
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
 
-_LABEL = r"[A-Za-z_][A-Za-z0-9_.\-]*"
-_TEXT_FORM = re.compile(rf"^\s*(?P<name>{_LABEL})\s*(?P<op>=~|!~|!=|=)\s*(?P<value>.*?)\s*$", re.DOTALL)
+_LABEL = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_OPERATORS: tuple[str, ...] = ("=~", "!~", "!=", "=")
+#: Outside double quotes these end a word (Alertmanager's reserved characters, with whitespace).
+_RESERVED = frozenset("{}!=~,\\\"'`")
+_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"'}
+_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
+_ESCAPES_HINT = '\\" \\\\ \\n \\t \\xHH \\uHHHH or \\UHHHHHHHH'
+_QUOTE_HINT = " (quote a value that holds spaces or any of {}!=~,\"'`\\)"
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] == '"':
+class MatcherSyntaxError(ValueError):
+    """Matcher text that does not parse: the text, the 1-based column and what is wrong."""
+
+    def __init__(self, text: str, column: int, problem: str) -> None:
+        super().__init__(f"bad matcher {text!r} at column {column}: {problem}")
+        self.text, self.column, self.problem = text, column, problem
+
+
+class _Token(NamedTuple):
+    kind: str  # "{", "}", ",", "op", "word" (unquoted) or "quoted"
+    text: str  # as written
+    value: str  # the operator, the word, or the unquoted text of a quoted string
+    at: int  # 0-based offset
+
+
+def _name_problem(name: str) -> str | None:
+    """What is wrong with a label name (None: nothing)."""
+    if not _LABEL.fullmatch(name):
+        return f"bad label name {name!r}: a label name starts with a letter or _ and holds letters, digits, _, . and -"
+    return None
+
+
+def _regex_problem(name: str, op: str, value: str) -> str | None:
+    """What is wrong with a regular expression matcher's value (None: nothing)."""
+    if op in ("=~", "!~"):
         try:
-            return str(json.loads(value))
-        except ValueError:
-            raise ValueError(f"bad quoted value {value}: use JSON string escapes") from None
-    return value
+            re.compile(value)
+        except re.error as exc:
+            return f"bad regular expression for label {name!r}: {exc}"
+    return None
 
 
-def parse_matcher(text: str) -> tuple[str, MatchOp, str]:
-    """Split ``name op value`` (value optionally double-quoted) or raise ValueError."""
-    found = _TEXT_FORM.match(text)
-    if not found:
-        raise ValueError(f"bad matcher {text!r}: write label=value, label!=value, label=~regex or label!~regex")
-    return found["name"], found["op"], _unquote(found["value"])  # type: ignore[return-value]
+def _escape(text: str, at: int) -> tuple[bytes, int]:
+    """The bytes of the escape sequence at ``text[at]`` (a backslash) and the offset after it."""
+    code = text[at + 1 : at + 2]
+    if code in _SIMPLE_ESCAPES:
+        return _SIMPLE_ESCAPES[code].encode("utf-8"), at + 2
+    if code in _HEX_ESCAPES:
+        size, first, digits = _HEX_ESCAPES[code], at + 2, "0123456789abcdefABCDEF"
+    else:  # \ooo: three octal digits, one byte
+        size, first, digits = 3, at + 1, "01234567"
+    number = text[first : first + size]
+    if len(number) == size and all(char in digits for char in number):
+        point = int(number, 16 if code in _HEX_ESCAPES else 8)
+        if code in ("u", "U") and point <= 0x10FFFF and not 0xD800 <= point <= 0xDFFF:
+            return chr(point).encode("utf-8"), first + size
+        if code not in ("u", "U") and point <= 0xFF:
+            return bytes([point]), first + size
+    raise MatcherSyntaxError(text, at + 1, f"bad escape '\\{code}' in a quoted value (write {_ESCAPES_HINT})")
+
+
+def _unquote(text: str, start: int) -> tuple[str, int]:
+    """The double-quoted string at ``text[start]``, with Go's escapes: its value and the offset after it."""
+    data = bytearray()
+    at = start + 1
+    while at < len(text):
+        char = text[at]
+        if char == '"':
+            try:
+                return data.decode("utf-8"), at + 1
+            except UnicodeDecodeError:
+                raise MatcherSyntaxError(text, start + 1, "the escaped bytes of the quoted value are not valid UTF-8") from None
+        if char == "\n":
+            raise MatcherSyntaxError(text, at + 1, "a quoted value cannot hold a line break: write \\n")
+        if char == "\\" and at + 1 < len(text):
+            escaped, at = _escape(text, at)
+            data += escaped
+        else:
+            data += char.encode("utf-8")
+            at += 1
+    raise MatcherSyntaxError(text, start + 1, "the double quote is never closed")
+
+
+def _tokens(text: str) -> list[_Token]:
+    """Alertmanager's matcher tokens: braces, commas, operators, words and quoted strings."""
+    found: list[_Token] = []
+    at = 0
+    while at < len(text):
+        char = text[at]
+        if char.isspace():
+            at += 1
+        elif char in "{},":
+            found.append(_Token(char, char, char, at))
+            at += 1
+        elif char in "=!":
+            op = next((op for op in _OPERATORS if text.startswith(op, at)), None)
+            if op is None:
+                shown = repr(text[at + 1]) if at + 1 < len(text) else "the end"
+                raise MatcherSyntaxError(text, at + 2, f"expected '=' or '~' after '!', found {shown}")
+            found.append(_Token("op", op, op, at))
+            at += len(op)
+        elif char == '"':
+            value, end = _unquote(text, at)
+            found.append(_Token("quoted", text[at:end], value, at))
+            at = end
+        elif char in _RESERVED:
+            hint = "quote values with double quotes" if char in "'`" else "put it inside a double-quoted value"
+            raise MatcherSyntaxError(text, at + 1, f"unexpected {char!r}: {hint}")
+        else:
+            end = at
+            while end < len(text) and not (text[end].isspace() or text[end] in _RESERVED):
+                end += 1
+            found.append(_Token("word", text[at:end], text[at:end], at))
+            at = end
+    return found
+
+
+def parse_matchers(text: str) -> list["LabelMatcher"]:
+    """Parse Alertmanager's matcher text into matchers, or raise :class:`MatcherSyntaxError`.
+
+    The grammar of Alertmanager's ``matcher/parse`` package: an optional ``{ … }``
+    around zero or more matchers separated by commas (a trailing comma is allowed);
+    a matcher is a label name, an operator (``=``, ``!=``, ``=~``, ``!~``) and a value.
+    Names and values are double-quoted strings with Go's escapes (``\\"``, ``\\\\``,
+    ``\\n``, ``\\t``, ``\\xHH``, ``\\uHHHH`` …) or unquoted words without whitespace
+    and without any of ``{}!=~,\\"'`` and a backquote.  Whitespace between tokens is
+    ignored.  So ``provider=partner-east,level=red`` is two matchers, and
+    ``region=north america`` is refused (quote it: ``region="north america"``).  Label
+    names are the project's (letters, digits, ``_``, ``.``, ``-``), and regular
+    expressions must compile.
+    """
+    tokens = _tokens(text)
+    end = _Token("end", "", "", len(text))
+
+    def at(index: int) -> _Token:
+        return tokens[index] if index < len(tokens) else end
+
+    def shown(token: _Token) -> str:
+        return "the end" if token.kind == "end" else repr(token.text)
+
+    def fail(token: _Token, problem: str) -> MatcherSyntaxError:
+        return MatcherSyntaxError(text, token.at + 1, problem)
+
+    braced = at(0).kind == "{"
+    index = 1 if braced else 0
+    found: list[LabelMatcher] = []
+    while True:
+        token = at(index)
+        if token.kind == "end":
+            if braced:
+                raise fail(token, "expected '}' to close the '{' at column 1, found the end")
+            return found
+        if token.kind == "}":
+            if not braced:
+                raise fail(token, "found '}' without an opening '{'")
+            if at(index + 1).kind != "end":
+                raise fail(at(index + 1), f"expected the end after '}}', found {shown(at(index + 1))}")
+            return found
+        name, op, value = token, at(index + 1), at(index + 2)
+        if name.kind not in ("word", "quoted"):
+            raise fail(name, f"expected a label name, found {shown(name)}")
+        if op.kind != "op":
+            raise fail(op, f"expected an operator (=, !=, =~ or !~) after the label name, found {shown(op)}")
+        if value.kind not in ("word", "quoted"):
+            hint = f" (write {name.value}{op.value}\"\" for the empty value)" if value.kind in (",", "}", "end") else ""
+            raise fail(value, f"expected a value after {op.value!r}, found {shown(value)}{hint}")
+        for culprit, problem in ((name, _name_problem(name.value)), (value, _regex_problem(name.value, op.value, value.value))):
+            if problem is not None:
+                raise fail(culprit, problem)
+        found.append(LabelMatcher(name=name.value, op=op.value, value=value.value))  # type: ignore[arg-type]
+        after = at(index + 3)
+        if after.kind == ",":
+            index += 4
+        elif after.kind in ("end", "}"):
+            index += 3
+        else:
+            expected = "expected ',' or '}' after a matcher" if braced else "expected ',' between matchers"
+            hint = _QUOTE_HINT if after.kind in ("word", "quoted") else ""
+            raise fail(after, f"{expected}, found {shown(after)}{hint}")
+
+
+def format_matchers(matchers: Iterable["LabelMatcher"]) -> str:
+    """Matchers as Alertmanager's brace list, ``{level="red", provider=~"partner-.*"}``:
+    what :func:`parse_matchers` reads back to the same matchers."""
+    return "{" + ", ".join(str(matcher) for matcher in matchers) + "}"
 
 
 class LabelMatcher(StrictModel):
@@ -59,8 +238,13 @@ class LabelMatcher(StrictModel):
     @classmethod
     def _forms(cls, raw: Any) -> Any:
         if isinstance(raw, str):
-            name, op, value = parse_matcher(raw)
-            return {"name": name, "op": op, "value": value}
+            found = parse_matchers(raw)
+            if len(found) != 1:
+                if not found:
+                    raise ValueError(f"{raw!r} holds no matcher: write label=value, label!=value, label=~regex or label!~regex")
+                listed = ", ".join(map(str, found))
+                raise ValueError(f"{raw!r} holds {len(found)} matchers ({listed}): a list item takes one matcher; write each as its own item")
+            return {"name": found[0].name, "op": found[0].op, "value": found[0].value}
         if isinstance(raw, dict) and ("isRegex" in raw or "isEqual" in raw):
             regex, equal = bool(raw.get("isRegex", False)), bool(raw.get("isEqual", True))
             op = ("=~" if equal else "!~") if regex else ("=" if equal else "!=")
@@ -69,13 +253,9 @@ class LabelMatcher(StrictModel):
 
     @model_validator(mode="after")
     def _valid(self) -> "LabelMatcher":
-        if not re.fullmatch(_LABEL, self.name):
-            raise ValueError(f"bad label name {self.name!r}")
-        if self.op in ("=~", "!~"):
-            try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"bad regular expression for label {self.name!r}: {exc}") from None
+        problem = _name_problem(self.name) or _regex_problem(self.name, self.op, self.value)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @model_serializer
@@ -106,7 +286,7 @@ Matcher = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "description": 'label="value", label!="value", label=~"regex" or label!~"regex"',
+            "description": 'one matcher: label="value", label!="value", label=~"regex" or label!~"regex" (Alertmanager\'s matcher text)',
             "examples": ['level="red"', 'provider=~"partner-.*"'],
         }
     ),

@@ -19,14 +19,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from pydantic import AwareDatetime, Field, model_validator
 
 from ..ruleset.types import StrictModel
-from .matchers import LabelMatcher, Matcher, Regex, combine, matchers_from_json, matches_all
+from .matchers import LabelMatcher, Matcher, Regex, combine, format_matchers, matchers_from_json, matches_all
 
-__all__ = ["SilenceSpec", "Silence", "silence_from_record", "active_silences", "silenced_by"]
+__all__ = ["SilenceSpec", "Silence", "silence_problem", "silence_from_record", "active_silences", "silenced_by"]
+
+
+def silence_problem(matchers: Sequence[LabelMatcher]) -> str | None:
+    """Why a new silence with these matchers is refused, or None.
+
+    As in Alertmanager, a silence needs a matcher, and one that does not match the empty
+    string: a silence of only ``region=""``, ``level!=red`` or ``level=~".*"`` would also
+    mute every notification that lacks the label, which is almost all of them.
+    """
+    if not matchers:
+        return "a silence needs at least one matcher (match, match_re or matchers); it would mute everything"
+    if all(matcher.matches({}) for matcher in matchers):
+        return (
+            f"every matcher of this silence matches an empty label ({format_matchers(matchers)}), so it would mute almost "
+            'everything: add a matcher that needs a value, such as provider="partner-east"'
+        )
+    return None
 
 
 class SilenceSpec(StrictModel):
@@ -42,8 +59,9 @@ class SilenceSpec(StrictModel):
 
     @model_validator(mode="after")
     def _sound(self) -> "SilenceSpec":
-        if not combine(self.match, self.match_re, self.matchers):
-            raise ValueError("a silence needs at least one matcher (match, match_re or matchers); it would mute everything")
+        problem = silence_problem(combine(self.match, self.match_re, self.matchers))
+        if problem is not None:
+            raise ValueError(problem)
         if self.ends_at <= self.starts_at:
             raise ValueError("a silence must end after it starts")
         return self

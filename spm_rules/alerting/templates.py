@@ -24,6 +24,12 @@ filter shows an ISO time in the ruleset's ticket timezone (or a zone given:
 ``| time("Europe/Berlin")``).  Receivers without ``template`` use ``default``, which a
 ruleset may override.
 
+A receiver's template is for ticket notifications.  A schedule's message (one per tick
+and receiver, never grouped) is rendered with its action's template, ``digest``,
+``indicators`` or ``inspections``, which sees the schedule's payload as ``schedule``
+(the fields are listed in ``docs/alerting.md``); a ruleset overrides one by declaring a
+template of the same name.
+
 Safety: ticket data and ruleset text are both untrusted.  Templates run in Jinja2's
 ``ImmutableSandboxedEnvironment`` (no attribute starting with ``_``, no mutation, no
 unsafe ``str.format``), ticket data is only ever a *value* in the context, never template
@@ -57,6 +63,7 @@ __all__ = [
     "TicketUrl",
     "DEFAULT_TEMPLATE",
     "DEFAULT_TEMPLATE_NAME",
+    "SCHEDULE_TEMPLATES",
     "Rendered",
     "Renderer",
     "render_link",
@@ -222,13 +229,13 @@ def item_context(notification: Notification, labels: Mapping[str, str], ticket_u
 
 def notify_type(notifications: Iterable[Notification]) -> str:
     """Apprise's message type for a group: failure if anything is urgent or a meta-alert,
-    success if everything is resolved, info for tests, warning otherwise."""
+    success if everything is resolved, info for tests and schedule reports, warning otherwise."""
     items = list(notifications)
     if any(n.kind == "meta" or is_urgent(n) for n in items):
         return "failure"
     if items and all(n.kind == "resolved" for n in items):
         return "success"
-    if items and all(n.kind == "test" for n in items):
+    if items and all(n.kind in ("test", "schedule") for n in items):
         return "info"
     return "warning"
 
@@ -262,6 +269,96 @@ DEFAULT_TEMPLATE = TemplateSpec(
 )
 
 
+_HEADER = """\
+{% if schedule.description %}
+{{ schedule.description }}
+
+{% endif %}
+"""
+_PLURAL = '{{ "s" if %s != 1 }}'
+
+#: The built-in templates of the schedule actions, by action; each sees ``schedule``.
+SCHEDULE_TEMPLATES: dict[str, TemplateSpec] = {
+    "digest": TemplateSpec(
+        title=(
+            "{{ schedule.schedule }} {{ schedule.scheduled_at | time(schedule.timezone) }}: "
+            "{{ schedule.open_total }} open escalation" + _PLURAL % "schedule.open_total"
+        ),
+        body=_HEADER
+        + """\
+{% for level in schedule.levels %}
+{{ level.level | upper }}: {{ level.count }} open
+{% for group in level.providers %}
+  {{ group.provider or "no provider" }}: {{ group.count }}
+{% for item in group["items"] %}
+    {{ item.ticket }} {{ item.customer or "(no customer)" }} · {{ item.tier or "no tier" }} · {{ item.policy }} \
+· for {{ item.age }}, since {{ item.opened_at | time }}\
+{{ (" · acknowledged" ~ ((" by " ~ item.acknowledged_by) if item.acknowledged_by else "")) if item.acknowledged }}
+{% endfor %}
+{% if group.count > group["items"] | length %}
+    … and {{ group.count - group["items"] | length }} more
+{% endif %}
+{% endfor %}
+{% else %}
+No open escalations.
+{% endfor %}
+
+Total: {{ schedule.open_total }} open escalation"""
+        + _PLURAL % "schedule.open_total"
+        + """\
+{% if schedule.levels %} ({% for level in schedule.levels %}{{ level.level }} {{ level.count }}{{ ", " if not loop.last }}{% endfor %}){% endif %}
+""",
+    ),
+    "indicators": TemplateSpec(
+        title='{{ schedule.schedule }} {{ schedule.period["from"] | time(schedule.timezone) }} – {{ schedule.period["to"] | time(schedule.timezone) }}',
+        body=_HEADER
+        + """\
+{% macro subject(row) %}{{ (row.policy ~ "/" ~ row.level) if row.level else (row.policy or "tickets") }} · {{ row.provider or "no provider" }}{% endmacro %}
+{% set shown = {"notify": "queued"} %}
+{% macro kinds(counts) %}{% for kind, count in counts | dictsort %}{{ shown[kind] or kind }} {{ count }}{{ ", " if not loop.last }}{% endfor %}{% endmacro %}
+Transitions: {{ schedule.transitions_total }}{{ (" (" ~ kinds(schedule.totals.transitions) ~ ")") if schedule.transitions_total }}
+{% for row in schedule.transitions %}
+  {{ subject(row) }}: {{ kinds(row.counts) }}
+{% endfor %}
+Notifications: {{ kinds(schedule.totals.notifications) or "none" }}
+{% for row in schedule.notifications %}
+  {{ subject(row) }}: {{ kinds(row.counts) }}
+{% endfor %}
+Open escalations now: {{ schedule.open_total }}
+{% for row in schedule.open %}
+  {{ subject(row) }}: {{ row.count }}
+{% endfor %}
+""",
+    ),
+    "inspections": TemplateSpec(
+        title=(
+            "{{ schedule.schedule }} {{ schedule.scheduled_at | time(schedule.timezone) }}: "
+            "{{ schedule.customers | length }} customer" + _PLURAL % "schedule.customers | length" + " to inspect"
+        ),
+        body=_HEADER
+        + """\
+{% set tiers = "tier" ~ ("s" if schedule.tiers | length != 1 else "") ~ " " ~ schedule.tiers | join(", ") %}
+{% if schedule.customers %}
+Customers of {{ tiers }}:
+{% for customer in schedule.customers %}
+  {{ customer.customer }} · {{ ("region " ~ customer.region) if customer.region else "no region" }} \
+· {{ customer.tickets }} ticket{{ "s" if customer.tickets != 1 }}
+{% endfor %}
+{% else %}
+No customers in {{ tiers }}.
+{% endif %}
+""",
+    ),
+}
+
+
+def _schedule_payload(items: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The payload of a schedule's message (which stands for exactly one notification)."""
+    if len(items) == 1 and items[0].get("kind") == "schedule":
+        return _mapping(items[0].get("payload"))
+    return None
+
+
 @dataclass(frozen=True)
 class Rendered:
     """A rendered message; ``error`` says why the template failed when the plain fallback
@@ -276,7 +373,7 @@ class Renderer:
     """The templates of a ruleset, compiled once, and the context they render with."""
 
     def __init__(self, templates: Mapping[str, TemplateSpec], ticket_url: str | None, timezone: str | None, ruleset: str = "") -> None:
-        specs = {DEFAULT_TEMPLATE_NAME: DEFAULT_TEMPLATE, **templates}
+        specs = {DEFAULT_TEMPLATE_NAME: DEFAULT_TEMPLATE, **SCHEDULE_TEMPLATES, **templates}
         self._compiled = {name: (_ENV.from_string(spec.title), _ENV.from_string(spec.body)) for name, spec in specs.items()}
         self.ticket_url = ticket_url
         self.timezone = timezone or "UTC"
@@ -284,7 +381,7 @@ class Renderer:
 
     @property
     def names(self) -> list[str]:
-        """The template names available (``default`` included)."""
+        """The template names available (``default`` and the schedule actions' included)."""
         return list(self._compiled)
 
     def render(
@@ -296,7 +393,9 @@ class Renderer:
         more: int,
         now: datetime,
     ) -> Rendered:
-        """Render the message for one group; on any template error, the plain fallback."""
+        """Render the message for one group with ``template`` (the receiver's) or, for a
+        schedule's message, its action's template; on any template error, the plain fallback."""
+        schedule = _schedule_payload(items)
         context = {
             "receiver": receiver,
             "group": dict(group),
@@ -306,8 +405,10 @@ class Renderer:
             "now": now,
             "ruleset": self.ruleset,
             "timezone": self.timezone,
+            "schedule": schedule or {},
         }
-        name = template or DEFAULT_TEMPLATE_NAME
+        action = str(schedule.get("action")) if schedule is not None else ""
+        name = action if action in self._compiled else template or DEFAULT_TEMPLATE_NAME
         try:
             title_template, body_template = self._compiled[name]
             title = " ".join(title_template.render(context).split())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 
 import click
-from pydantic import ValidationError
 
 from ..durations import format_duration, parse_duration
 from ..state.store import Store
@@ -132,16 +131,21 @@ def silences() -> None:
 def add_silence(
     matchers: tuple[str, ...], comment: str, duration: str | None, ends: str | None, starts: str | None, created_by: str, state_url: str, at: str | None
 ) -> int:
-    """Mute notifications matching every MATCHER (label=value, label!=value, label=~regex,
-    label!~regex) for a while; prints the silence's id."""
-    from ..alerting.matchers import LabelMatcher
+    """Mute notifications matching every MATCHER for a while; prints the silence's id.
+
+    MATCHERS are Alertmanager's matcher text: label=value, label!=value, label=~regex,
+    label!~regex, each argument one matcher or a list ('a=b, c=~"d|e"' or '{a="b"}')."""
+    from ..alerting.matchers import parse_matchers
+    from ..alerting.silences import silence_problem
 
     now = parse_instant(at, "--at")
     try:
-        parsed = [LabelMatcher.model_validate(text) for text in matchers]
-    except ValidationError as exc:
-        reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise click.BadParameter(reason, param_hint="MATCHERS") from None
+        parsed = [matcher for text in matchers for matcher in parse_matchers(text)]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="MATCHERS") from None
+    problem = silence_problem(parsed)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="MATCHERS")
     begin = parse_instant(starts, "--starts") if starts else now
     if (duration is None) == (ends is None):
         raise click.UsageError("give exactly one of --duration and --ends")
@@ -161,6 +165,7 @@ def add_silence(
 @_AT
 def list_silences(include_expired: bool, state_url: str, at: str | None) -> int:
     """List the stored silences that have not ended (all with --all)."""
+    from ..alerting.matchers import format_matchers
     from ..alerting.silences import silence_from_record
 
     now = parse_instant(at, "--at")
@@ -169,7 +174,7 @@ def list_silences(include_expired: bool, state_url: str, at: str | None) -> int:
     for record in records:
         silence = silence_from_record(record)
         state = "active" if silence.active(now) else ("ended" if silence.ends_at <= now else "pending")
-        shown = " ".join(str(m) for m in silence.matchers)
+        shown = format_matchers(silence.matchers)
         by = f" by {silence.created_by}" if silence.created_by else ""
         click.echo(f"{silence.id}  {state}  {silence.starts_at.isoformat()} → {silence.ends_at.isoformat()}  {shown}  ({silence.comment}{by})")
     return EXIT_OK

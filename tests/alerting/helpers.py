@@ -10,7 +10,7 @@ from spm_rules.notifications import Notification
 from spm_rules.ruleset.loader import parse_ruleset
 from spm_rules.ruleset.schema import Ruleset
 
-__all__ = ["NOW", "ruleset_with", "note"]
+__all__ = ["NOW", "ruleset_with", "note", "schedule_note"]
 
 #: Wednesday 2026-11-25 14:00 in Shanghai.
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
@@ -48,3 +48,11 @@ def note(
     all_labels = {"id": ticket, "tier": "P4", "provider": provider, "policy": policy, "level": level, "rule": f"response-{level}", **labels}
     payload = {"ticket": fields, "sla": sla, "rules": [f"response-{level}"], "why": [f"rule 'response-{level}': sla.level == {level!r}"], "urgent": urgent}
     return Notification(f"{ticket}|{policy}|{level}|{occurrence}", kind, ticket, receivers, all_labels, payload, NOW)  # type: ignore[arg-type]
+
+
+def schedule_note(payload: dict[str, Any], *, receivers: tuple[str, ...] = ("ops",)) -> Notification:
+    """A schedule tick's notification as the stateful run writes it: ``payload`` holds
+    ``schedule``, ``action`` and ``scheduled_at`` and the action's data."""
+    key = f"schedule|{payload['schedule']}|{payload['scheduled_at']}"
+    labels = {"schedule": payload["schedule"], "action": payload["action"]}
+    return Notification(key, "schedule", None, receivers, labels, payload, NOW)

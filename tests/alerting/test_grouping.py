@@ -7,7 +7,7 @@ import pytest
 from spm_rules.alerting import AlertPipeline
 from spm_rules.alerting.grouping import build_groups, group_labels
 from spm_rules.alerting.routes import RouteMatch, RouteSettings
-from tests.alerting.helpers import NOW, note, ruleset_with
+from tests.alerting.helpers import NOW, note, ruleset_with, schedule_note
 from tests.fixtures.servers import HttpServer
 
 
@@ -54,3 +54,23 @@ def test_one_message_per_provider_with_and_n_more(http_server: HttpServer) -> No
     assert [line.split()[0] for line in east.splitlines() if line.startswith("EC-")] == ["EC-0", "EC-1", "EC-2"]
     assert east.splitlines()[-1] == "… and 2 more"
     assert "EC-9" in messages["[red] EC-9 · partner-west"]
+
+
+def test_schedule_messages_are_never_grouped_with_tickets_or_with_each_other() -> None:
+    ruleset = ruleset_with(
+        """\
+        receivers: {ops: {urls: ['console://']}, desk: {urls: ['console://']}}
+        route: {receiver: ops, group_by: []}
+        """
+    )
+    payload = {"schedule": "morning", "action": "inspections", "timezone": "UTC", "tiers": ["P4"], "customers": []}
+    ticks = [schedule_note({**payload, "scheduled_at": f"2026-11-25T0{hour}:00:00+00:00"}, receivers=("ops", "desk")) for hour in (1, 2)]
+    tickets = [note("EC-1", receivers=("ops",)), note("EC-2", receivers=("ops",))]
+    plan = AlertPipeline(ruleset).plan([tickets[0], ticks[0], tickets[1], ticks[1]], NOW)
+    assert [(m.receiver, [n.key for n in m.notifications]) for m in plan.messages] == [
+        ("ops", ["EC-1|response|red|1", "EC-2|response|red|1"]),  # group_by []: the tickets share one message
+        ("ops", [ticks[0].key]),
+        ("desk", [ticks[0].key]),
+        ("ops", [ticks[1].key]),
+        ("desk", [ticks[1].key]),
+    ]

@@ -100,7 +100,43 @@ def problems_of(alerting: str) -> list[str]:
         ('ticket_url: "https://t.example.com/{id}/{0.__class__}"\n', ["r.yaml:5: ticket_url: bad placeholder '{0.__class__}' in ticket_url: write {field} with a ticket field name, {{ or }} for a brace"]),
         (
             "inhibit_rules: [{source_match: {level: red}, target_matchers: ['level yellow'], equal: [ticket]}]\n",
-            ["r.yaml:5: inhibit_rules.0.target_matchers.0: bad matcher 'level yellow': write label=value, label!=value, label=~regex or label!~regex"],
+            [
+                "r.yaml:5: inhibit_rules.0.target_matchers.0: bad matcher 'level yellow' at column 7: "
+                "expected an operator (=, !=, =~ or !~) after the label name, found 'yellow'"
+            ],
+        ),
+        (
+            """\
+            receivers: {ops: {urls: ['console://']}}
+            route:
+              receiver: ops
+              routes:
+                - receiver: ops
+                  matchers:
+                    - tier=P2
+                    - provider=partner-east,level=red
+            """,
+            [
+                "r.yaml:12: route.routes.0.matchers.1: 'provider=partner-east,level=red' holds 2 matchers "
+                '(provider="partner-east", level="red"): a list item takes one matcher; write each as its own item'
+            ],
+        ),
+        (
+            """\
+            silences:
+              - {matchers: ['region=""', 'level=~".*"'], starts_at: 2026-11-25T00:00:00+08:00, ends_at: 2026-11-25T06:00:00+08:00, comment: all}
+              - {match: {region: ""}, starts_at: 2026-11-25T00:00:00+08:00, ends_at: 2026-11-25T06:00:00+08:00, comment: all}
+              - {matchers: ['level!=red'], starts_at: 2026-11-25T00:00:00+08:00, ends_at: 2026-11-25T06:00:00+08:00, comment: all}
+              - {matchers: ['region=""', level=red], starts_at: 2026-11-25T00:00:00+08:00, ends_at: 2026-11-25T06:00:00+08:00, comment: fine}
+            """,
+            [
+                'r.yaml:6: silences.0: every matcher of this silence matches an empty label ({region="", level=~".*"}), '
+                "so it would mute almost everything: add a matcher that needs a value, such as provider=\"partner-east\"",
+                'r.yaml:7: silences.1: every matcher of this silence matches an empty label ({region=""}), '
+                "so it would mute almost everything: add a matcher that needs a value, such as provider=\"partner-east\"",
+                'r.yaml:8: silences.2: every matcher of this silence matches an empty label ({level!="red"}), '
+                "so it would mute almost everything: add a matcher that needs a value, such as provider=\"partner-east\"",
+            ],
         ),
     ],
     ids=lambda value: value[0][:40] if isinstance(value, list) else None,

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from spm_rules.alerting import AlertPipeline
+from spm_rules.alerting.pipeline import notification_labels
 from spm_rules.ruleset.loader import load_ruleset
+from spm_rules.run import run, schedule_notification
+from spm_rules.schedules import ticks_between
+from spm_rules import read_tickets
+from spm_rules.state.store import Store
 from tests.alerting.helpers import note
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,3 +49,54 @@ def test_station_reminders_wait_for_opening_hours_and_render_in_chinese(capsys: 
     out = capsys.readouterr().out
     assert "维修提醒 station-beijing-03：1 张工单" in out
     assert "RP-2001（李雷，laptop X1）阶段 dispatched，级别 reminder" in out
+
+
+#: The README's quick-start instant, and the next morning after the digest and indicators ticks.
+README_AT = datetime(2026, 11, 25, 14, 0, tzinfo=CST)
+NEXT_MORNING = datetime(2026, 11, 26, 8, 31, tzinfo=CST)
+#: What an empty field leaves in a rendered message.
+EMPTY_MARKS = ("[]", "()", "  :", " :", "None", " · ·", "· \n", ": \n", "for ,")
+
+
+@pytest.mark.parametrize(("ruleset_file", "tickets_file"), [("enterprise-command-center.yaml", "enterprise-tickets.jsonl"), ("repair-network.yaml", "repair-tickets.jsonl")])
+def test_every_shipped_schedule_reads_well_through_every_receiver_it_reaches(state_url: str, ruleset_file: str, tickets_file: str) -> None:
+    ruleset = load_ruleset(ROOT / "rulesets" / ruleset_file)
+    tickets, problems = read_tickets([str(ROOT / "examples" / tickets_file)], ruleset.ticket_timezone)
+    assert problems == [] and ruleset.schedules
+    pipeline = AlertPipeline(ruleset)
+    with Store(state_url) as store:
+        for now in (README_AT, NEXT_MORNING):
+            run(store, ruleset, tickets, now)
+        open_escalations = store.open_escalations()
+        notes = [schedule_notification(store, spec, ticks_between(spec, NEXT_MORNING - timedelta(days=40), NEXT_MORNING)[-1], NEXT_MORNING).notification for spec in ruleset.schedules]
+    assert open_escalations, "the example tickets leave escalations open"
+    for note_ in notes:
+        reachable = sorted(target.receiver for target in pipeline.tree.targets(notification_labels(note_), note_.receivers))
+        messages = pipeline.plan([note_], NEXT_MORNING).messages
+        assert sorted(message.receiver for message in messages) == reachable and reachable
+        payload = note_.payload
+        for message in messages:
+            text = f"{message.title}\n{message.body}\n"
+            assert not message.fallback and [n.key for n in message.notifications] == [note_.key]
+            assert "schedule|" not in text, text  # never the bare key
+            assert not [mark for mark in EMPTY_MARKS if mark in text], text
+            assert message.title.startswith(f"{note_.labels['schedule']} 2026-1")
+            if payload["action"] == "digest":
+                assert all(esc.ticket_id in message.body for esc, _ in open_escalations)
+                assert all(f"\n{esc.level.upper()}: " in text for esc, _ in open_escalations)
+                assert f"Total: {len(open_escalations)} open escalations (" in message.body
+            elif payload["action"] == "indicators":
+                def kinds(counts: dict[str, int]) -> str:  # "notify" (a notification enqueued) reads "queued"
+                    return ", ".join(f"{'queued' if kind == 'notify' else kind} {n}" for kind, n in sorted(counts.items()))
+
+                totals = {part: kinds(payload["totals"][part]) for part in ("transitions", "notifications")}
+                assert totals["transitions"] and totals["notifications"]
+                assert f"Transitions: {payload['transitions_total']} ({totals['transitions']})\n" in text
+                assert f"Notifications: {totals['notifications']}\n" in text
+                assert f"Open escalations now: {len(open_escalations)}\n" in text
+                for row in payload["transitions"] + payload["notifications"]:
+                    assert f"{row['provider'] or 'no provider'}: {kinds(row['counts'])}\n" in text
+            else:
+                assert payload["customers"], "the example tickets have key accounts"
+                for customer in payload["customers"]:
+                    assert f"  {customer['customer']} · region {customer['region']} · {customer['tickets']} ticket" in text

@@ -12,7 +12,7 @@ from spm_rules.alerting import AlertPipeline
 from spm_rules.alerting.pipeline import notification_labels
 from spm_rules.alerting.templates import DEFAULT_TEMPLATE, Renderer, TemplateSpec, item_context, plain_message, render_link
 from spm_rules.ruleset.loader import load_ruleset
-from tests.alerting.helpers import NOW, note, ruleset_with
+from tests.alerting.helpers import NOW, note, ruleset_with, schedule_note
 from tests.fixtures.servers import HttpServer, SmtpServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,3 +175,182 @@ def test_hostile_fields_over_the_wire_stay_literal(http_server: HttpServer) -> N
     body = http_server.requests[0].json()["message"]
     assert all(value in body for value in HOSTILE)
     assert not any(marker in body for marker in EVALUATED)
+
+
+# -- schedule messages --------------------------------------------------------------------
+
+_HEAD = {"scheduled_at": "2026-11-26T00:30:00+00:00", "timezone": "Asia/Shanghai"}
+DIGEST = {
+    **_HEAD,
+    "schedule": "morning-digest",
+    "action": "digest",
+    "description": "Open escalations for the morning meeting.",
+    "open_total": 3,
+    "listed": 2,
+    "levels": [
+        {
+            "level": "escalate",
+            "rank": 3,
+            "count": 2,
+            "providers": [
+                {
+                    "provider": "partner-east",
+                    "count": 2,  # one listed, one cut by the listing limit
+                    "items": [
+                        {"ticket": "EC-1002", "policy": "response", "level": "escalate", "provider": "partner-east", "customer": "Eastern Bank", "tier": "P4",
+                         "region": "east", "stage": "dispatched", "opened_at": "2026-11-25T06:00:00+00:00", "age": "18h30m", "acknowledged": True, "acknowledged_by": "ops"},
+                    ],
+                }
+            ],
+        },
+        {
+            "level": "late",
+            "rank": 1,
+            "count": 1,
+            "providers": [
+                {
+                    "provider": None,
+                    "count": 1,
+                    "items": [
+                        {"ticket": "EC-1005", "policy": "resolution", "level": "late", "provider": None, "customer": None, "tier": "P2",
+                         "region": None, "stage": "hotline", "opened_at": "2026-11-25T22:30:00+00:00", "age": "2h", "acknowledged": False, "acknowledged_by": None},
+                    ],
+                }
+            ],
+        },
+    ],
+}
+INDICATORS = {
+    **_HEAD,
+    "schedule": "next-day-indicators",
+    "action": "indicators",
+    "scheduled_at": "2026-11-25T23:00:00+00:00",
+    "period": {"from": "2026-11-24T23:00:00+00:00", "to": "2026-11-25T23:00:00+00:00"},
+    "transitions": [
+        {"policy": None, "level": None, "provider": "partner-east", "counts": {"new": 2, "routed": 1}},
+        {"policy": "response", "level": "red", "provider": "partner-east", "counts": {"entered": 2, "tagged": 2}},
+        {"policy": "response", "level": "yellow", "provider": None, "counts": {"entered": 1}},
+    ],
+    "notifications": [{"policy": "response", "level": "red", "provider": "partner-east", "counts": {"notify": 3, "sent": 2, "held": 1}}],
+    "totals": {"transitions": {"entered": 3, "new": 2, "routed": 1, "tagged": 2}, "notifications": {"held": 1, "notify": 3, "sent": 2}},
+    "transitions_total": 8,
+    "open": [{"policy": "response", "level": "red", "provider": "partner-east", "count": 2}],
+    "open_total": 2,
+}
+INSPECTIONS = {
+    **_HEAD,
+    "schedule": "key-account-inspections",
+    "action": "inspections",
+    "scheduled_at": "2026-12-07T01:00:00+00:00",
+    "description": "Preventive inspections for key accounts.",
+    "tiers": ["key-account"],
+    "customers": [{"customer": "Eastern Insurance", "region": "east", "tickets": 2}, {"customer": "中国银行", "region": None, "tickets": 1}],
+}
+
+
+@pytest.mark.parametrize(
+    ("payload", "title", "body"),
+    [
+        (
+            DIGEST,
+            "morning-digest 2026-11-26 08:30 CST: 3 open escalations",
+            [
+                "Open escalations for the morning meeting.",
+                "",
+                "ESCALATE: 2 open",
+                "  partner-east: 2",
+                "    EC-1002 Eastern Bank · P4 · response · for 18h30m, since 2026-11-25 14:00 CST · acknowledged by ops",
+                "    … and 1 more",
+                "LATE: 1 open",
+                "  no provider: 1",
+                "    EC-1005 (no customer) · P2 · resolution · for 2h, since 2026-11-26 06:30 CST",
+                "",
+                "Total: 3 open escalations (escalate 2, late 1)",
+            ],
+        ),
+        (
+            {**DIGEST, "description": None, "open_total": 0, "listed": 0, "levels": []},
+            "morning-digest 2026-11-26 08:30 CST: 0 open escalations",
+            ["No open escalations.", "", "Total: 0 open escalations"],
+        ),
+        (
+            INDICATORS,
+            "next-day-indicators 2026-11-25 07:00 CST – 2026-11-26 07:00 CST",
+            [
+                "Transitions: 8 (entered 3, new 2, routed 1, tagged 2)",
+                "  tickets · partner-east: new 2, routed 1",
+                "  response/red · partner-east: entered 2, tagged 2",
+                "  response/yellow · no provider: entered 1",
+                "Notifications: held 1, queued 3, sent 2",
+                "  response/red · partner-east: held 1, queued 3, sent 2",
+                "Open escalations now: 2",
+                "  response/red · partner-east: 2",
+            ],
+        ),
+        (
+            {**INDICATORS, "transitions": [], "notifications": [], "totals": {"transitions": {}, "notifications": {}}, "transitions_total": 0, "open": [], "open_total": 0},
+            "next-day-indicators 2026-11-25 07:00 CST – 2026-11-26 07:00 CST",
+            ["Transitions: 0", "Notifications: none", "Open escalations now: 0"],
+        ),
+        (
+            INSPECTIONS,
+            "key-account-inspections 2026-12-07 09:00 CST: 2 customers to inspect",
+            [
+                "Preventive inspections for key accounts.",
+                "",
+                "Customers of tier key-account:",
+                "  Eastern Insurance · region east · 2 tickets",
+                "  中国银行 · no region · 1 ticket",
+            ],
+        ),
+        (
+            {**INSPECTIONS, "description": None, "tiers": ["key-account", "gold"], "customers": []},
+            "key-account-inspections 2026-12-07 09:00 CST: 0 customers to inspect",
+            ["No customers in tiers key-account, gold."],
+        ),
+    ],
+    ids=["digest", "empty-digest", "indicators", "quiet-day", "inspections", "no-customers"],
+)
+def test_each_schedule_action_has_a_template_that_shows_its_payload(payload: dict, title: str, body: list[str]) -> None:
+    # The receiver's own template is for ticket notifications: the wallboard must not be used.
+    ruleset = ruleset_with(
+        """\
+        receivers: {ops: {urls: ['console://'], template: wallboard}}
+        templates: {wallboard: {title: "{{ items[0].ticket.customer }}", body: "[{{ items[0].level }}] {{ items[0].ticket.customer }}"}}
+        """
+    )
+    (message,) = AlertPipeline(ruleset).plan([schedule_note(payload)], NOW).messages
+    assert (message.title, message.body.splitlines(), message.fallback, message.notify_type) == (title, body, False, "info")
+
+
+def test_a_ruleset_overrides_a_schedule_template_by_declaring_one_of_the_same_name() -> None:
+    ruleset = ruleset_with(
+        """\
+        receivers: {ops: {urls: ['console://'], template: short}}
+        templates:
+          short: {title: "ticket {{ items[0].ticket_id }}", body: "{{ items[0].level }}"}
+          digest:
+            title: "晨会 {{ schedule.scheduled_at | time(schedule.timezone) }}"
+            body: "{% for level in schedule.levels %}{{ level.level }}={{ level.count }}{{ ' ' if not loop.last }}{% endfor %}"
+        """
+    )
+    plan = AlertPipeline(ruleset).plan([schedule_note(DIGEST), schedule_note(INSPECTIONS), note("EC-9", receivers=("ops",))], NOW)
+    assert [(m.title, m.body) for m in plan.messages] == [
+        ("晨会 2026-11-26 08:30 CST", "escalate=2 late=1"),
+        ("key-account-inspections 2026-12-07 09:00 CST: 2 customers to inspect", plan.messages[1].body),  # the built-in one
+        ("ticket EC-9", "red"),
+    ]
+    assert "Eastern Insurance · region east · 2 tickets" in plan.messages[1].body
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_fields_in_schedule_data_render_literally(hostile: str) -> None:
+    item = {**DIGEST["levels"][0]["providers"][0]["items"][0], "ticket": hostile, "customer": hostile, "tier": hostile, "age": hostile, "acknowledged_by": hostile}
+    digest = {**DIGEST, "description": hostile, "levels": [{"level": hostile, "rank": 1, "count": 1, "providers": [{"provider": hostile, "count": 1, "items": [item]}]}]}
+    customers = {**INSPECTIONS, "customers": [{"customer": hostile, "region": hostile, "tickets": 1}]}
+    indicators = {**INDICATORS, "transitions": [{"policy": hostile, "level": hostile, "provider": hostile, "counts": {hostile: 1}}]}
+    ruleset = ruleset_with("receivers: {ops: {urls: ['console://']}}\n")
+    for message in AlertPipeline(ruleset).plan([schedule_note(digest), schedule_note(customers), schedule_note(indicators)], NOW).messages:
+        text = message.title + "\n" + message.body
+        assert hostile in text and not message.fallback
+        assert not any(marker in text for marker in EVALUATED), text

@@ -113,7 +113,7 @@ def test_silences_add_list_expire_and_the_pipeline_honours_them(
 
     assert main(["silences", "list", *args]) == EXIT_OK
     assert capsys.readouterr().out.splitlines() == [
-        f'{silence_id}  active  2026-11-25T06:00:00+00:00 → 2026-11-25T08:00:00+00:00  provider="partner-east" level=~"red|escalate"  (partner-east maintenance by ops)'
+        f'{silence_id}  active  2026-11-25T06:00:00+00:00 → 2026-11-25T08:00:00+00:00  {{provider="partner-east", level=~"red|escalate"}}  (partner-east maintenance by ops)'
     ]
 
     ruleset = load_ruleset(_ruleset(tmp_path, http_server))
@@ -135,7 +135,16 @@ def test_silences_add_list_expire_and_the_pipeline_honours_them(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["level"], "bad matcher 'level'"),
+        (["level"], "Invalid value for MATCHERS: bad matcher 'level' at column 6: expected an operator (=, !=, =~ or !~) after the label name, found the end"),
+        (
+            ["provider=partner-east level=red", "--duration", "2h"],
+            "bad matcher 'provider=partner-east level=red' at column 23: expected ',' between matchers, found 'level'",
+        ),
+        (
+            ['region=""', 'level=~".*"', "--duration", "2h"],
+            'Invalid value for MATCHERS: every matcher of this silence matches an empty label ({region="", level=~".*"}), so it would mute almost everything',
+        ),
+        (["{}", "--duration", "2h"], "a silence needs at least one matcher"),
         (["level=red"], "give exactly one of --duration and --ends"),
         (["level=red", "--duration", "2hrs"], "bad duration '2hrs'"),
         (["level=red", "--ends", "2026-11-25T20:00:00"], "give an offset"),
@@ -145,3 +154,22 @@ def test_silences_add_rejects_bad_input(tmp_path: Path, capsys: pytest.CaptureFi
     state = f"sqlite:///{tmp_path / 'state.db'}"
     assert main(["silences", "add", *args, "--comment", "c", "--state", state, "--at", AT]) == EXIT_USAGE
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["provider=partner-east,level=red"],
+        ['{provider="partner-east", level="red"}'],
+        ["provider=partner-east", "level=red"],
+        ['provider="partner-east",', "{level=red}"],
+    ],
+)
+def test_silences_add_reads_matcher_lists_as_alertmanager_does(tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str]) -> None:
+    args = ["--state", f"sqlite:///{tmp_path / 'state.db'}", "--at", AT]
+    assert main(["silences", "add", *arguments, "--duration", "2h", "--comment", "east maintenance", *args]) == EXIT_OK
+    silence_id = capsys.readouterr().out.strip()
+    assert main(["silences", "list", *args]) == EXIT_OK
+    assert capsys.readouterr().out.splitlines() == [
+        f'{silence_id}  active  2026-11-25T06:00:00+00:00 → 2026-11-25T08:00:00+00:00  {{provider="partner-east", level="red"}}  (east maintenance)'
+    ]
