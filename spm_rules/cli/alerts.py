@@ -12,10 +12,8 @@ from __future__ import annotations
 
 
 import click
-from pydantic import ValidationError
 
 from ..durations import format_duration, parse_duration
-from ..state.store import Store
 from . import EXIT_INVALID, EXIT_OK, cli
 from .common import load_or_report, parse_instant, state_option
 
@@ -134,7 +132,10 @@ def add_silence(
 ) -> int:
     """Mute notifications matching every MATCHER (label=value, label!=value, label=~regex,
     label!~regex) for a while; prints the silence's id."""
+    from pydantic import ValidationError
+
     from ..alerting.matchers import LabelMatcher
+    from ..state.store import Store
 
     now = parse_instant(at, "--at")
     try:
@@ -162,6 +163,7 @@ def add_silence(
 def list_silences(include_expired: bool, state_url: str, at: str | None) -> int:
     """List the stored silences that have not ended (all with --all)."""
     from ..alerting.silences import silence_from_record
+    from ..state.store import Store
 
     now = parse_instant(at, "--at")
     with Store(state_url, now=now) as store:
@@ -181,6 +183,8 @@ def list_silences(include_expired: bool, state_url: str, at: str | None) -> int:
 @_AT
 def expire_silence(silence_id: str, state_url: str, at: str | None) -> int:
     """End silence SILENCE_ID now.  Exit 1 if it is unknown or already ended."""
+    from ..state.store import Store
+
     now = parse_instant(at, "--at")
     with Store(state_url, now=now) as store:
         ended = store.expire_silence(silence_id, now)

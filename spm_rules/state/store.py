@@ -43,6 +43,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import StateError
 from ..notifications import Notification
+from . import DEFAULT_STATE_URL
 from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketState, Transition
 from .tables import escalations, leases, migrate, outbox, schedule_fires, schedule_state, silences, tickets, transitions
 
@@ -56,8 +57,6 @@ __all__ = [
     "notification_to_json",
     "notification_from_json",
 ]
-
-DEFAULT_STATE_URL = "sqlite:///spm-state.db"
 
 T = TypeVar("T")
 
