@@ -72,7 +72,7 @@ def mask_secrets(text: str) -> str:
 
 
 def _normalize(url: str) -> str:
-    """Plain ``postgresql://`` (and ``postgres://``) URLs use psycopg 3, the driver this package ships with."""
+    """Plain ``postgresql://`` (and ``postgres://``) URLs use psycopg 3, the driver of the ``postgres`` extra."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
@@ -373,10 +373,11 @@ class Store:
             parsed = make_url(self.url)
         except ArgumentError:
             raise StateError(f"state URL {self.masked_url!r} is not a database URL (e.g. sqlite:///spm-state.db, postgresql://user@host/db)") from None
+        backend = parsed.get_backend_name()
         try:
-            if parsed.get_backend_name() == "sqlite":
+            if backend == "sqlite":
                 return self._sqlite_engine(parsed.database)
-            if parsed.get_backend_name() == "postgresql":
+            if backend == "postgresql":
                 engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": max(1, int(self.busy_timeout))})
                 lock_ms = int(self.busy_timeout * 1000)
 
@@ -388,6 +389,11 @@ class Store:
 
                 return engine
         except (NoSuchModuleError, ImportError) as exc:
+            if backend == "postgresql":  # the driver is the optional extra, not a core dependency
+                raise StateError(
+                    f"state URL {self.masked_url!r}: PostgreSQL state needs the psycopg driver, which does not import here ({exc}); "
+                    "install spm-rules[postgres] (pip install 'spm-rules[postgres]')"
+                ) from None
             raise StateError(f"state URL {self.masked_url!r}: no database driver ({exc})") from None
         raise StateError(f"state URL {self.masked_url!r}: only sqlite:/// and postgresql:// are supported")
 
