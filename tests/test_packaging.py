@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,8 +13,7 @@ import pytest
 
 import spm_rules
 from spm_rules.cli import EXIT_INVALID, main
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fixtures.processes import ROOT, python
 DIST = "spm-rules"
 
 
@@ -84,8 +82,7 @@ def test_the_version_comes_from_the_installed_distribution_with_a_fallback() -> 
         "import spm_rules\n"
         "print(spm_rules.__version__)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "0+unknown"
+    assert python("-c", code).stdout.strip() == "0+unknown"
 
 
 def test_version_option_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,15 +125,15 @@ def test_a_postgres_url_without_the_driver_names_the_extra() -> None:
         "except StateError as exc:\n"
         "    print(exc)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert "install spm-rules[postgres]" in out.stdout
-    assert out.stdout.startswith("state URL 'postgresql://spm:***@127.0.0.1:5432/state': ") and "hunter2" not in out.stdout
+    said = python("-c", code).stdout
+    assert "install spm-rules[postgres]" in said
+    assert said.startswith("state URL 'postgresql://spm:***@127.0.0.1:5432/state': ") and "hunter2" not in said
 
 
 def test_the_cli_says_which_extra_to_install_without_a_traceback(tmp_path: Path) -> None:
     code = BLOCK_PSYCOPG + "from spm_rules.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     args = ["history", "EC-1001", "--state", "postgresql://spm:hunter2@127.0.0.1:5432/state"]
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=tmp_path)
+    result = python("-c", code, *args, cwd=tmp_path, check=False)
     assert result.returncode == EXIT_INVALID
     assert result.stderr.startswith("error: state URL 'postgresql://spm:***@127.0.0.1:5432/state': ")
     assert "pip install 'spm-rules[postgres]'" in result.stderr

@@ -3,18 +3,13 @@ be, in any order of imports, and the pure path stays light."""
 
 from __future__ import annotations
 
-import importlib.metadata
 import inspect
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import spm_rules
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fixtures.processes import python
 
 #: What each public name is: a class, an exception class or a function.
 KINDS = {
@@ -112,8 +107,7 @@ def test_every_public_name_is_classified() -> None:
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the probe forks one child per name")
 def test_every_public_name_imports_as_documented_in_any_import_order() -> None:
     names = sorted(KINDS)
-    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(names)], capture_output=True, text=True, check=True, cwd=ROOT)
-    seen = json.loads(out.stdout)
+    seen = json.loads(python("-c", PROBE, json.dumps(names)).stdout)
     wrong = {f"{scenario}: {name}": shown for scenario, found in seen.items() for name, shown in found.items() if shown != _expected(name)}
     assert wrong == {}
     assert sorted(seen) == ["after every submodule", "fresh"] and all(sorted(found) == names for found in seen.values())
@@ -137,13 +131,7 @@ def test_spm_rules_run_stays_the_function_whatever_imported_the_module(statement
         "module = sys.modules['spm_rules.run']\n"
         "print(inspect.isfunction(spm_rules.run), run is spm_rules.run is module.run, inspect.ismodule(module))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.split() == ["True", "True", "True"]
-
-
-def test_the_version_is_the_installed_distributions() -> None:
-    assert spm_rules.__version__ == importlib.metadata.version("spm-rules")
-    assert spm_rules.__version__[0].isdigit()
+    assert python("-c", code).stdout.split() == ["True", "True", "True"]
 
 
 def test_dir_lists_the_lazy_names() -> None:
@@ -162,5 +150,4 @@ def test_evaluating_imports_neither_sqlalchemy_nor_apprise() -> None:
         "Engine(load_ruleset('rulesets/enterprise-command-center.yaml'), 'python')\n"
         "print(sorted(m for m in ('sqlalchemy', 'apprise') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "[]"
+    assert python("-c", code).stdout.strip() == "[]"

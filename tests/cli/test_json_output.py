@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -16,8 +15,7 @@ from rich.console import Console
 from spm_rules.cli import EXIT_OK, cli, main
 from spm_rules.cli import render
 from spm_rules.cli.runs import RunProgress
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures.processes import ROOT, python
 AT = "2026-11-25T14:00:00+08:00"
 
 #: (ruleset, example tickets, a ticket the run notifies about, a line its console:// receivers print)
@@ -42,13 +40,13 @@ JSON_COMMANDS = {"run", "evaluate", "history", "schedule"}
 
 def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``spm-rules ARGS`` in a new process, as cron runs it (stdout and stderr piped apart)."""
-    return subprocess.run([sys.executable, "-m", "spm_rules", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return python("-m", "spm_rules", *args, cwd=cwd, check=False)
 
 
 def document(result: subprocess.CompletedProcess[str]) -> dict:
     """Standard output parsed as exactly one JSON document, checked also by ``python -m json.tool``."""
     assert result.returncode == EXIT_OK, result.stderr
-    tool = subprocess.run([sys.executable, "-m", "json.tool"], input=result.stdout, capture_output=True, text=True)
+    tool = python("-m", "json.tool", stdin=result.stdout, check=False)
     assert tool.returncode == 0, f"not JSON: {tool.stderr.strip()}; stdout began {result.stdout[:120]!r}"
     return json.loads(result.stdout)
 

@@ -5,15 +5,12 @@ heavy dependencies they do not use (the time this saves is measured by
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import spm_rules
+from tests.fixtures.processes import ROOT, python
 
-ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(str(path) for path in (ROOT / "rulesets").glob("*.yaml"))
 
 #: Needed only by commands that touch state, evaluate or deliver (durable_rules' modules are
@@ -43,8 +40,7 @@ print(json.dumps({"code": code, "loaded": sorted(name for name in json.loads(sys
     ids=["help", "version", "run-help", "validate"],
 )
 def test_start_up_imports_only_what_the_command_uses(args: list[str], forbidden: tuple[str, ...]) -> None:
-    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args), json.dumps(forbidden)], capture_output=True, text=True, check=True, cwd=ROOT)
-    *printed, last = out.stdout.splitlines()
+    *printed, last = python("-c", PROBE, json.dumps(args), json.dumps(forbidden)).stdout.splitlines()
     result = json.loads(last)
     assert result == {"code": 0, "loaded": []}
     assert printed, "the command printed nothing"
