@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from spm_rules.ruleset.schema import Ruleset
 from spm_rules.ruleset.loader import parse_ruleset
+from spm_rules.ruleset.schema import Ruleset
 from spm_rules.sources.files import read_tickets
 from spm_rules.tickets import Ticket
+from tests.fixtures.processes import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "ruleset.md"
 TOP_LEVEL = "Top-level keys"
 
