@@ -15,7 +15,8 @@ Apprise traps handled here:
 * Apprise's plugin manager is a process-wide singleton and refuses a scheme registered
   twice; the custom schemes are registered once, at import, and only if free.
 
-``console://`` writes each message to standard output (the demo's "terminal").
+``console://`` writes each message to standard error (the demo's "terminal"): it is text
+for a person, and standard output belongs to the commands' machine output (``--format json``).
 ``spmfile://PATH`` appends one JSON line per message (``title``, ``body``, ``type``) to
 the file PATH relative to the working directory (``spmfile://?path=/abs/file.jsonl`` for
 an absolute path), created with mode 0600.
@@ -53,13 +54,13 @@ def _asset(timeout: float) -> apprise.AppriseAsset:
 
 
 def _console(body: str, title: str, notify_type: str, meta: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
-    """``console://[LABEL]``: the message on standard output, framed, one write; the
+    """``console://[LABEL]``: the message on standard error, framed, one write; the
     optional label (``console://command-center``) says whose screen it stands for."""
     rule = "─" * 8
     label = unquote(str(meta.get("host") or ""))
     who = f"→ {label} · " if label else ""
-    sys.stdout.write(f"{rule} {who}{notify_type}: {title} {rule}\n{body}\n\n")
-    sys.stdout.flush()
+    sys.stderr.write(f"{rule} {who}{notify_type}: {title} {rule}\n{body}\n\n")
+    sys.stderr.flush()
     return True
 
 

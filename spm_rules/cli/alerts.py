@@ -14,7 +14,6 @@ from __future__ import annotations
 import click
 
 from ..durations import format_duration, parse_duration
-from ..state.store import Store
 from . import EXIT_INVALID, EXIT_OK, cli
 from .common import load_or_report, parse_instant, state_option
 
@@ -137,6 +136,7 @@ def add_silence(
     label!~regex, each argument one matcher or a list ('a=b, c=~"d|e"' or '{a="b"}')."""
     from ..alerting.matchers import parse_matchers
     from ..alerting.silences import silence_problem
+    from ..state.store import Store
 
     now = parse_instant(at, "--at")
     try:
@@ -167,6 +167,7 @@ def list_silences(include_expired: bool, state_url: str, at: str | None) -> int:
     """List the stored silences that have not ended (all with --all)."""
     from ..alerting.matchers import format_matchers
     from ..alerting.silences import silence_from_record
+    from ..state.store import Store
 
     now = parse_instant(at, "--at")
     with Store(state_url, now=now) as store:
@@ -186,6 +187,8 @@ def list_silences(include_expired: bool, state_url: str, at: str | None) -> int:
 @_AT
 def expire_silence(silence_id: str, state_url: str, at: str | None) -> int:
     """End silence SILENCE_ID now.  Exit 1 if it is unknown or already ended."""
+    from ..state.store import Store
+
     now = parse_instant(at, "--at")
     with Store(state_url, now=now) as store:
         ended = store.expire_silence(silence_id, now)

@@ -1,17 +1,23 @@
-"""What every subcommand needs: a ruleset loaded with its problems printed, an instant from an option."""
+"""What every subcommand needs: a ruleset loaded with its problems printed, an instant from an option.
+
+The CLI's modules import at the top only what defining the commands needs (click and the
+standard library), and the rest inside the commands, so that ``spm-rules --help`` does not
+load pydantic, SQLAlchemy, Apprise or durable_rules (``tests/cli/test_startup.py``).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 
 from ..errors import RulesetError
-from ..ruleset.loader import load_ruleset
-from ..ruleset.schema import Ruleset
-from ..state.store import DEFAULT_STATE_URL
-from .render import print_problems
+from ..state import DEFAULT_STATE_URL
+
+if TYPE_CHECKING:
+    from ..ruleset.schema import Ruleset
 
 __all__ = ["load_or_report", "parse_instant", "state_option"]
 
@@ -28,6 +34,9 @@ state_option = click.option(
 
 def load_or_report(path: str) -> Ruleset | None:
     """The ruleset at ``path``, or None after printing each located problem to standard error."""
+    from ..ruleset.loader import load_ruleset
+    from .render import print_problems
+
     try:
         return load_ruleset(path)
     except RulesetError as exc:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from ..engine import Engine, TicketResult
-from ..ruleset.schema import Ruleset
 from ..errors import RulesetError
-from ..ruleset.loader import load_ruleset
-from ..sources.files import TicketReader
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
 from .common import load_or_report, parse_instant
-from .render import print_problems, results_table
+
+if TYPE_CHECKING:
+    from ..engine import TicketResult
 
 __all__ = ["validate", "evaluate", "schema"]
 
@@ -23,6 +22,8 @@ __all__ = ["validate", "evaluate", "schema"]
 @click.argument("rulesets", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(rulesets: tuple[str, ...]) -> int:
     """Check RULESETS (YAML files); print each problem with file, line and key.  Exit 1 if any is invalid."""
+    from ..ruleset.loader import load_ruleset
+
     failed = 0
     for path in rulesets:
         try:
@@ -44,6 +45,10 @@ def validate(rulesets: tuple[str, ...]) -> int:
 @click.option("--matcher", type=click.Choice(["auto", "durable", "python"]), default="auto", show_default=True, help="Rule matcher.")
 def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, matcher: str) -> int:
     """Evaluate tickets once: SLA status and decisions per ticket.  Exit 3 if some tickets were rejected."""
+    from ..engine import Engine
+    from ..sources.files import TicketReader
+    from .render import print_problems, results_table
+
     ruleset = load_or_report(ruleset_path)
     if ruleset is None:
         return EXIT_INVALID
@@ -68,6 +73,8 @@ def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, mat
 @cli.command()
 def schema() -> int:
     """Print the JSON Schema of ruleset files, for editors (YAML language servers) and CI checks."""
+    from ..ruleset.schema import Ruleset
+
     document = Ruleset.model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "spm-rules ruleset"

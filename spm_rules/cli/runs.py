@@ -13,25 +13,22 @@ import json
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from .. import alerting
-from ..engine import Engine
 from ..logs import setup_logging
 from ..metrics import run_metrics, write_metrics
-from ..ruleset.schema import Ruleset
-from ..run import RunReport, WorkerSlot, active_alert_labels, run
-from ..schedules import next_ticks
-from ..sources.files import TicketReader
-from ..state.store import Lease, Store
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
 from .common import load_or_report, parse_instant, state_option
-from .render import print_problems, stderr, stdout
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ..ruleset.schema import Ruleset
+    from ..run import RunReport
+    from ..state.store import Lease, Store
 
 __all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]
 
@@ -56,6 +53,10 @@ class RunProgress:
         if self.bar is None:
             if time.monotonic() - self.started < self.after:
                 return
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            from .render import stderr
+
             self.bar = Progress(SpinnerColumn(), TextColumn("evaluating"), BarColumn(), TextColumn("{task.completed} tickets"), TimeElapsedColumn(), console=stderr, transient=True)
             self.bar.start()
             self.task = self.bar.add_task("run", total=None)
@@ -72,6 +73,10 @@ def _local(value: datetime | None, zone: ZoneInfo | timezone) -> str:
 
 
 def _summary(report: RunReport, ruleset: Ruleset, store: Store) -> None:
+    from rich.table import Table
+
+    from .render import stdout
+
     zone = ZoneInfo(ruleset.ticket_timezone) if ruleset.ticket_timezone else timezone.utc
     title = f"{ruleset.name} run at {report.now.astimezone(zone).isoformat(timespec='minutes')}"
     if report.worker.count > 1:
@@ -123,6 +128,9 @@ def _summary(report: RunReport, ruleset: Ruleset, store: Store) -> None:
 
 def _deliverer(ruleset: Ruleset, store: Store) -> Any:
     """Alerting's pipeline for the ruleset, with the store's silences and open escalations."""
+    from .. import alerting
+    from ..run import active_alert_labels
+
     return alerting.AlertPipeline(ruleset, silences=store.active_silences, active_alerts=active_alert_labels(store))
 
 
@@ -161,6 +169,12 @@ def run_command(
     matcher: str,
 ) -> int:
     """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if some tickets were rejected."""
+    from ..engine import Engine
+    from ..run import WorkerSlot, run
+    from ..sources.files import TicketReader
+    from ..state.store import Store
+    from .render import print_problems, stderr
+
     level = log_level.upper() if log_level else ("WARNING" if quiet else "INFO")
     setup_logging("json" if log_format == "json" else "text", level)
     try:
@@ -205,6 +219,8 @@ def run_command(
 @click.option("--at", "at", default=None, help="Record the acknowledgement at this ISO 8601 instant (with offset) instead of now.")
 def ack(ticket: str, state_url: str, policy: str | None, level: str | None, by: str, at: str | None) -> int:
     """Acknowledge TICKET's open escalations: their repeats stop (a higher level still notifies)."""
+    from ..state.store import Store
+
     now = parse_instant(at, "--at")
     with Store(state_url) as store:
         acked = store.acknowledge(ticket, now, policy=policy, level=level, by=by)
@@ -224,6 +240,9 @@ def ack(ticket: str, state_url: str, policy: str | None, level: str | None, by: 
 @click.option("--timezone", "zone_name", default="UTC", show_default=True, help="Show times in this IANA timezone.")
 def history(ticket: str, state_url: str, fmt: str, zone_name: str) -> int:
     """Print TICKET's audit log: every transition and notification, with time, rule and reason."""
+    from ..state.store import Store
+    from .render import stdout
+
     try:
         zone = ZoneInfo(zone_name)
     except (KeyError, ValueError):
@@ -289,6 +308,11 @@ def history(ticket: str, state_url: str, fmt: str, zone_name: str) -> int:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def schedule(ruleset_path: str, count: int, at: str | None, fmt: str) -> int:
     """List the next fire times of the ruleset's schedules (in each schedule's timezone and UTC)."""
+    from rich.table import Table
+
+    from ..schedules import next_ticks
+    from .render import stdout
+
     ruleset = load_or_report(ruleset_path)
     if ruleset is None:
         return EXIT_INVALID
@@ -331,6 +355,8 @@ def schedule(ruleset_path: str, count: int, at: str | None, fmt: str) -> int:
 @click.option("--at", "at", default=None, help="Prune as of this ISO 8601 instant instead of now.")
 def prune(ruleset_path: str, state_url: str, at: str | None) -> int:
     """Delete what the ruleset's retention no longer keeps (archived tickets, old notifications, old audit)."""
+    from ..state.store import Store
+
     ruleset = load_or_report(ruleset_path)
     if ruleset is None:
         return EXIT_INVALID

@@ -31,8 +31,12 @@ __all__ = [
 _HOMES = {
     "records": ("TicketState", "Escalation", "Transition", "OutboxEntry", "Outgoing", "Settlement", "Silence"),
     "retention": ("RetentionSpec",),
-    "store": ("Store", "StateTx", "Lease", "DEFAULT_STATE_URL", "mask_url", "mask_secrets"),
+    "store": ("Store", "StateTx", "Lease", "mask_url", "mask_secrets"),
 }
+
+#: Where state lives when nothing else is said: a SQLite file in the working directory.
+#: Defined here, not in the store, so that the CLI's options do not import SQLAlchemy.
+DEFAULT_STATE_URL = "sqlite:///spm-state.db"
 
 
 def __getattr__(name: str) -> Any:

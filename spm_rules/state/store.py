@@ -43,6 +43,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import StateError
 from ..notifications import Notification
+from . import DEFAULT_STATE_URL
 from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketState, Transition
 from .tables import escalations, leases, migrate, outbox, schedule_fires, schedule_state, silences, tickets, transitions
 
@@ -56,8 +57,6 @@ __all__ = [
     "notification_to_json",
     "notification_from_json",
 ]
-
-DEFAULT_STATE_URL = "sqlite:///spm-state.db"
 
 T = TypeVar("T")
 
@@ -73,7 +72,7 @@ def mask_secrets(text: str) -> str:
 
 
 def _normalize(url: str) -> str:
-    """Plain ``postgresql://`` (and ``postgres://``) URLs use psycopg 3, the driver this package ships with."""
+    """Plain ``postgresql://`` (and ``postgres://``) URLs use psycopg 3, the driver of the ``postgres`` extra."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
@@ -374,10 +373,11 @@ class Store:
             parsed = make_url(self.url)
         except ArgumentError:
             raise StateError(f"state URL {self.masked_url!r} is not a database URL (e.g. sqlite:///spm-state.db, postgresql://user@host/db)") from None
+        backend = parsed.get_backend_name()
         try:
-            if parsed.get_backend_name() == "sqlite":
+            if backend == "sqlite":
                 return self._sqlite_engine(parsed.database)
-            if parsed.get_backend_name() == "postgresql":
+            if backend == "postgresql":
                 engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": max(1, int(self.busy_timeout))})
                 lock_ms = int(self.busy_timeout * 1000)
 
@@ -389,6 +389,11 @@ class Store:
 
                 return engine
         except (NoSuchModuleError, ImportError) as exc:
+            if backend == "postgresql":  # the driver is the optional extra, not a core dependency
+                raise StateError(
+                    f"state URL {self.masked_url!r}: PostgreSQL state needs the psycopg driver, which does not import here ({exc}); "
+                    "install spm-rules[postgres] (pip install 'spm-rules[postgres]')"
+                ) from None
             raise StateError(f"state URL {self.masked_url!r}: no database driver ({exc})") from None
         raise StateError(f"state URL {self.masked_url!r}: only sqlite:/// and postgresql:// are supported")
 

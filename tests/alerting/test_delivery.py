@@ -216,14 +216,15 @@ def test_spmfile_appends_json_lines_with_owner_only_permissions(tmp_path: Path, 
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
-def test_console_prints_to_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+def test_console_prints_to_the_terminal_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     ruleset = ruleset_with("receivers: {ops: {urls: ['console://']}}\nroute: {receiver: ops}\n")
     assert [o.status for o in AlertPipeline(ruleset).deliver([note("EC-1")], NOW)] == ["sent"]
-    out = capsys.readouterr().out
-    assert out.startswith("──────── warning: [red] EC-1 · partner-east ────────\nEC-1 [red]")
+    captured = capsys.readouterr()
+    assert captured.err.startswith("──────── warning: [red] EC-1 · partner-east ────────\nEC-1 [red]")
+    assert captured.out == ""  # standard output is for machine output (--format json)
 
 
 def test_console_label_names_whose_screen_it_is(capsys: pytest.CaptureFixture[str]) -> None:
     ruleset = ruleset_with("receivers: {ops: {urls: ['console://command-center']}}\nroute: {receiver: ops}\n")
     assert [o.status for o in AlertPipeline(ruleset).deliver([note("EC-1")], NOW)] == ["sent"]
-    assert capsys.readouterr().out.startswith("──────── → command-center · warning: [red] EC-1 · partner-east ────────\n")
+    assert capsys.readouterr().err.startswith("──────── → command-center · warning: [red] EC-1 · partner-east ────────\n")

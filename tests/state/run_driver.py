@@ -20,16 +20,19 @@ Production code has no hooks for this: the wrapping happens here, in the test dr
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 from datetime import datetime
 from typing import Any, Callable, Sequence
 
-import spm_rules.run as run_module
 from spm_rules.notifications import DeliveryOutcome, Notification
 from spm_rules.ruleset.loader import load_ruleset
 from spm_rules.sources.files import TicketReader
 from spm_rules.state.store import StateTx, Store
+
+# The module, not the function: the attribute spm_rules.run is the function run().
+run_module = importlib.import_module("spm_rules.run")
 
 POINTS = ("after-evaluation", "before-commit", "after-commit", "during-delivery", "after-delivery")
 

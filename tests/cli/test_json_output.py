@@ -1,0 +1,102 @@
+"""``--format json`` is exactly one JSON document on standard output, for every command that
+has it, run as cron runs it (a separate process) with the shipped rulesets and example
+tickets; what a person reads (console:// notifications, logs, progress) is on standard error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import click
+import pytest
+from rich.console import Console
+
+from spm_rules.cli import EXIT_OK, cli, main
+from spm_rules.cli import render
+from spm_rules.cli.runs import RunProgress
+from tests.fixtures.processes import ROOT, python
+AT = "2026-11-25T14:00:00+08:00"
+
+#: (ruleset, example tickets, a ticket the run notifies about, a line its console:// receivers print)
+SHIPPED = {
+    "enterprise": (
+        "rulesets/enterprise-command-center.yaml",
+        "examples/enterprise-tickets.jsonl",
+        "EC-1002",
+        "──────── → command-center · warning: RED EC-1002 Eastern Bank ────────",
+    ),
+    "repair": (
+        "rulesets/repair-network.yaml",
+        "examples/repair-tickets.jsonl",
+        "RP-2001",
+        "──────── → station · warning: 维修提醒 station-beijing-03：1 张工单 ────────",
+    ),
+}
+
+#: The commands whose output these tests hold to one JSON document (``schema`` has no --format: it is always JSON).
+JSON_COMMANDS = {"run", "evaluate", "history", "schedule"}
+
+
+def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``spm-rules ARGS`` in a new process, as cron runs it (stdout and stderr piped apart)."""
+    return python("-m", "spm_rules", *args, cwd=cwd, check=False)
+
+
+def document(result: subprocess.CompletedProcess[str]) -> dict:
+    """Standard output parsed as exactly one JSON document, checked also by ``python -m json.tool``."""
+    assert result.returncode == EXIT_OK, result.stderr
+    tool = python("-m", "json.tool", stdin=result.stdout, check=False)
+    assert tool.returncode == 0, f"not JSON: {tool.stderr.strip()}; stdout began {result.stdout[:120]!r}"
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_run_and_history_json_are_the_whole_stdout_and_notifications_go_to_stderr(name: str, tmp_path: Path) -> None:
+    ruleset, tickets, ticket, headline = (str(ROOT / part) if index < 2 else part for index, part in enumerate(SHIPPED[name]))
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    result = spm("run", "--ruleset", ruleset, "--tickets", tickets, "--state", state, "--at", AT, "--format", "json", cwd=tmp_path)
+    report = document(result)
+    assert report["notifications"]["sent"] >= 1 and report["tickets"]["rejected"] == 0
+    assert headline in result.stderr  # the person at the terminal still reads the notification
+    assert "run done" in result.stderr  # and the log line
+
+    history = document(spm("history", ticket, "--state", state, "--format", "json", cwd=tmp_path))
+    assert history["ticket"] == ticket and "sent" in history["notifications"].values()
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_evaluate_and_schedule_json_are_the_whole_stdout(name: str, tmp_path: Path) -> None:
+    ruleset, tickets = (str(ROOT / part) for part in SHIPPED[name][:2])
+    evaluated = document(spm("evaluate", "--ruleset", ruleset, "--tickets", tickets, "--at", AT, "--format", "json", cwd=tmp_path))
+    assert SHIPPED[name][2] in {entry["ticket"] for entry in evaluated["tickets"]}
+    scheduled = document(spm("schedule", "--ruleset", ruleset, "--at", AT, "--next", "2", "--format", "json", cwd=tmp_path))
+    assert scheduled["schedules"] and all(len(entry["next"]) == 2 for entry in scheduled["schedules"])
+
+
+def test_schema_is_one_json_document(tmp_path: Path) -> None:
+    assert document(spm("schema", cwd=tmp_path))["title"] == "spm-rules ruleset"
+
+
+def test_every_command_with_a_json_format_is_covered_here() -> None:
+    def walk(group: click.Group, prefix: str = "") -> set[str]:
+        found = set()
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found |= walk(command, f"{prefix}{name} ")
+            elif any(isinstance(p, click.Option) and "--format" in p.opts and "json" in getattr(p.type, "choices", ()) for p in command.params):
+                found.add(prefix + name)
+        return found
+
+    assert walk(cli) == JSON_COMMANDS
+
+
+def test_the_progress_bar_of_a_json_run_stays_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render, "stderr", Console(stderr=True, force_terminal=True, width=100))
+    monkeypatch.setattr(RunProgress.__init__, "__defaults__", (0.0,))  # show the bar at once
+    ruleset, tickets = (str(ROOT / part) for part in SHIPPED["enterprise"][:2])
+    args = ["run", "--ruleset", ruleset, "--tickets", tickets, "--state", f"sqlite:///{tmp_path / 'state.db'}", "--at", AT, "--format", "json", "--no-deliver"]
+    assert main(args) == EXIT_OK
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["tickets"]["evaluated"] == 10
+    assert "evaluating" in captured.err and "10 tickets" in captured.err
