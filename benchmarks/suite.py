@@ -59,6 +59,34 @@ POLL = 0.05
 CHANGED_FRACTION = 0.01
 #: Minutes between a first run and the next cron run in the "changed" scenarios.
 NEXT_RUN_MINUTES = 5
+#: Seconds a timed-out scenario gets to report its figures before it is killed outright.
+GRACE = 10.0
+
+#: Starts each measured command.  A process started from the harness inherits the
+#: harness's memory high-water mark in its ``ru_maxrss`` (Linux records the old image's at
+#: ``exec``), so the harness starts this small interpreter (``python -S``, a few MiB), which
+#: forks and execs the command and reports the command's own rusage as JSON to the file
+#: ``argv[1]``.  On SIGTERM (the harness's timeout) it kills the command and still reports.
+LAUNCHER = """
+import json, os, signal, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
+while True:
+    try:
+        _, status, usage = os.wait4(pid, 0)
+        break
+    except InterruptedError:
+        continue
+code = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as report:
+    json.dump({"user": usage.ru_utime, "system": usage.ru_stime, "maxrss": usage.ru_maxrss, "exit": code}, report)
+sys.exit(code if code >= 0 else 128 - code)
+"""
 
 
 # -- measuring processes ------------------------------------------------------------
@@ -137,43 +165,46 @@ def measure(
 ) -> Measurement:
     """Run ``commands`` at once, each in its own process group, and wait for all of them.
 
-    CPU and peak memory come from each child's own ``wait4`` rusage (summed, and the
-    highest peak); wall time runs from the first start to the last exit.  Past ``timeout``
-    seconds every process group still running is killed and ``timed_out`` is set.
-    Standard output is kept in ``stdout``, or written to ``output`` (for large documents).
+    CPU and peak memory are each command's own ``wait4`` rusage, taken by ``LAUNCHER``
+    (summed, and the highest peak); wall time runs from the first start to the last exit.
+    Past ``timeout`` seconds every command still running is stopped (killed outright
+    ``GRACE`` seconds later) and ``timed_out`` is set.  Standard output is kept in
+    ``stdout``, or written to ``output`` (for large documents).
     """
     result = Measurement()
     backends = _BackendCpu(database)
     outputs = [(open(output, "w+b") if output else tempfile.TemporaryFile(), tempfile.TemporaryFile()) for _ in commands]
+    reports = [Path(tempfile.mkstemp(prefix="spm-bench-", suffix=".json")[1]) for _ in commands]
     started = time.perf_counter()
     running: dict[int, int] = {}
     for index, command in enumerate(commands):
-        process = subprocess.Popen(list(command), stdout=outputs[index][0], stderr=outputs[index][1], stdin=subprocess.DEVNULL, env=env, cwd=ROOT, start_new_session=True)
+        launch = [sys.executable, "-S", "-c", LAUNCHER, str(reports[index]), *command]
+        process = subprocess.Popen(launch, stdout=outputs[index][0], stderr=outputs[index][1], stdin=subprocess.DEVNULL, env=env, cwd=ROOT, start_new_session=True)
         running[process.pid] = index
-    codes: list[int | None] = [None] * len(commands)
+    stopped: float | None = None
     while running:
         for pid in list(running):
-            done, status, usage = os.wait4(pid, os.WNOHANG)
-            if done == 0:
-                continue
-            index = running.pop(pid)
-            codes[index] = os.waitstatus_to_exitcode(status)
-            result.user += usage.ru_utime
-            result.system += usage.ru_stime
-            result.peak_rss_kib = max(result.peak_rss_kib, usage.ru_maxrss)
+            if os.wait4(pid, os.WNOHANG)[0]:
+                running.pop(pid)
         if not running:
             break
         backends.sample()
-        if time.perf_counter() - started > timeout:
-            result.timed_out = True
-            for pid in running:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        now = time.perf_counter()
+        if stopped is None and now - started > timeout:
+            result.timed_out, stopped = True, now
+            _signal(running, signal.SIGTERM, os.kill)
+        elif stopped is not None and now - stopped > GRACE:
+            _signal(running, signal.SIGKILL, os.killpg)
         time.sleep(POLL)
     result.wall = time.perf_counter() - started
-    result.exit_codes = codes
+    for report in reports:
+        text = report.read_text(encoding="utf-8")
+        report.unlink()
+        usage = json.loads(text) if text else {"user": 0.0, "system": 0.0, "maxrss": 0, "exit": None}
+        result.user += usage["user"]
+        result.system += usage["system"]
+        result.peak_rss_kib = max(result.peak_rss_kib, usage["maxrss"])
+        result.exit_codes.append(usage["exit"])
     result.server_cpu = backends.seconds()
     for out, err in outputs:
         for stream, target in ((out, result.stdout), (err, result.stderr)):
@@ -181,6 +212,14 @@ def measure(
             target.append("" if output and stream is out else stream.read().decode("utf-8", "replace"))
             stream.close()
     return result
+
+
+def _signal(running: dict[int, int], number: int, send: Callable[[int, int], None]) -> None:
+    for pid in running:
+        try:
+            send(pid, number)
+        except ProcessLookupError:
+            pass
 
 
 # -- helpers the scenarios share ------------------------------------------------------
