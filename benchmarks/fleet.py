@@ -129,6 +129,18 @@ def _tier_history(rng: random.Random, tiers: Sequence[str], tier: str, created: 
     return [{"tier": before, "at": _iso(created)}, {"tier": tier, "at": _iso(created + (now - created) * rng.uniform(0.2, 0.7))}]
 
 
+def _head(ticket_id: str, tier: str, status: str, created: datetime, stages: Sequence[tuple[str, datetime]], region: str) -> dict[str, Any]:
+    """The fields every ticket starts with, in the order the examples write them."""
+    return {
+        "id": ticket_id,
+        "tier": tier,
+        "status": status,
+        "created_at": _iso(created),
+        "stage_history": [{"stage": stage, "entered_at": _iso(entered)} for stage, entered in stages],
+        "region": region,
+    }
+
+
 def _finish(rng: random.Random, ticket: dict[str, Any], tiers: Sequence[str], created: datetime, now: datetime) -> dict[str, Any]:
     """Pauses and tier changes, shared by both processes; the clock-relevant time is ``now``."""
     if ticket["status"] in ("open", "waiting_customer"):
@@ -193,14 +205,7 @@ def enterprise_ticket(rng: random.Random, ticket_id: str, at: datetime) -> dict[
         status = {"onsite": _weighted(rng, (("open", 92), ("waiting_customer", 8))), "resolved": "resolved", "cancelled": "cancelled"}[shape]
     if status == "open" and shape in ("dispatched", "reopened") and rng.random() < 0.06:
         status = "waiting_customer"
-    ticket: dict[str, Any] = {
-        "id": ticket_id,
-        "tier": tier,
-        "status": status,
-        "created_at": _iso(created),
-        "stage_history": [{"stage": stage, "entered_at": _iso(entered)} for stage, entered in stages],
-        "region": region,
-    }
+    ticket = _head(ticket_id, tier, status, created, stages, region)
     # Core servers stay with the maker's engineers (a rule routes them); other requests go
     # to the region's partner, except those the hotline has not assigned yet.
     if line != "core-server" and len(stages) > 1 and rng.random() < 0.85:
@@ -274,14 +279,7 @@ def repair_ticket(rng: random.Random, ticket_id: str, at: datetime) -> dict[str,
     status = {"resolved": "resolved", "cancelled": "cancelled"}.get(shape, "open")
     if status == "open" and rng.random() < 0.05:
         status = "waiting_customer"
-    ticket: dict[str, Any] = {
-        "id": ticket_id,
-        "tier": tier,
-        "status": status,
-        "created_at": _iso(created),
-        "stage_history": [{"stage": stage, "entered_at": _iso(moment)} for stage, moment in stages],
-        "region": region,
-    }
+    ticket = _head(ticket_id, tier, status, created, stages, region)
     if rng.random() < 0.9:  # the others wait for the regional central station to assign one
         ticket["provider"] = f"station-{city}-{rng.randrange(1, 12):02d}"
     ticket["product"] = rng.choice(REPAIR_PRODUCTS)
