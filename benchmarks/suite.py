@@ -33,17 +33,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tests.fixtures.servers import serve_http
 
 from . import fleet
 
@@ -225,45 +224,13 @@ def _signal(running: dict[int, int], number: int, send: Callable[[int, int], Non
 # -- helpers the scenarios share ------------------------------------------------------
 
 
-class _Counting(BaseHTTPRequestHandler):
-    """Answers 200 to every request and counts it (bodies are not kept)."""
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-        length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
-        with self.server.lock:  # type: ignore[attr-defined]
-            self.server.requests += 1  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Quiet."""
-
-
-@contextmanager
-def loopback_receiver() -> Iterator[ThreadingHTTPServer]:
-    """A threaded HTTP server on 127.0.0.1 (free port) that accepts and counts POSTs."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
-    server.daemon_threads = True
-    server.lock = threading.Lock()  # type: ignore[attr-defined]
-    server.requests = 0  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 def _metrics(path: Path) -> dict[str, float]:
-    """Totals of a ``--metrics`` file: ``family{result|kind|status=…}`` → value, and per family."""
+    """The counts of a ``--metrics`` file, keyed ``family.label`` (``run_notifications.enqueued``),
+    or ``family`` for a family without a result, kind or status label; values of a key are summed."""
     totals: dict[str, float] = {}
     if not path.exists():
         return totals
@@ -286,7 +253,6 @@ class Scenario:
     title: str
     kind: str
     run: Callable[["Suite"], dict[str, Any]]
-    postgres: bool = False
 
 
 class Skip(Exception):
@@ -320,11 +286,15 @@ class Suite:
         self.matcher = matcher
         self.startup_repeats = startup_repeats
         self.log = log
+        #: The machine's load average when the suite started (other jobs stretch wall times).
+        self.load_at_start = os.getloadavg()
         self.env = os.environ | {"PYTHONPATH": str(ROOT)}
         self.env.pop("SPM_RULES_STATE", None)
         self.results: dict[str, dict[str, Any]] = {}
-        self._files: dict[str, Path] = {}
-        self._states: dict[str, tuple[str, str]] = {}
+        #: Files made once per suite run: the fleet, the next feed, the burst fleet.
+        self.files: dict[str, Path] = {}
+        #: Per backend, a state URL and what was done to it last ("first" run, "changed" run).
+        self.states: dict[str, tuple[str, str]] = {}
         self._schemas: list[str] = []
         script = Path(sys.executable).with_name("spm-rules")
         self.cli = [str(script)] if script.exists() else [sys.executable, "-m", "spm_rules"]
@@ -333,20 +303,20 @@ class Suite:
 
     def fleet(self) -> Path:
         """The fleet of ``count`` enterprise tickets at ``at`` (written once)."""
-        if "fleet" not in self._files:
+        if "fleet" not in self.files:
             path = self.workdir / f"fleet-{self.count}.jsonl"
             fleet.write_fleet(path, "enterprise", self.count, self.seed, self.at)
-            self._files["fleet"] = path
-        return self._files["fleet"]
+            self.files["fleet"] = path
+        return self.files["fleet"]
 
     def next_feed(self) -> Path:
         """The feed of the next run, ``NEXT_RUN_MINUTES`` later, with ``CHANGED_FRACTION`` changed."""
-        if "next" not in self._files:
+        if "next" not in self.files:
             path = self.workdir / f"next-{self.count}.jsonl"
             with open(self.fleet(), encoding="utf-8") as source:
                 fleet.write_lines(fleet.next_feed(source, "enterprise", CHANGED_FRACTION, self.seed, self.at, self.later), path)
-            self._files["next"] = path
-        return self._files["next"]
+            self.files["next"] = path
+        return self.files["next"]
 
     @property
     def later(self) -> datetime:
@@ -400,13 +370,13 @@ class Suite:
 
     def state_after_first_run(self, backend: str) -> str:
         """A state as the first run of the fleet left it (made now, untimed, unless one is kept)."""
-        kept = self._states.get(backend)
+        kept = self.states.get(backend)
         if kept and kept[1] == "first":
             return kept[0]
         self.log(f"  set-up: first run into {backend} (untimed)")
         state, done, _ = self.first_run(backend)
         _check(done, f"the set-up first run into {backend}")
-        self._states[backend] = (state, "first")
+        self.states[backend] = (state, "first")
         return state
 
     # running a scenario ---------------------------------------------------------------
@@ -539,7 +509,7 @@ def _first(backend: str) -> Callable[[Suite], dict[str, Any]]:
     def run(suite: Suite) -> dict[str, Any]:
         state, done, metrics = suite.first_run(backend)
         _check(done, f"the first run into {backend}")
-        suite._states[backend] = (state, "first")
+        suite.states[backend] = (state, "first")
         return {"status": "ok", "tickets": suite.count, **_figures(done), "detail": _run_detail(metrics)}
 
     return run
@@ -572,7 +542,7 @@ def _changed(backend: str) -> Callable[[Suite], dict[str, Any]]:
         state = suite.state_after_first_run(backend)
         feed = suite.next_feed()
         metrics = suite.workdir / f"changed-{backend}.prom"
-        suite._states[backend] = (state, "changed")
+        suite.states[backend] = (state, "changed")
         done = measure([suite.run_command(state, feed, suite.later, "--no-deliver", "--metrics", str(metrics))], suite.timeout, env=suite.env, database=suite.database(state))
         _check(done, f"the run with {CHANGED_FRACTION:.0%} changed on {backend}")
         tickets = sum(1 for _ in open(feed, "rb"))
@@ -599,8 +569,8 @@ def _workers(suite: Suite) -> dict[str, Any]:
 
 def _burst_fleet(suite: Suite) -> Path:
     """The first tickets of the fleet that notify at ``at``, until ``notifications`` notify decisions."""
-    if "burst" in suite._files:
-        return suite._files["burst"]
+    if "burst" in suite.files:
+        return suite.files["burst"]
     from spm_rules import Engine, Ticket, load_ruleset
 
     ruleset = load_ruleset(RULESET)
@@ -619,7 +589,7 @@ def _burst_fleet(suite: Suite) -> Path:
                     wanted -= notes
                     yield row
 
-    path = suite._files["burst"] = suite.workdir / f"burst-{suite.notifications}.jsonl"
+    path = suite.files["burst"] = suite.workdir / f"burst-{suite.notifications}.jsonl"
     fleet.write_lines(notifying(), path)
     return path
 
@@ -637,9 +607,9 @@ def _deliver(sink: str) -> Callable[[Suite], dict[str, Any]]:
     def run(suite: Suite) -> dict[str, Any]:
         tickets = _burst_fleet(suite)
         count = sum(1 for _ in open(tickets, "rb"))
-        with loopback_receiver() as receiver:
+        with serve_http() as receiver:
             if sink == "http":
-                ruleset = _variant(suite, lambda name: f"json://127.0.0.1:{receiver.server_address[1]}/{name}", "http")
+                ruleset = _variant(suite, receiver.json_url, "http")
                 sink_file = None
             else:
                 sink_file = suite.workdir / f"notifications-{uuid.uuid4().hex[:6]}.jsonl"
@@ -656,7 +626,10 @@ def _deliver(sink: str) -> Callable[[Suite], dict[str, Any]]:
             metrics = suite.workdir / f"burst-{sink}.prom"
             done = measure([suite.run_command(state, tickets, suite.at, "--metrics", str(metrics), ruleset=ruleset)], suite.timeout, env=suite.env)
             _check(done, f"delivery to the {sink} sink")
-            received = receiver.requests if sink == "http" else sum(1 for _ in open(sink_file, "rb")) if sink_file and sink_file.exists() else 0  # type: ignore[attr-defined]
+            if sink_file is None:
+                received = len(receiver.requests)
+            else:
+                received = sum(1 for _ in open(sink_file, "rb")) if sink_file.exists() else 0
         delivered = _run_detail(_metrics(metrics))
         detail = {
             "notifications": enqueued,
@@ -684,10 +657,10 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("first-sqlite", "first spm-rules run --no-deliver into SQLite", "run", _first("sqlite")),
         Scenario("steady-sqlite", "the same run again, nothing changed (SQLite)", "run", _steady("sqlite")),
         Scenario("changed-sqlite", f"the next run, {NEXT_RUN_MINUTES} min later, {CHANGED_FRACTION:.0%} changed (SQLite)", "run", _changed("sqlite")),
-        Scenario("first-postgres", "first spm-rules run --no-deliver into PostgreSQL", "run", _first("postgres"), postgres=True),
-        Scenario("steady-postgres", "the same run again, nothing changed (PostgreSQL)", "run", _steady("postgres"), postgres=True),
-        Scenario("changed-postgres", f"the next run, {NEXT_RUN_MINUTES} min later, {CHANGED_FRACTION:.0%} changed (PostgreSQL)", "run", _changed("postgres"), postgres=True),
-        Scenario("workers-2", "first run as two --worker K/2 processes on PostgreSQL", "run", _workers, postgres=True),
+        Scenario("first-postgres", "first spm-rules run --no-deliver into PostgreSQL", "run", _first("postgres")),
+        Scenario("steady-postgres", "the same run again, nothing changed (PostgreSQL)", "run", _steady("postgres")),
+        Scenario("changed-postgres", f"the next run, {NEXT_RUN_MINUTES} min later, {CHANGED_FRACTION:.0%} changed (PostgreSQL)", "run", _changed("postgres")),
+        Scenario("workers-2", "first run as two --worker K/2 processes on PostgreSQL", "run", _workers),
         Scenario("deliver-http", "deliver a notification burst to a loopback HTTP receiver (json://)", "deliver", _deliver("http")),
         Scenario("deliver-file", "deliver a notification burst to the file sink (spmfile://)", "deliver", _deliver("file")),
     )
@@ -715,7 +688,7 @@ def document(suite: Suite) -> dict[str, Any]:
     """The JSON result: machine, parameters and one entry per scenario, in run order."""
     return {
         "suite": "spm-rules scale benchmarks",
-        "machine": machine(),
+        "machine": machine() | {"load_average": {"start": list(suite.load_at_start), "end": list(os.getloadavg())}},
         "parameters": {
             "tickets": suite.count,
             "seed": suite.seed,

@@ -67,6 +67,7 @@ def test_the_runs_did_their_work(result: dict) -> None:
 def test_document_names_the_machine_and_parameters(result: dict) -> None:
     assert result["machine"]["cpus"] >= 1
     assert result["machine"]["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert set(result["machine"]["load_average"]) == {"start", "end"}
     assert result["parameters"] | {"timeout_seconds": 0} == {
         "tickets": 200, "seed": 7, "at": suite.fleet.AT.isoformat(), "notifications": 50,
         "matcher": "auto", "timeout_seconds": 0, "postgres": True,
