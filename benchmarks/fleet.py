@@ -45,7 +45,6 @@ __all__ = [
 AT = datetime(2026, 11, 25, 14, 0, tzinfo=timezone(timedelta(hours=8)))
 #: Ticket times are written in the ticket system's zone (China, no daylight saving time).
 ZONE = timezone(timedelta(hours=8))
-MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 
 REGIONS = ("north", "northeast", "east", "south", "central", "west", "southwest", "northwest")

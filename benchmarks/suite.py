@@ -1,6 +1,7 @@
 """The scale benchmark suite: each scenario in a fresh process, against baselines of the same run.
 
-Run from the repository root::
+Run from the repository root, with the test extras installed (the suite uses the tests'
+loopback HTTP server and PostgreSQL schemas)::
 
     python -m benchmarks.suite                                   # 10k tickets, every scenario
     python -m benchmarks.suite --scale 100k --scenarios evaluate-cli,first-sqlite --json out.json
@@ -36,12 +37,16 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+import pytest
+
+from tests.fixtures.database import POSTGRES_ENV, fresh_postgres_schema
 from tests.fixtures.servers import serve_http
 
 from . import fleet
@@ -51,7 +56,6 @@ __all__ = ["SCALES", "SCENARIOS", "Scenario", "Measurement", "Suite", "measure",
 ROOT = Path(__file__).resolve().parents[1]
 RULESET = ROOT / "rulesets" / "enterprise-command-center.yaml"
 SCALES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
-POSTGRES_ENV = "SPM_TEST_POSTGRES_URL"
 #: How often a running scenario is checked (exit, timeout, PostgreSQL backends' CPU).
 POLL = 0.05
 #: The share of the fleet that changes between two feeds in the "changed" scenarios.
@@ -224,10 +228,6 @@ def _signal(running: dict[int, int], number: int, send: Callable[[int, int], Non
 # -- helpers the scenarios share ------------------------------------------------------
 
 
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 def _metrics(path: Path) -> dict[str, float]:
     """The counts of a ``--metrics`` file, keyed ``family.label`` (``run_notifications.enqueued``),
     or ``family`` for a family without a result, kind or status label; values of a key are summed."""
@@ -295,7 +295,8 @@ class Suite:
         self.files: dict[str, Path] = {}
         #: Per backend, a state URL and what was done to it last ("first" run, "changed" run).
         self.states: dict[str, tuple[str, str]] = {}
-        self._schemas: list[str] = []
+        #: The PostgreSQL schemas made for the scenarios, dropped when the suite closes them.
+        self.schemas = ExitStack()
         script = Path(sys.executable).with_name("spm-rules")
         self.cli = [str(script)] if script.exists() else [sys.executable, "-m", "spm_rules"]
 
@@ -329,30 +330,14 @@ class Suite:
             return f"sqlite:///{self.workdir / f'state-{uuid.uuid4().hex[:8]}.db'}"
         if not self.postgres:
             raise Skip(f"no PostgreSQL: set {POSTGRES_ENV} or pass --postgres")
-        import psycopg
-
-        schema = f"spm_bench_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(_libpq(self.postgres), autocommit=True, connect_timeout=10) as admin:
-            admin.execute(f'CREATE SCHEMA "{schema}"')
-        self._schemas.append(schema)
-        parts = urlsplit(self.postgres)
-        query = parse_qsl(parts.query) + [("options", f"-csearch_path={schema}"), ("application_name", schema)]
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        try:
+            return self.schemas.enter_context(fresh_postgres_schema(self.postgres))
+        except (pytest.skip.Exception, pytest.fail.Exception) as why:  # the fixture's way to say it cannot connect
+            raise Skip(str(why)) from None
 
     def database(self, url: str) -> str | None:
         """The PostgreSQL database a state URL names (None for SQLite)."""
         return urlsplit(url).path.lstrip("/") if url.startswith("postgresql") else None
-
-    def drop_schemas(self) -> None:
-        """Drop the PostgreSQL schemas this suite created."""
-        if not (self.postgres and self._schemas):
-            return
-        import psycopg
-
-        with psycopg.connect(_libpq(self.postgres), autocommit=True, connect_timeout=10) as admin:
-            for schema in self._schemas:
-                admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        self._schemas.clear()
 
     def run_command(self, state: str, tickets: Path, at: datetime, *extra: str, ruleset: Path = RULESET) -> list[str]:
         """``spm-rules run`` as cron would start it, quiet, with its metrics in a file."""
@@ -798,7 +783,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             if name not in suite.results:
                 suite.run_scenario(SCENARIOS[name])
     finally:
-        suite.drop_schemas()
+        suite.schemas.close()
         if temporary is not None:
             temporary.cleanup()
     suite.add_ratios()
