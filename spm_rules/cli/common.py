@@ -1,19 +1,23 @@
-"""What every subcommand needs: a ruleset loaded with its problems printed, an instant from an option."""
+"""What every subcommand needs: a ruleset loaded with its problems printed, an instant from an
+option, the options several commands share, and an engine built with the CLI's words."""
 
 from __future__ import annotations
 
+import platform
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import click
 
+from ..engine import Engine
 from ..errors import RulesetError
+from ..match import ENGINES, durable_available
 from ..ruleset.loader import load_ruleset
 from ..ruleset.schema import Ruleset
 from ..state.store import DEFAULT_STATE_URL
 from .render import print_problems
 
-__all__ = ["load_or_report", "parse_instant", "state_option"]
+__all__ = ["load_or_report", "parse_instant", "state_option", "matcher_option", "build_engine"]
 
 #: The ``--state`` option every command that reads or writes the state store takes.
 state_option = click.option(
@@ -24,6 +28,21 @@ state_option = click.option(
     show_default=True,
     help="State database URL: sqlite:///FILE or postgresql://USER@HOST/DB (env SPM_RULES_STATE).",
 )
+
+#: The ``--matcher`` option of the commands that evaluate rules.
+matcher_option = click.option(
+    "--matcher", type=click.Choice(ENGINES), default="auto", show_default=True, help="Rule matcher: durable_rules, pure Python, or auto (durable_rules where it imports)."
+)
+
+
+def build_engine(ruleset: Ruleset, matcher: str) -> Engine:
+    """The engine for ``--matcher``; a usage error naming the flag to use when durable_rules
+    does not import here (the library's own message speaks of ``engine='python'``)."""
+    if matcher == "durable" and not durable_available():
+        raise click.BadParameter(
+            f"durable_rules does not import on Python {platform.python_version()}; use --matcher python (or auto)", param_hint="--matcher"
+        )
+    return Engine(ruleset, matcher)
 
 
 def load_or_report(path: str) -> Ruleset | None:

@@ -7,13 +7,13 @@ import sys
 
 import click
 
-from ..engine import Engine, TicketResult
+from ..engine import TicketResult
 from ..ruleset.schema import Ruleset
 from ..errors import RulesetError
 from ..ruleset.loader import load_ruleset
 from ..sources.files import TicketReader
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import load_or_report, parse_instant
+from .common import build_engine, load_or_report, matcher_option, parse_instant
 from .render import print_problems, results_table
 
 __all__ = ["validate", "evaluate", "schema"]
@@ -41,7 +41,7 @@ def validate(rulesets: tuple[str, ...]) -> int:
 @click.option("--tickets", "tickets_path", required=True, help="Tickets: JSONL, JSON array or CSV file, or - for standard input.")
 @click.option("--at", "at", default=None, help="Evaluate at this ISO 8601 instant instead of now.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--matcher", type=click.Choice(["auto", "durable", "python"]), default="auto", show_default=True, help="Rule matcher.")
+@matcher_option
 def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, matcher: str) -> int:
     """Evaluate tickets once: SLA status and decisions per ticket.  Exit 3 if some tickets were rejected."""
     ruleset = load_or_report(ruleset_path)
@@ -49,7 +49,7 @@ def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, mat
         return EXIT_INVALID
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
     reader = TicketReader(tickets_path, ruleset.ticket_timezone)
-    results: list[TicketResult] = list(Engine(ruleset, matcher).evaluate(reader, now))
+    results: list[TicketResult] = list(build_engine(ruleset, matcher).evaluate(reader, now))
     if fmt == "json":
         document = {
             "ruleset": ruleset.name,

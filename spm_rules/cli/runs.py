@@ -21,7 +21,6 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from .. import alerting
-from ..engine import Engine
 from ..logs import setup_logging
 from ..metrics import run_metrics, write_metrics
 from ..ruleset.schema import Ruleset
@@ -30,7 +29,7 @@ from ..schedules import next_ticks
 from ..sources.files import TicketReader
 from ..state.store import Lease, Store
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import load_or_report, parse_instant, state_option
+from .common import build_engine, load_or_report, matcher_option, parse_instant, state_option
 from .render import print_problems, stderr, stdout
 
 __all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]
@@ -144,7 +143,7 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 @click.option("--worker", "worker_text", default="1/1", show_default=True, help="This worker's share K/N of the tickets (PostgreSQL state).")
 @click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run's lock (SQLite state).")
 @click.option("--deliver/--no-deliver", default=True, show_default=True, help="Deliver due notifications (or leave them pending in the outbox).")
-@click.option("--matcher", type=click.Choice(["auto", "durable", "python"]), default="auto", show_default=True, help="Rule matcher.")
+@matcher_option
 def run_command(
     ruleset_path: str,
     tickets_path: str,
@@ -171,7 +170,7 @@ def run_command(
     if ruleset is None:
         return EXIT_INVALID
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
-    engine = Engine(ruleset, matcher)
+    engine = build_engine(ruleset, matcher)
     with Store(state_url) as store:
         lease: Lease | None = store.acquire_lease("run", wait=lock_timeout) if store.dialect == "sqlite" else None
         progress = RunProgress(enabled=not quiet and stderr.is_terminal)

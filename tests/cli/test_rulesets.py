@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from spm_rules.cli import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+from spm_rules.match import durable_adapter
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTERPRISE = str(ROOT / "rulesets" / "enterprise-command-center.yaml")
@@ -152,3 +153,16 @@ def test_without_at_the_current_time_is_used(command: str, capsys: pytest.Captur
     document = json.loads(capsys.readouterr().out)
     yellow = next(s for t in document["tickets"] if t["ticket"] == "EC-1002" for s in t["sla"] if s["policy"] == "response")
     assert yellow["level"] is None  # 75 % of 4h is reached at 05:00:00Z, one second later
+
+
+@pytest.mark.parametrize("command", ["evaluate", "run"])
+def test_matcher_durable_where_it_does_not_import_names_the_cli_flag(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(durable_adapter, "_IMPORT_ERROR", ImportError("undefined symbol: PyEval_CallObject"))
+    args = [command, "--ruleset", ENTERPRISE, "--tickets", EXAMPLES, "--at", AT, "--matcher", "durable"]
+    if command == "run":
+        args += ["--state", f"sqlite:///{tmp_path / 'state.db'}", "--no-deliver"]
+    assert main(args) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "use --matcher python" in err and "engine=" not in err and "Traceback" not in err
