@@ -14,10 +14,11 @@ from ..errors import RulesetError
 from ..match import ENGINES, durable_available
 from ..ruleset.loader import load_ruleset
 from ..ruleset.schema import Ruleset
+from ..sources.files import check_encoding
 from ..state.store import DEFAULT_STATE_URL
 from .render import print_problems
 
-__all__ = ["load_or_report", "parse_instant", "state_option", "matcher_option", "build_engine"]
+__all__ = ["load_or_report", "parse_instant", "state_option", "matcher_option", "encoding_option", "build_engine"]
 
 #: The ``--state`` option every command that reads or writes the state store takes.
 state_option = click.option(
@@ -32,6 +33,25 @@ state_option = click.option(
 #: The ``--matcher`` option of the commands that evaluate rules.
 matcher_option = click.option(
     "--matcher", type=click.Choice(ENGINES), default="auto", show_default=True, help="Rule matcher: durable_rules, pure Python, or auto (durable_rules where it imports)."
+)
+
+
+
+def _codec(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    try:
+        check_encoding(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+#: The ``--encoding`` option of the commands that read tickets.
+encoding_option = click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    callback=_codec,
+    help="Text encoding of the tickets (gbk for a CSV a Chinese Excel saved); a UTF-8 byte order mark is skipped.",
 )
 
 

@@ -13,7 +13,7 @@ from ..errors import RulesetError
 from ..ruleset.loader import load_ruleset
 from ..sources.files import TicketReader
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import build_engine, load_or_report, matcher_option, parse_instant
+from .common import build_engine, load_or_report, encoding_option, matcher_option, parse_instant
 from .render import print_problems, results_table
 
 __all__ = ["validate", "evaluate", "schema"]
@@ -42,13 +42,14 @@ def validate(rulesets: tuple[str, ...]) -> int:
 @click.option("--at", "at", default=None, help="Evaluate at this ISO 8601 instant instead of now.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @matcher_option
-def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, matcher: str) -> int:
+@encoding_option
+def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, matcher: str, encoding: str) -> int:
     """Evaluate tickets once: SLA status and decisions per ticket.  Exit 3 if some tickets were rejected."""
     ruleset = load_or_report(ruleset_path)
     if ruleset is None:
         return EXIT_INVALID
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
-    reader = TicketReader(tickets_path, ruleset.ticket_timezone)
+    reader = TicketReader(tickets_path, ruleset.ticket_timezone, encoding=encoding)
     results: list[TicketResult] = list(build_engine(ruleset, matcher).evaluate(reader, now))
     if fmt == "json":
         document = {

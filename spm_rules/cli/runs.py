@@ -29,7 +29,7 @@ from ..schedules import next_ticks
 from ..sources.files import TicketReader
 from ..state.store import Lease, Store
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import build_engine, load_or_report, matcher_option, parse_instant, state_option
+from .common import build_engine, load_or_report, encoding_option, matcher_option, parse_instant, state_option
 from .render import print_problems, stderr, stdout
 
 __all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]
@@ -144,6 +144,7 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 @click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run's lock (SQLite state).")
 @click.option("--deliver/--no-deliver", default=True, show_default=True, help="Deliver due notifications (or leave them pending in the outbox).")
 @matcher_option
+@encoding_option
 def run_command(
     ruleset_path: str,
     tickets_path: str,
@@ -158,6 +159,7 @@ def run_command(
     lock_timeout: float,
     deliver: bool,
     matcher: str,
+    encoding: str,
 ) -> int:
     """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if some tickets were rejected."""
     level = log_level.upper() if log_level else ("WARNING" if quiet else "INFO")
@@ -175,7 +177,7 @@ def run_command(
         lease: Lease | None = store.acquire_lease("run", wait=lock_timeout) if store.dialect == "sqlite" else None
         progress = RunProgress(enabled=not quiet and stderr.is_terminal)
         try:
-            reader = TicketReader(tickets_path, ruleset.ticket_timezone)
+            reader = TicketReader(tickets_path, ruleset.ticket_timezone, encoding=encoding)
             deliverer = _deliverer(ruleset, store) if deliver else None
             report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress)
         finally:

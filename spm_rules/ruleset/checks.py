@@ -9,11 +9,10 @@ sees a typo, a bad duration and an unknown receiver in one pass.
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from typing import Any, Iterable, Iterator, Protocol
 
-from ..errors import Location, RulesetProblem
+from ..errors import Location, RulesetProblem, did_you_mean
 from .schema import TWENTY_FOUR_SEVEN_NAME
 
 __all__ = ["check_references"]
@@ -23,14 +22,6 @@ _Path = tuple[str | int, ...]
 
 class _Lines(Protocol):
     def line(self, path: Iterable[str | int]) -> int | None: ...
-
-
-def _hint(name: str, known: Iterable[str]) -> str | None:
-    known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=1)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"declared: {', '.join(known)}" if known else None
 
 
 def _mapping(value: Any) -> dict[Any, Any]:
@@ -55,7 +46,7 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
         """A problem when ``name`` (if text) is not among the ``known`` names of its kind."""
         known = set(known)
         if isinstance(name, str) and name not in known:
-            yield problem(path, f"unknown {kind} {name!r}", _hint(name, known))
+            yield problem(path, f"unknown {kind} {name!r}", did_you_mean(name, known))
 
     tiers = _mapping(data.get("tiers"))
     stages = [s for _, s in _items(data.get("stages")) if isinstance(s, str)]

@@ -166,3 +166,40 @@ def test_matcher_durable_where_it_does_not_import_names_the_cli_flag(
     assert main(args) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "use --matcher python" in err and "engine=" not in err and "Traceback" not in err
+
+
+GBK_CSV = "id,tier,status,created_at,region,provider,fault\nEC-1,P4,open,2026-11-25T09:00:00+08:00,east,partner-east,{fault}\n"
+
+
+def test_evaluate_a_gbk_csv_locates_the_bad_bytes_instead_of_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "tickets.csv"
+    path.write_bytes(GBK_CSV.format(fault="硬盘维修").encode("gbk"))
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT, "--format", "json"]) == EXIT_PARTIAL
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["rejected"][0]["field"] == "fault"
+    assert f"{path}: row 2 ticket EC-1: fault: not valid UTF-8 text at byte 2 of the cell (0xc5)"  # 0xd3 0xb2 happens to be UTF-8 in captured.err
+    assert "use --encoding gbk" in captured.err and "Traceback" not in captured.err
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT, "--format", "json", "--encoding", "gbk"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    assert [t["ticket"] for t in document["tickets"]] == ["EC-1"] and document["rejected"] == []
+
+
+def test_run_reads_the_encoding_given_and_refuses_an_unknown_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "tickets.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + GBK_CSV.format(fault="disk").encode())
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    base = ["run", "--ruleset", ENTERPRISE, "--tickets", str(path), "--state", state, "--at", AT, "--no-deliver", "--format", "json"]
+    assert main([*base, "--encoding", "utf-8"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["tickets"]["evaluated"] == 1
+    assert main([*base, "--encoding", "gbkk"]) == EXIT_USAGE
+    assert "unknown encoding 'gbkk'" in capsys.readouterr().err
+
+
+def test_standard_input_in_gbk_is_read_with_encoding() -> None:
+    tickets = GBK_CSV.format(fault="硬盘维修").encode("gbk")
+    args = [sys.executable, "-m", "spm_rules", "evaluate", "--ruleset", ENTERPRISE, "--tickets", "-", "--at", AT, "--format", "json"]
+    plain = subprocess.run(args, input=tickets, capture_output=True, check=False)
+    assert plain.returncode == EXIT_PARTIAL and b"use --encoding gbk" in plain.stderr
+    decoded = subprocess.run([*args, "--encoding", "gbk"], input=tickets, capture_output=True, check=False)
+    assert decoded.returncode == EXIT_OK, decoded.stderr
+    assert [t["ticket"] for t in json.loads(decoded.stdout)["tickets"]] == ["EC-1"]
