@@ -95,12 +95,13 @@ class TicketError(SpmError):
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str | None:
-    """The hint for an unknown name: the closest known one (``did you mean 'red'?``), else
-    the known names listed; None when nothing is known."""
+    """The hint for an unknown name: the closest known one, case aside (``did you mean
+    'red'?``), else the known names listed; None when nothing is known."""
     names = sorted(known)
-    close = difflib.get_close_matches(name, names, n=1)
+    by_case = {known_name.casefold(): known_name for known_name in reversed(names)}
+    close = difflib.get_close_matches(name.casefold(), list(by_case), n=1)
     if close:
-        return f"did you mean {close[0]!r}?"
+        return f"did you mean {by_case[close[0]]!r}?"
     return f"declared: {', '.join(names)}" if names else None
 
 

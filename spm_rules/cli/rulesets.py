@@ -14,7 +14,7 @@ from ..ruleset.loader import load_ruleset
 from ..sources.files import TicketReader
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
 from .common import build_engine, load_or_report, encoding_option, matcher_option, parse_instant
-from .render import print_problems, results_table
+from .render import print_problems, print_warnings, results_table
 
 __all__ = ["validate", "evaluate", "schema"]
 
@@ -44,12 +44,13 @@ def validate(rulesets: tuple[str, ...]) -> int:
 @matcher_option
 @encoding_option
 def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, matcher: str, encoding: str) -> int:
-    """Evaluate tickets once: SLA status and decisions per ticket.  Exit 3 if some tickets were rejected."""
+    """Evaluate tickets once: SLA status and decisions per ticket.  Exit 3 if some tickets were
+    rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure)."""
     ruleset = load_or_report(ruleset_path)
     if ruleset is None:
         return EXIT_INVALID
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
-    reader = TicketReader(tickets_path, ruleset.ticket_timezone, encoding=encoding)
+    reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
     results: list[TicketResult] = list(build_engine(ruleset, matcher).evaluate(reader, now))
     if fmt == "json":
         document = {
@@ -57,13 +58,18 @@ def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, mat
             "at": now.isoformat(),
             "tickets": [result.to_json() for result in results],
             "rejected": [problem.__dict__ for problem in reader.problems],
+            "warnings": [warning.__dict__ for warning in reader.warnings],
         }
         json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
         results_table(results, ruleset, now)
     print_problems(reader.problems)
-    return EXIT_PARTIAL if reader.problems else EXIT_OK
+    print_warnings(reader.warnings)
+    if reader.problems or reader.warnings:
+        rejected, warned = len({problem.row for problem in reader.problems}), len({warning.row for warning in reader.warnings})
+        click.echo(f"tickets: {len(results)} evaluated, {rejected} rows rejected, {warned} with {len(reader.warnings)} warnings", err=True)
+    return EXIT_PARTIAL if reader.problems or reader.warnings else EXIT_OK
 
 
 @cli.command()

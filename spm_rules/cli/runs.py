@@ -30,7 +30,7 @@ from ..sources.files import TicketReader
 from ..state.store import Lease, Store
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
 from .common import build_engine, load_or_report, encoding_option, matcher_option, parse_instant, state_option
-from .render import print_problems, stderr, stdout
+from .render import print_problems, print_warnings, stderr, stdout
 
 __all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]
 
@@ -70,7 +70,7 @@ def _local(value: datetime | None, zone: ZoneInfo | timezone) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value is not None else "-"
 
 
-def _summary(report: RunReport, ruleset: Ruleset, store: Store) -> None:
+def _summary(report: RunReport, ruleset: Ruleset, store: Store, warned: int) -> None:
     zone = ZoneInfo(ruleset.ticket_timezone) if ruleset.ticket_timezone else timezone.utc
     title = f"{ruleset.name} run at {report.now.astimezone(zone).isoformat(timespec='minutes')}"
     if report.worker.count > 1:
@@ -79,6 +79,8 @@ def _summary(report: RunReport, ruleset: Ruleset, store: Store) -> None:
     tickets = f"tickets: {report.evaluated} evaluated"
     if report.rejected:
         tickets += f", [red]{report.rejected} rejected[/red]"
+    if warned:
+        tickets += f", [yellow]{warned} with warnings[/yellow]"
     if report.other_workers:
         tickets += f", {report.other_workers} for other workers"
     if report.locked_elsewhere:
@@ -161,7 +163,8 @@ def run_command(
     matcher: str,
     encoding: str,
 ) -> int:
-    """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if some tickets were rejected."""
+    """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if
+    some tickets were rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure)."""
     level = log_level.upper() if log_level else ("WARNING" if quiet else "INFO")
     setup_logging("json" if log_format == "json" else "text", level)
     try:
@@ -177,7 +180,7 @@ def run_command(
         lease: Lease | None = store.acquire_lease("run", wait=lock_timeout) if store.dialect == "sqlite" else None
         progress = RunProgress(enabled=not quiet and stderr.is_terminal)
         try:
-            reader = TicketReader(tickets_path, ruleset.ticket_timezone, encoding=encoding)
+            reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
             deliverer = _deliverer(ruleset, store) if deliver else None
             report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress)
         finally:
@@ -185,16 +188,20 @@ def run_command(
             if lease is not None:
                 lease.release()
         report.rejected = len(reader.problems)
+        warned = len({warning.row for warning in reader.warnings})
         if metrics_path:
-            write_metrics(metrics_path, run_metrics(report, store.escalation_counts(), store.outbox_counts()))
+            write_metrics(metrics_path, run_metrics(report, store.escalation_counts(), store.outbox_counts(), reader.warnings))
         if fmt == "json":
             document = report.to_json() | {"state": store.masked_url, "rejected": [problem.__dict__ for problem in reader.problems]}
+            document["tickets"]["with_warnings"] = warned
+            document["warnings"] = [warning.__dict__ for warning in reader.warnings]
             json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
             sys.stdout.write("\n")
         elif not quiet:
-            _summary(report, ruleset, store)
+            _summary(report, ruleset, store, warned)
     print_problems(reader.problems)
-    return EXIT_PARTIAL if reader.problems else EXIT_OK
+    print_warnings(reader.warnings)
+    return EXIT_PARTIAL if reader.problems or reader.warnings else EXIT_OK
 
 
 @cli.command()

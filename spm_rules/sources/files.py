@@ -10,6 +10,10 @@ decode cost only the row that holds them: it is rejected with the place of the f
 byte and a hint at the encoding to use, and the other rows are read.  A CSV whose header
 lacks the required columns is one problem for the file, naming what it expected and what
 it found, rather than one ``Field required`` per row.
+
+Given the ruleset, the reader also checks each ticket against it (:func:`ticket_warnings`)
+and keeps what it finds in ``warnings``, located like the problems: the ticket is still
+read (its other rules still run), but its SLA clock cannot run as the ruleset says.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TextIO
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, TextIO
 
 from pydantic import ValidationError
 
 from ..errors import TicketError, TicketProblem
-from ..tickets import TICKET_FIELDS, Ticket
+from ..tickets import TICKET_FIELDS, Ticket, ticket_warnings
+
+if TYPE_CHECKING:
+    from ..ruleset.schema import Ruleset
 
 __all__ = ["TicketReader", "read_tickets", "REQUIRED_COLUMNS", "check_encoding"]
 
@@ -83,19 +90,31 @@ def _strings(value: Any) -> Iterator[tuple[str, str]]:
 
 
 class TicketReader:
-    """Iterate the tickets of one source; the rows that failed collect in ``problems``.
+    """Iterate the tickets of one source; the rows that failed collect in ``problems``, and,
+    when a ``ruleset`` is given, the tickets it cannot measure in ``warnings``.
 
     The format is taken from the file name (``.jsonl``/``.ndjson``, ``.json``, ``.csv``)
-    or, for standard input and other names, sniffed from the first character.
+    or, for standard input and other names, sniffed from the first character.  Naive times
+    are read in ``default_timezone``, or else the ruleset's ``ticket_timezone``.
     """
 
-    def __init__(self, path: str | Path, default_timezone: str | None = None, fmt: str | None = None, *, encoding: str = "utf-8") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        default_timezone: str | None = None,
+        fmt: str | None = None,
+        *,
+        encoding: str = "utf-8",
+        ruleset: "Ruleset | None" = None,
+    ) -> None:
         self.path = str(path)
-        self.default_timezone = default_timezone
+        self.default_timezone = default_timezone or (ruleset.ticket_timezone if ruleset is not None else None)
         self.format = fmt
         codec = check_encoding(encoding)
         self.encoding = "utf-8-sig" if codec == "utf-8" else codec
+        self.ruleset = ruleset
         self.problems: list[TicketProblem] = []
+        self.warnings: list[TicketProblem] = []
         self.count = 0
 
     def __iter__(self) -> Iterator[Ticket]:
@@ -226,7 +245,7 @@ class TicketReader:
             return None
         context = {"default_timezone": self.default_timezone} if self.default_timezone else None
         try:
-            return Ticket.model_validate(data, context=context)
+            ticket = Ticket.model_validate(data, context=context)
         except ValidationError as exc:
             ticket_id = data.get("id")
             for error in exc.errors():
@@ -234,6 +253,10 @@ class TicketReader:
                 message = error["msg"].removeprefix("Value error, ")
                 self.problems.append(TicketProblem(self.path, row, field, message, str(ticket_id) if ticket_id is not None else None))
             return None
+        if self.ruleset is not None:
+            for warning in ticket_warnings(ticket, self.ruleset):
+                self.warnings.append(TicketProblem(self.path, row, warning.field, warning.message, ticket.id, warning.hint))
+        return ticket
 
 
 def _set(data: dict[str, Any], column: str, value: Any) -> None:

@@ -203,3 +203,22 @@ def test_standard_input_in_gbk_is_read_with_encoding() -> None:
     decoded = subprocess.run([*args, "--encoding", "gbk"], input=tickets, capture_output=True, check=False)
     assert decoded.returncode == EXIT_OK, decoded.stderr
     assert [t["ticket"] for t in json.loads(decoded.stdout)["tickets"]] == ["EC-1"]
+
+
+def test_evaluate_warns_of_tickets_it_cannot_measure_and_still_runs_their_other_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    unknown = {"id": "EC-9", "tier": "P9", "status": "open", "created_at": "2026-11-25T09:00:00+08:00", "region": "east", "product_line": "rack",
+               "stage_history": [{"stage": "dispached", "entered_at": "2026-11-25T09:10:00+08:00"}]}
+    path = tmp_path / "t.jsonl"
+    path.write_text(Path(EXAMPLES).read_text(encoding="utf-8") + json.dumps(unknown) + "\n", encoding="utf-8")
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT, "--format", "json"]) == EXIT_PARTIAL
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["rejected"] == []
+    assert [(w["row"], w["field"]) for w in document["warnings"]] == [(11, "tier"), (11, "stage")]
+    ticket = next(t for t in document["tickets"] if t["ticket"] == "EC-9")
+    assert ticket["sla"] == [] and [(d["rule"], d["arguments"]) for d in ticket["decisions"]] == [("dispatch-east", {"provider": "partner-east"})]
+    assert f"warning: {path}: row 11 ticket EC-9: tier: tier 'P9' is not one of the ruleset's tiers (P2, P4, P6)" in captured.err
+    assert f"warning: {path}: row 11 ticket EC-9: stage: stage 'dispached' is not one of the ruleset's stages" in captured.err
+    assert "(hint: did you mean 'dispatched'?)" in captured.err
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT]) == EXIT_PARTIAL
+    assert "2 warnings" in capsys.readouterr().err

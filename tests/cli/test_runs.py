@@ -196,3 +196,20 @@ def test_the_progress_bar_only_appears_when_enabled_and_after_a_while() -> None:
     eager(10)
     assert eager.bar is not None and eager.bar.tasks[0].completed == 10
     eager.close()
+
+
+def test_run_counts_tickets_it_cannot_measure_in_summary_json_and_metrics(files: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with open(files["tickets"], "a", encoding="utf-8") as handle:
+        handle.write(ticket("D", status="waiting_customer").model_dump_json(exclude_none=True) + "\n")
+    metrics = tmp_path / "spm.prom"
+    assert cli_run(files, at(3).isoformat(), "--format", "json", "--metrics", str(metrics)) == EXIT_PARTIAL
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["tickets"]["evaluated"] == 4 and document["tickets"]["with_warnings"] == 1
+    assert [(w["ticket_id"], w["row"], w["field"]) for w in document["warnings"]] == [("D", 4, "status_history")]
+    assert "warning: " in captured.err and "status 'waiting_customer' pauses the clock" in captured.err
+    text = metrics.read_text()
+    assert 'spm_rules_run_ticket_warnings{field="status_history",ruleset="cc-test",worker="1/1"} 1' in text
+    assert 'spm_rules_run_ticket_warnings{field="tier",ruleset="cc-test",worker="1/1"} 0' in text
+    assert cli_run(files, at(3).isoformat()) == EXIT_PARTIAL
+    assert "tickets: 4 evaluated, 1 with warnings" in capsys.readouterr().out

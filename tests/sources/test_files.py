@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from spm_rules.errors import TicketError
+from spm_rules.ruleset.loader import parse_ruleset
 from spm_rules.sources.files import TicketReader, read_tickets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,3 +172,21 @@ def test_a_csv_header_without_the_required_columns_is_named_once(tmp_path: Path,
 def test_an_unknown_encoding_name_is_refused_up_front(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown encoding 'gbkk'"):
         TicketReader(tmp_path / "t.csv", encoding="gbkk")
+
+
+def test_given_the_ruleset_the_reader_locates_tickets_it_cannot_measure(tmp_path: Path) -> None:
+    ruleset = parse_ruleset((ROOT / "rulesets" / "enterprise-command-center.yaml").read_text(encoding="utf-8"), "enterprise.yaml")
+    path = tmp_path / "t.jsonl"
+    rows = [GOOD, GOOD | {"id": "B", "tier": "P9"}, GOOD | {"id": "C", "stage": "dispached"}, GOOD | {"id": "D", "status": "waiting_customer"}]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    reader = TicketReader(path, ruleset=ruleset)
+    assert [t.id for t in reader] == ["A", "B", "C", "D"]  # still read: their other rules run
+    assert reader.problems == []
+    assert [(w.row, w.ticket_id, w.field, w.hint) for w in reader.warnings] == [
+        (2, "B", "tier", "declared: P2, P4, P6"),
+        (3, "C", "stage", "did you mean 'dispatched'?"),
+        (4, "D", "status_history", "add {status: waiting_customer, at: …} to status_history"),
+    ]
+    assert str(reader.warnings[1]).startswith(f"{path}: row 3 ticket C: stage: stage 'dispached' is not one of the ruleset's stages")
+    without = TicketReader(path)
+    assert len(list(without)) == 4 and without.warnings == []
