@@ -9,15 +9,17 @@ sees a typo, a bad duration and an unknown receiver in one pass.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any, Iterable, Iterator, Protocol
 
 from ..errors import Location, RulesetProblem, did_you_mean
 from .schema import TWENTY_FOUR_SEVEN_NAME
 
-__all__ = ["check_references"]
+__all__ = ["check_references", "policy_calendars", "written_targets"]
 
 _Path = tuple[str | int, ...]
+_WORKING_DAYS = re.compile(r"\d+wd")
 
 
 class _Lines(Protocol):
@@ -34,6 +36,34 @@ def _items(value: Any) -> list[tuple[int, Any]]:
 
 def _named(section: Any) -> list[tuple[int, Any]]:
     return [(i, item) for i, item in _items(section) if isinstance(item, dict)]
+
+
+def policy_calendars(policy: dict[str, Any]) -> list[Any]:
+    """The calendar names a policy (raw data) may run on: its own, or those a ticket field
+    chooses, with the default."""
+    calendar = policy.get("calendar", TWENTY_FOUR_SEVEN_NAME)
+    if isinstance(calendar, dict):
+        return [*_mapping(calendar.get("map")).values(), calendar.get("default", TWENTY_FOUR_SEVEN_NAME)]
+    return [calendar]
+
+
+def written_targets(policy: dict[str, Any], tiers: dict[str, Any]) -> Iterator[tuple[_Path, str, str | None]]:
+    """Every target of a policy (raw data) as written: (path within the policy, text, and
+    for ``response`` the tier whose response time it stands for, at the target's path)."""
+    targets: list[tuple[_Path, Any]] = [(("targets", stage), spec) for stage, spec in _mapping(policy.get("targets")).items()]
+    if "target" in policy:
+        targets.append((("target",), policy["target"]))
+    for path, spec in targets:
+        if spec == "response":
+            for tier, tier_spec in tiers.items():
+                response = _mapping(tier_spec).get("response")
+                if isinstance(response, str):
+                    yield path, response.strip(), str(tier)
+        elif isinstance(spec, str):
+            yield path, spec.strip(), None
+        for tier, value in _mapping(spec).items():
+            if isinstance(value, str):
+                yield path + (tier,), value.strip(), None
 
 
 def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterator[RulesetProblem]:
@@ -84,6 +114,16 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
             named = [(("calendar",), calendar)]
         for path, name in named:
             yield from dangling(base + path, name, "calendar", calendars)
+        if TWENTY_FOUR_SEVEN_NAME in policy_calendars(policy):
+            runs = "can run" if isinstance(policy.get("calendar"), dict) else "runs"
+            for path, text, tier in written_targets(policy, tiers):
+                if _WORKING_DAYS.fullmatch(text):
+                    written = f"{text}, tier {tier}'s response" if tier else text
+                    yield problem(
+                        base + path,
+                        f"a working-day target ({written}) needs a business calendar, and this policy's clock {runs} on {TWENTY_FOUR_SEVEN_NAME!r} (real time)",
+                        "name a business calendar in calendar:, or write the target in hours",
+                    )
         targets: list[tuple[_Path, Any]] = [(("targets", stage), spec) for stage, spec in _mapping(policy.get("targets")).items()]
         if "target" in policy:
             targets.append((("target",), policy["target"]))
