@@ -10,6 +10,7 @@ import click
 from ..engine import TicketResult
 from ..ruleset.schema import Ruleset
 from ..errors import RulesetError
+from ..ruleset.lint import lint_ruleset
 from ..ruleset.loader import load_ruleset
 from ..sources.files import TicketReader
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
@@ -21,8 +22,10 @@ __all__ = ["validate", "evaluate", "schema"]
 
 @cli.command()
 @click.argument("rulesets", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate(rulesets: tuple[str, ...]) -> int:
-    """Check RULESETS (YAML files); print each problem with file, line and key.  Exit 1 if any is invalid."""
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too (unknown Apprise schemes and levels, d/w targets on business calendars, conflicting routes).")
+def validate(rulesets: tuple[str, ...], strict: bool) -> int:
+    """Check RULESETS (YAML files); print each problem, then each warning, with file, line, key
+    and a hint.  Exit 1 if any is invalid (or, with --strict, has warnings)."""
     failed = 0
     for path in rulesets:
         try:
@@ -32,7 +35,12 @@ def validate(rulesets: tuple[str, ...]) -> int:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
             continue
-        click.echo(f"{path}: ok ({len(ruleset.policies)} policies, {len(ruleset.rules)} rules, {len(ruleset.receivers)} receivers)")
+        warnings = lint_ruleset(ruleset)
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        failed += bool(strict and warnings)
+        counts = f"{len(ruleset.policies)} policies, {len(ruleset.rules)} rules, {len(ruleset.receivers)} receivers"
+        click.echo(f"{path}: ok ({counts}" + (f"; {len(warnings)} warnings)" if warnings else ")"))
     return EXIT_INVALID if failed else EXIT_OK
 
 

@@ -38,12 +38,13 @@ def _named(section: Any) -> list[tuple[int, Any]]:
     return [(i, item) for i, item in _items(section) if isinstance(item, dict)]
 
 
-def policy_calendars(policy: dict[str, Any]) -> list[Any]:
+def policy_calendars(policy: dict[str, Any], declared: Iterable[str]) -> list[Any]:
     """The calendar names a policy (raw data) may run on: its own, or those a ticket field
-    chooses, with the default."""
+    chooses (through ``map``, or any ``declared`` one by name), and the default."""
     calendar = policy.get("calendar", TWENTY_FOUR_SEVEN_NAME)
     if isinstance(calendar, dict):
-        return [*_mapping(calendar.get("map")).values(), calendar.get("default", TWENTY_FOUR_SEVEN_NAME)]
+        chosen = list(_mapping(calendar["map"]).values()) if "map" in calendar else list(declared)
+        return [*chosen, calendar.get("default", TWENTY_FOUR_SEVEN_NAME)]
     return [calendar]
 
 
@@ -114,7 +115,7 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
             named = [(("calendar",), calendar)]
         for path, name in named:
             yield from dangling(base + path, name, "calendar", calendars)
-        if TWENTY_FOUR_SEVEN_NAME in policy_calendars(policy):
+        if TWENTY_FOUR_SEVEN_NAME in policy_calendars(policy, _mapping(data.get("calendars"))):
             runs = "can run" if isinstance(policy.get("calendar"), dict) else "runs"
             for path, text, tier in written_targets(policy, tiers):
                 if _WORKING_DAYS.fullmatch(text):

@@ -12,7 +12,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator, model_validator
+from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, PrivateAttr, WithJsonSchema, field_validator, model_validator
 
 from ..alerting import InhibitRuleSpec, ReceiverSpec, RootRouteSpec, SilenceSpec, TemplateSpec, TicketUrl
 from ..clock.calendar import CalendarSpec
@@ -289,3 +289,6 @@ class Ruleset(StrictModel):
     silences: list[SilenceSpec] = []
     templates: dict[str, TemplateSpec] = {}
     source: str | None = Field(default=None, exclude=True)
+    # The YAML data and line map the loader read this ruleset from, so that the linter
+    # (spm_rules.ruleset.lint) can say where a warning stands and how a value was written.
+    _origin: Any = PrivateAttr(default=None)

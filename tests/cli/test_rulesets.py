@@ -39,9 +39,30 @@ receivers:
 
 def test_validate_shipped_rulesets(capsys: pytest.CaptureFixture[str]) -> None:
     paths = sorted(str(p) for p in (ROOT / "rulesets").glob("*.yaml"))
-    assert main(["validate", *paths]) == EXIT_OK
-    out = capsys.readouterr().out
-    assert all(f"{p}: ok" in out for p in paths)
+    assert main(["validate", "--strict", *paths]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert all(f"{p}: ok" in captured.out for p in paths)
+    assert "warning" not in captured.out + captured.err
+
+
+def test_validate_prints_located_warnings_and_strict_fails_on_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "warned.yaml"
+    path.write_text(
+        BROKEN.replace("4hrs", "4h").replace("levles:\n      - {name: red, at: 100%}\n    ", "")
+        .replace("eq: red}", "eq: redd}")
+        .replace("command-centre", "command-center")
+        .replace("json://localhost/cc", "slak://T000/B000/s3cr3t"),
+        encoding="utf-8",
+    )
+    assert main(["validate", str(path)]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out == f"{path}: ok (1 policies, 1 rules, 1 receivers; 2 warnings)\n"
+    assert captured.err.splitlines() == [
+        f"warning: {path}:12: rules.0.when.eq: sla.level is compared with 'redd', which no policy defines as a level (hint: did you mean 'red'?)",
+        f"warning: {path}:15: receivers.command-center.urls.0: unknown Apprise scheme 'slak': notifications to this URL cannot be sent (hint: did you mean 'slack'?)",
+    ]
+    assert main(["validate", "--strict", str(path)]) == EXIT_INVALID
+    assert "s3cr3t" not in capsys.readouterr().err
 
 
 def test_validate_reports_typo_bad_duration_and_unknown_receiver(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
