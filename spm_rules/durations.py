@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-__all__ = ["parse_duration", "format_duration", "WorkingDays", "parse_target", "format_target"]
+__all__ = ["parse_duration", "format_duration", "WorkingDays", "parse_target", "format_target", "in_working_days"]
 
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _PART = re.compile(r"(\d+)(w|d|h|m|s)")
@@ -78,6 +78,12 @@ def parse_target(text: str | timedelta | WorkingDays) -> timedelta | WorkingDays
             raise ValueError(f"bad target {text!r}: a working-day target stands alone ('2wd'); for a time of day write hours on their own")
         raise ValueError(f"bad duration {text!r}: use a number and a unit w/d/h/m/s, e.g. '4h', '1h30m', or working days, e.g. '2wd'")
     return parse_duration(text)
+
+
+def in_working_days(text: str) -> bool:
+    """Whether ``text`` is a target written in working days (``3wd``; ``0wd`` too, which
+    :func:`parse_target` refuses)."""
+    return _WORKING_DAYS.fullmatch(text.strip()) is not None
 
 
 def format_duration(value: timedelta, *, days: bool = True) -> str:

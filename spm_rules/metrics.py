@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections import Counter
 from typing import TYPE_CHECKING, Iterable, Literal, Mapping
-
-from .tickets import TICKET_WARNING_FIELDS
 
 if TYPE_CHECKING:
     from .errors import TicketProblem
@@ -68,6 +66,8 @@ def run_metrics(
     """The metric families of one run: its duration and counts, tickets read with a warning
     (by field; every field always present, so an alert can watch it), open escalations,
     outbox by status."""
+    from .tickets import TICKET_WARNING_FIELDS  # pydantic: kept out of the light start of ``run --help``
+
     worker = str(report.worker)
     run = {"ruleset": report.ruleset, "worker": worker}
     tickets = Metric("spm_rules_run_tickets", "Tickets in the last run, by result.")

@@ -1,9 +1,10 @@
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from spm_rules.ruleset.loader import parse_ruleset
+from spm_rules.ruleset.loader import load_ruleset
 from spm_rules.tickets import Ticket, ticket_warnings
 
 BASE = {
@@ -61,20 +62,7 @@ def test_inconsistent_tickets_are_refused(change: dict, field: str) -> None:
 
 # --------------------------------------------------------------------------- facts the ruleset cannot measure
 
-RULESET = parse_ruleset(
-    """
-name: warn-test
-tiers: {P2: {response: 2h}, P4: {response: 4h}, P6: {response: 6h}}
-stages: [hotline, dispatched, onsite]
-terminal_statuses: [resolved]
-pausing_statuses: [waiting_customer, waiting_parts]
-policies:
-  - name: response
-    targets: {dispatched: response}
-    levels: [{name: red, at: 100%}]
-""",
-    "warn-test.yaml",
-)
+RULESET = load_ruleset(Path(__file__).resolve().parents[1] / "rulesets" / "enterprise-command-center.yaml")
 OPEN_SINCE = [{"status": "open", "at": "2026-11-25T09:00:00+08:00"}]
 WAITING_SINCE = [*OPEN_SINCE, {"status": "waiting_customer", "at": "2026-11-25T10:00:00+08:00"}]
 
@@ -95,8 +83,8 @@ WAITING_SINCE = [*OPEN_SINCE, {"status": "waiting_customer", "at": "2026-11-25T1
             [("status_history", "status 'waiting_customer' pauses the clock, but status_history does not say since when, so the clock keeps running", "add {status: waiting_customer, at: …} to status_history")],
         ),
         (
-            {"status": "waiting_parts", "status_history": WAITING_SINCE},
-            [("status_history", "status 'waiting_parts' pauses the clock, but status_history does not say since when, so the clock keeps running", "add {status: waiting_parts, at: …} to status_history")],
+            {"status": "waiting_customer", "status_history": OPEN_SINCE},
+            [("status_history", "status 'waiting_customer' pauses the clock, but status_history does not say since when, so the clock keeps running", "add {status: waiting_customer, at: …} to status_history")],
         ),
         ({"tier": "P9", "status": "resolved", "stage_history": [{"stage": "dispached", "entered_at": "2026-11-25T09:00:00+08:00"}]}, []),  # closed: not measured
     ],

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import platform
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 
-from ..engine import Engine
 from ..errors import RulesetError
-from ..match import ENGINES, durable_available
 from ..ruleset.loader import load_ruleset
 from ..ruleset.schema import Ruleset
-from ..sources.files import check_encoding
 from ..state.store import DEFAULT_STATE_URL
 from .render import print_problems
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 __all__ = ["load_or_report", "parse_instant", "state_option", "matcher_option", "encoding_option", "build_engine"]
 
@@ -32,12 +33,17 @@ state_option = click.option(
 
 #: The ``--matcher`` option of the commands that evaluate rules.
 matcher_option = click.option(
-    "--matcher", type=click.Choice(ENGINES), default="auto", show_default=True, help="Rule matcher: durable_rules, pure Python, or auto (durable_rules where it imports)."
+    "--matcher",
+    type=click.Choice(["auto", "durable", "python"]),
+    default="auto",
+    show_default=True,
+    help="Rule matcher: durable_rules, pure Python, or auto (durable_rules where it imports).",
 )
 
 
-
 def _codec(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from ..sources.files import check_encoding
+
     try:
         check_encoding(value)
     except ValueError as exc:
@@ -55,9 +61,12 @@ encoding_option = click.option(
 )
 
 
-def build_engine(ruleset: Ruleset, matcher: str) -> Engine:
+def build_engine(ruleset: Ruleset, matcher: str) -> "Engine":
     """The engine for ``--matcher``; a usage error naming the flag to use when durable_rules
     does not import here (the library's own message speaks of ``engine='python'``)."""
+    from ..engine import Engine
+    from ..match import durable_available
+
     if matcher == "durable" and not durable_available():
         raise click.BadParameter(
             f"durable_rules does not import on Python {platform.python_version()}; use --matcher python (or auto)", param_hint="--matcher"

@@ -10,11 +10,10 @@ import click
 from ..engine import TicketResult
 from ..ruleset.schema import Ruleset
 from ..errors import RulesetError
-from ..ruleset.lint import lint_ruleset
 from ..ruleset.loader import load_ruleset
 from ..sources.files import TicketReader
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import build_engine, load_or_report, encoding_option, matcher_option, parse_instant
+from .common import build_engine, encoding_option, load_or_report, matcher_option, parse_instant
 from .render import print_problems, print_warnings, results_table
 
 __all__ = ["validate", "evaluate", "schema"]
@@ -35,6 +34,8 @@ def validate(rulesets: tuple[str, ...], strict: bool) -> int:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
             continue
+        from ..ruleset.lint import lint_ruleset
+
         warnings = lint_ruleset(ruleset)
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)

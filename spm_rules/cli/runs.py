@@ -29,7 +29,7 @@ from ..schedules import next_ticks
 from ..sources.files import TicketReader
 from ..state.store import Lease, Store
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import build_engine, load_or_report, encoding_option, matcher_option, parse_instant, state_option
+from .common import build_engine, encoding_option, load_or_report, matcher_option, parse_instant, state_option
 from .render import print_problems, print_warnings, stderr, stdout
 
 __all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]

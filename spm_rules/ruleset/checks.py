@@ -9,17 +9,16 @@ sees a typo, a bad duration and an unknown receiver in one pass.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Any, Iterable, Iterator, Protocol
 
+from ..durations import in_working_days
 from ..errors import Location, RulesetProblem, did_you_mean
 from .schema import TWENTY_FOUR_SEVEN_NAME
 
 __all__ = ["check_references", "policy_calendars", "written_targets"]
 
 _Path = tuple[str | int, ...]
-_WORKING_DAYS = re.compile(r"\d+wd")
 
 
 class _Lines(Protocol):
@@ -48,13 +47,18 @@ def policy_calendars(policy: dict[str, Any], declared: Iterable[str]) -> list[An
     return [calendar]
 
 
-def written_targets(policy: dict[str, Any], tiers: dict[str, Any]) -> Iterator[tuple[_Path, str, str | None]]:
-    """Every target of a policy (raw data) as written: (path within the policy, text, and
-    for ``response`` the tier whose response time it stands for, at the target's path)."""
+def _targets(policy: dict[str, Any]) -> list[tuple[_Path, Any]]:
+    """A policy's target specs (raw data) with their paths within the policy."""
     targets: list[tuple[_Path, Any]] = [(("targets", stage), spec) for stage, spec in _mapping(policy.get("targets")).items()]
     if "target" in policy:
         targets.append((("target",), policy["target"]))
-    for path, spec in targets:
+    return targets
+
+
+def written_targets(policy: dict[str, Any], tiers: dict[str, Any]) -> Iterator[tuple[_Path, str, str | None]]:
+    """Every target of a policy (raw data) as written: (path within the policy, text, and
+    for ``response`` the tier whose response time it stands for, at the target's path)."""
+    for path, spec in _targets(policy):
         if spec == "response":
             for tier, tier_spec in tiers.items():
                 response = _mapping(tier_spec).get("response")
@@ -118,17 +122,14 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
         if TWENTY_FOUR_SEVEN_NAME in policy_calendars(policy, _mapping(data.get("calendars"))):
             runs = "can run" if isinstance(policy.get("calendar"), dict) else "runs"
             for path, text, tier in written_targets(policy, tiers):
-                if _WORKING_DAYS.fullmatch(text):
+                if in_working_days(text):
                     written = f"{text}, tier {tier}'s response" if tier else text
                     yield problem(
                         base + path,
                         f"a working-day target ({written}) needs a business calendar, and this policy's clock {runs} on {TWENTY_FOUR_SEVEN_NAME!r} (real time)",
                         "name a business calendar in calendar:, or write the target in hours",
                     )
-        targets: list[tuple[_Path, Any]] = [(("targets", stage), spec) for stage, spec in _mapping(policy.get("targets")).items()]
-        if "target" in policy:
-            targets.append((("target",), policy["target"]))
-        for path, spec in targets:
+        for path, spec in _targets(policy):
             stage = path[1] if path[0] == "targets" else None
             if stage is not None and stages:
                 yield from dangling(base + path, stage, "stage", stages)

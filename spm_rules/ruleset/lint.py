@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from ..durations import parse_duration
+from ..durations import in_working_days, parse_duration
 from ..errors import Location, RulesetProblem, did_you_mean
 from .checks import policy_calendars, written_targets
 from .conditions import All, AnyOf, Compare, Condition, Not, Present
@@ -41,7 +41,6 @@ KNOWN_SCHEMES = frozenset(
     "rsyslog ses signal signals slack sns syslog tgram twilio webex wecom wecombot wechat whatsapp workflow workflows "
     "wxteams zulip".split()
 )
-_WORKING_DAYS = re.compile(r"\d+wd")
 _DAY_UNITS = re.compile(r"\d+[dw]")
 _SLA_LEVEL_TESTS = ("eq", "ne", "in", "not_in")
 
@@ -159,7 +158,7 @@ def days_on_business_calendar(context: LintContext) -> Iterator[RulesetProblem]:
         if not business:
             continue
         for path, text, tier in written_targets(policy, tiers):
-            if _WORKING_DAYS.fullmatch(text) or not _DAY_UNITS.search(text):
+            if in_working_days(text) or not _DAY_UNITS.search(text):
                 continue
             seconds = parse_duration(text).total_seconds()
             hours, days = seconds / 3600, int(seconds // 86400)

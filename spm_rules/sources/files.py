@@ -147,11 +147,11 @@ class TicketReader:
         except OSError as exc:
             raise TicketError([TicketProblem(self.path, 0, "file", f"cannot read tickets: {exc.strerror or exc}")]) from None
 
-    def _undecoded(self, row: int, field: str, text: str, where: str) -> bool:
+    def _undecoded(self, row: int, field: str, text: str, where: str, ticket_id: str | None = None) -> bool:
         """Record a problem and say True when ``text`` holds bytes that did not decode."""
         found = _undecoded(text, self.encoding, where)
         if found is not None:
-            self.problems.append(TicketProblem(self.path, row, field, found[0], hint=found[1]))
+            self.problems.append(TicketProblem(self.path, row, field, found[0], ticket_id, found[1]))
         return found is not None
 
     def _format(self, stream: TextIO) -> tuple[str, TextIO]:
@@ -183,7 +183,7 @@ class TicketReader:
                 self.problems.append(TicketProblem(self.path, 1, "json", "a JSON tickets file is an array of objects"))
                 return
             for index, item in enumerate(data, 1):
-                if not any(self._undecoded(index, field or "ticket", text, "the text") for field, text in _strings(item)):
+                if not any(self._undecoded(index, field or "ticket", text, "the value") for field, text in _strings(item)):
                     yield index, item
         else:
             for line_number, line in enumerate(stream, 1):
@@ -201,12 +201,9 @@ class TicketReader:
         for record in reader:
             row = reader.line_num
             data: dict[str, Any] = {}
-            bad = next(((column, cell) for column, cell in record.items() if isinstance(cell, str) and _UNDECODED.search(cell)), None)
-            if bad is not None:
-                found = _undecoded(bad[1], self.encoding, "the cell")
-                assert found is not None
-                ticket_id = record.get("id") if not _UNDECODED.search(record.get("id") or "") else None
-                self.problems.append(TicketProblem(self.path, row, str(bad[0]), found[0], ticket_id or None, found[1]))
+            ticket_id = record.get("id") or None
+            readable_id = ticket_id if ticket_id is None or not _UNDECODED.search(ticket_id) else None
+            if any(isinstance(cell, str) and self._undecoded(row, str(column), cell, "the cell", readable_id) for column, cell in record.items()):
                 continue
             try:
                 for column, cell in record.items():
