@@ -7,9 +7,12 @@ The CLI turns these into messages and exit codes, never tracebacks.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+from typing import Iterable
 
 __all__ = [
+    "did_you_mean",
     "SpmError",
     "Location",
     "RulesetProblem",
@@ -67,17 +70,20 @@ class RulesetError(SpmError):
 
 @dataclass(frozen=True)
 class TicketProblem:
-    """One ticket row that failed validation: its source, row number, id (if known) and field."""
+    """One ticket row that failed validation, or was read with a warning: its source, row
+    number, id (if known), field and an optional hint."""
 
     source: str
     row: int
     field: str
     message: str
     ticket_id: str | None = None
+    hint: str | None = None
 
     def __str__(self) -> str:
         who = f" ticket {self.ticket_id}" if self.ticket_id else ""
-        return f"{self.source}: row {self.row}{who}: {self.field}: {self.message}"
+        text = f"{self.source}: row {self.row}{who}: {self.field}: {self.message}"
+        return text + (f" (hint: {self.hint})" if self.hint else "")
 
 
 class TicketError(SpmError):
@@ -86,6 +92,17 @@ class TicketError(SpmError):
     def __init__(self, problems: list[TicketProblem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    """The hint for an unknown name: the closest known one, case aside (``did you mean
+    'red'?``), else the known names listed; None when nothing is known."""
+    names = sorted(known)
+    by_case = {known_name.casefold(): known_name for known_name in reversed(names)}
+    close = difflib.get_close_matches(name.casefold(), list(by_case), n=1)
+    if close:
+        return f"did you mean {by_case[close[0]]!r}?"
+    return f"declared: {', '.join(names)}" if names else None
 
 
 class StateError(SpmError):

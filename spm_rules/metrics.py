@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Literal, Mapping
 
 if TYPE_CHECKING:
+    from .errors import TicketProblem
     from .run import RunReport
 
 __all__ = ["Metric", "render", "run_metrics", "write_metrics"]
@@ -56,9 +58,16 @@ def render(metrics: Iterable[Metric]) -> str:
 
 
 def run_metrics(
-    report: "RunReport", open_escalations: Iterable[tuple[str, str, str | None, int]], outbox: Mapping[str, int]
+    report: "RunReport",
+    open_escalations: Iterable[tuple[str, str, str | None, int]],
+    outbox: Mapping[str, int],
+    ticket_warnings: Iterable["TicketProblem"] = (),
 ) -> list[Metric]:
-    """The metric families of one run: its duration and counts, open escalations, outbox by status."""
+    """The metric families of one run: its duration and counts, tickets read with a warning
+    (by field; every field always present, so an alert can watch it), open escalations,
+    outbox by status."""
+    from .tickets import TICKET_WARNING_FIELDS  # pydantic: kept out of the light start of ``run --help``
+
     worker = str(report.worker)
     run = {"ruleset": report.ruleset, "worker": worker}
     tickets = Metric("spm_rules_run_tickets", "Tickets in the last run, by result.")
@@ -70,6 +79,10 @@ def run_metrics(
         ("stale", report.stale),
     ):
         tickets.add(count, result=result, **run)
+    warned = Counter(warning.field for warning in ticket_warnings)
+    warnings = Metric("spm_rules_run_ticket_warnings", "Tickets of the last run whose SLA clock cannot run as the ruleset says, by field.")
+    for name in sorted({*TICKET_WARNING_FIELDS, *warned}):
+        warnings.add(warned[name], field=name, **run)
     transitions = Metric("spm_rules_run_transitions", "Ticket transitions in the last run, by kind.")
     for kind, count in sorted(report.transition_counts.items()):
         transitions.add(count, kind=kind, **run)
@@ -87,6 +100,7 @@ def run_metrics(
         Metric("spm_rules_run_duration_seconds", "Wall time of the last run.").add(round(report.duration, 6), **run),
         Metric("spm_rules_run_time_seconds", "The instant the last run evaluated at (Unix time).").add(report.now.timestamp(), **run),
         tickets,
+        warnings,
         transitions,
         notifications,
         Metric("spm_rules_run_schedules_fired", "Schedule ticks fired by the last run.").add(len(report.schedules_fired), **run),

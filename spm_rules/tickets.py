@@ -8,17 +8,27 @@ kept as-is and can be used in rule conditions (``customer.vip``, ``fault_code``)
 Times must be timezone-aware.  A naive time is a validation error that names the field,
 unless the ruleset declares ``ticket_timezone``, in which case naive times are read in
 that zone (pass it as ``default_timezone`` in the validation context).
+
+A valid ticket may still not fit the ruleset: :func:`ticket_warnings` says which facts
+keep its SLA clock from running as the ruleset says (an undeclared tier or stage, a
+pausing status without the history that says since when).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-__all__ = ["StageEntry", "StatusEntry", "TierEntry", "Ticket", "TICKET_FIELDS"]
+from .errors import did_you_mean
+
+if TYPE_CHECKING:
+    from .ruleset.schema import Ruleset
+
+__all__ = ["StageEntry", "StatusEntry", "TierEntry", "Ticket", "TICKET_FIELDS", "TicketWarning", "ticket_warnings", "TICKET_WARNING_FIELDS"]
 
 
 def _aware(value: Any, info: ValidationInfo) -> Any:
@@ -147,3 +157,42 @@ def _flatten(values: dict[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
         elif value is None or isinstance(value, (str, int, float, bool)):
             yield name, value
 
+
+
+#: The fields :func:`ticket_warnings` may name.
+TICKET_WARNING_FIELDS = ("tier", "stage", "status_history")
+
+
+@dataclass(frozen=True)
+class TicketWarning:
+    """A fact of a valid ticket that keeps the ruleset from measuring it as written: the
+    field, what goes wrong, and how to fix it.  The reader adds the source and row."""
+
+    field: str
+    message: str
+    hint: str | None = None
+
+
+def ticket_warnings(ticket: Ticket, ruleset: "Ruleset") -> list[TicketWarning]:
+    """What in ``ticket`` its SLA clocks cannot use: a tier the ruleset does not declare (no
+    per-tier target applies), a stage it does not list (no stage clock runs), a pausing
+    status that ``status_history`` does not date (the pause is lost and the clock runs on).
+
+    A ticket in a terminal status is not measured, so it has no warnings.  Pure.
+    """
+    if ticket.status in ruleset.terminal_statuses:
+        return []
+    found = []
+    if ticket.tier not in ruleset.tiers:
+        declared = ", ".join(ruleset.tiers)
+        message = f"tier {ticket.tier!r} is not one of the ruleset's tiers ({declared}): no per-tier target applies to it"
+        found.append(TicketWarning("tier", message, did_you_mean(ticket.tier, ruleset.tiers)))
+    if ticket.stage is not None and ticket.stage not in ruleset.stages:
+        listed = ", ".join(ruleset.stages)
+        message = f"stage {ticket.stage!r} is not one of the ruleset's stages ({listed}): no stage clock runs for it"
+        found.append(TicketWarning("stage", message, did_you_mean(ticket.stage, ruleset.stages)))
+    history = ticket.status_history
+    if ticket.status in ruleset.pausing_statuses and (not history or history[-1].status != ticket.status):
+        message = f"status {ticket.status!r} pauses the clock, but status_history does not say since when, so the clock keeps running"
+        found.append(TicketWarning("status_history", message, f"add {{status: {ticket.status}, at: …}} to status_history"))
+    return found

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from spm_rules.durations import format_duration, parse_duration
+from spm_rules.durations import WorkingDays, format_duration, format_target, parse_duration, parse_target
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,36 @@ def test_rejects_with_guidance(text: object) -> None:
 )
 def test_formats(value: timedelta, text: str) -> None:
     assert format_duration(value) == text
+
+
+def test_business_time_is_formatted_in_hours() -> None:
+    assert format_duration(timedelta(hours=26, minutes=30), days=False) == "26h30m"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("3wd", WorkingDays(3)), (" 1wd ", WorkingDays(1)), ("12wd", WorkingDays(12)), ("4h", timedelta(hours=4)), ("2d", timedelta(days=2))],
+)
+def test_targets_take_working_days_or_durations(text: str, expected: object) -> None:
+    assert parse_target(text) == expected
+    assert format_target(parse_target(text)) == (text.strip() if isinstance(expected, WorkingDays) else format_duration(expected))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("0wd", "at least 1wd"),
+        ("1wd2h", "a working-day target stands alone"),
+        ("2h1wd", "a working-day target stands alone"),
+        ("wd", "bad duration 'wd'"),
+        ("1.5wd", "bad duration '1.5wd'"),
+    ],
+)
+def test_bad_working_day_targets(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_target(text)
+
+
+def test_working_days_are_only_for_targets() -> None:
+    with pytest.raises(ValueError, match="working days .wd. count only in SLA targets"):
+        parse_duration("2wd")

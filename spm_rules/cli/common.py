@@ -1,4 +1,5 @@
-"""What every subcommand needs: a ruleset loaded with its problems printed, an instant from an option.
+"""What every subcommand needs: a ruleset loaded with its problems printed, an instant from an
+option, the options several commands share, and an engine built with the CLI's words.
 
 The CLI's modules import at the top only what defining the commands needs (click and the
 standard library), and the rest inside the commands, so that ``spm-rules --help`` does not
@@ -7,6 +8,7 @@ load pydantic, SQLAlchemy, Apprise or durable_rules (``tests/cli/test_startup.py
 
 from __future__ import annotations
 
+import platform
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -17,9 +19,10 @@ from ..errors import RulesetError
 from ..state import DEFAULT_STATE_URL
 
 if TYPE_CHECKING:
+    from ..engine import Engine
     from ..ruleset.schema import Ruleset
 
-__all__ = ["load_or_report", "parse_instant", "state_option"]
+__all__ = ["load_or_report", "parse_instant", "state_option", "matcher_option", "encoding_option", "build_engine"]
 
 #: The ``--state`` option every command that reads or writes the state store takes.
 state_option = click.option(
@@ -30,6 +33,48 @@ state_option = click.option(
     show_default=True,
     help="State database URL: sqlite:///FILE or postgresql://USER@HOST/DB (env SPM_RULES_STATE).",
 )
+
+#: The ``--matcher`` option of the commands that evaluate rules.
+matcher_option = click.option(
+    "--matcher",
+    type=click.Choice(["auto", "durable", "python"]),
+    default="auto",
+    show_default=True,
+    help="Rule matcher: durable_rules, pure Python, or auto (durable_rules where it imports).",
+)
+
+
+def _codec(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from ..sources.files import check_encoding
+
+    try:
+        check_encoding(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+#: The ``--encoding`` option of the commands that read tickets.
+encoding_option = click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    callback=_codec,
+    help="Text encoding of the tickets (gbk for a CSV a Chinese Excel saved); a UTF-8 byte order mark is skipped.",
+)
+
+
+def build_engine(ruleset: Ruleset, matcher: str) -> "Engine":
+    """The engine for ``--matcher``; a usage error naming the flag to use when durable_rules
+    does not import here (the library's own message speaks of ``engine='python'``)."""
+    from ..engine import Engine
+    from ..match import durable_available
+
+    if matcher == "durable" and not durable_available():
+        raise click.BadParameter(
+            f"durable_rules does not import on Python {platform.python_version()}; use --matcher python (or auto)", param_hint="--matcher"
+        )
+    return Engine(ruleset, matcher)
 
 
 def load_or_report(path: str) -> Ruleset | None:

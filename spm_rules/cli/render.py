@@ -15,7 +15,7 @@ from ..durations import format_duration
 from ..engine import TicketResult
 from ..ruleset.schema import Ruleset
 
-__all__ = ["results_table", "print_problems", "level_style", "stdout", "stderr"]
+__all__ = ["results_table", "print_problems", "print_warnings", "level_style", "stdout", "stderr"]
 
 # Piped output (cron mail, log files) gets wide rows instead of rich's 80-column default.
 _PIPE_WIDTH = 160
@@ -79,3 +79,9 @@ def print_problems(problems: Iterable[object]) -> None:
     """Each located problem on its own line of standard error."""
     for problem in problems:
         stderr.print(Text(str(problem), style="red"), soft_wrap=True)
+
+
+def print_warnings(warnings: Iterable[object]) -> None:
+    """Each located warning on its own line of standard error, as ``warning: <place>: <message>``."""
+    for warning in warnings:
+        stderr.print(Text(f"warning: {warning}", style="yellow"), soft_wrap=True)

@@ -10,7 +10,7 @@ import click
 
 from ..errors import RulesetError
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import load_or_report, parse_instant
+from .common import build_engine, encoding_option, load_or_report, matcher_option, parse_instant
 
 if TYPE_CHECKING:
     from ..engine import TicketResult
@@ -20,8 +20,11 @@ __all__ = ["validate", "evaluate", "schema"]
 
 @cli.command()
 @click.argument("rulesets", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def validate(rulesets: tuple[str, ...]) -> int:
-    """Check RULESETS (YAML files); print each problem with file, line and key.  Exit 1 if any is invalid."""
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too (unknown Apprise schemes and levels, d/w targets on business calendars, conflicting routes).")
+def validate(rulesets: tuple[str, ...], strict: bool) -> int:
+    """Check RULESETS (YAML files); print each problem, then each warning, with file, line, key
+    and a hint.  Exit 1 if any is invalid (or, with --strict, has warnings)."""
+    from ..ruleset.lint import lint_ruleset
     from ..ruleset.loader import load_ruleset
 
     failed = 0
@@ -33,7 +36,12 @@ def validate(rulesets: tuple[str, ...]) -> int:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
             continue
-        click.echo(f"{path}: ok ({len(ruleset.policies)} policies, {len(ruleset.rules)} rules, {len(ruleset.receivers)} receivers)")
+        warnings = lint_ruleset(ruleset)
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        failed += bool(strict and warnings)
+        counts = f"{len(ruleset.policies)} policies, {len(ruleset.rules)} rules, {len(ruleset.receivers)} receivers"
+        click.echo(f"{path}: ok ({counts}" + (f"; {len(warnings)} warnings)" if warnings else ")"))
     return EXIT_INVALID if failed else EXIT_OK
 
 
@@ -42,32 +50,38 @@ def validate(rulesets: tuple[str, ...]) -> int:
 @click.option("--tickets", "tickets_path", required=True, help="Tickets: JSONL, JSON array or CSV file, or - for standard input.")
 @click.option("--at", "at", default=None, help="Evaluate at this ISO 8601 instant instead of now.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--matcher", type=click.Choice(["auto", "durable", "python"]), default="auto", show_default=True, help="Rule matcher.")
-def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, matcher: str) -> int:
-    """Evaluate tickets once: SLA status and decisions per ticket.  Exit 3 if some tickets were rejected."""
-    from ..engine import Engine
+@matcher_option
+@encoding_option
+def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, matcher: str, encoding: str) -> int:
+    """Evaluate tickets once: SLA status and decisions per ticket.  Exit 3 if some tickets were
+    rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure)."""
     from ..sources.files import TicketReader
-    from .render import print_problems, results_table
+    from .render import print_problems, print_warnings, results_table
 
     ruleset = load_or_report(ruleset_path)
     if ruleset is None:
         return EXIT_INVALID
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
-    reader = TicketReader(tickets_path, ruleset.ticket_timezone)
-    results: list[TicketResult] = list(Engine(ruleset, matcher).evaluate(reader, now))
+    reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
+    results: list[TicketResult] = list(build_engine(ruleset, matcher).evaluate(reader, now))
     if fmt == "json":
         document = {
             "ruleset": ruleset.name,
             "at": now.isoformat(),
             "tickets": [result.to_json() for result in results],
             "rejected": [problem.__dict__ for problem in reader.problems],
+            "warnings": [warning.__dict__ for warning in reader.warnings],
         }
         json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
         results_table(results, ruleset, now)
     print_problems(reader.problems)
-    return EXIT_PARTIAL if reader.problems else EXIT_OK
+    print_warnings(reader.warnings)
+    if reader.problems or reader.warnings:
+        rejected, warned = len({problem.row for problem in reader.problems}), len({warning.row for warning in reader.warnings})
+        click.echo(f"tickets: {len(results)} evaluated, {rejected} rows rejected, {warned} with {len(reader.warnings)} warnings", err=True)
+    return EXIT_PARTIAL if reader.problems or reader.warnings else EXIT_OK
 
 
 @cli.command()

@@ -21,7 +21,7 @@ import click
 from ..logs import setup_logging
 from ..metrics import run_metrics, write_metrics
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import load_or_report, parse_instant, state_option
+from .common import build_engine, encoding_option, load_or_report, matcher_option, parse_instant, state_option
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -72,7 +72,7 @@ def _local(value: datetime | None, zone: ZoneInfo | timezone) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value is not None else "-"
 
 
-def _summary(report: RunReport, ruleset: Ruleset, store: Store) -> None:
+def _summary(report: RunReport, ruleset: Ruleset, store: Store, warned: int) -> None:
     from rich.table import Table
 
     from .render import stdout
@@ -85,6 +85,8 @@ def _summary(report: RunReport, ruleset: Ruleset, store: Store) -> None:
     tickets = f"tickets: {report.evaluated} evaluated"
     if report.rejected:
         tickets += f", [red]{report.rejected} rejected[/red]"
+    if warned:
+        tickets += f", [yellow]{warned} with warnings[/yellow]"
     if report.other_workers:
         tickets += f", {report.other_workers} for other workers"
     if report.locked_elsewhere:
@@ -152,7 +154,8 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 @click.option("--worker", "worker_text", default="1/1", show_default=True, help="This worker's share K/N of the tickets (PostgreSQL state).")
 @click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run's lock (SQLite state).")
 @click.option("--deliver/--no-deliver", default=True, show_default=True, help="Deliver due notifications (or leave them pending in the outbox).")
-@click.option("--matcher", type=click.Choice(["auto", "durable", "python"]), default="auto", show_default=True, help="Rule matcher.")
+@matcher_option
+@encoding_option
 def run_command(
     ruleset_path: str,
     tickets_path: str,
@@ -167,13 +170,14 @@ def run_command(
     lock_timeout: float,
     deliver: bool,
     matcher: str,
+    encoding: str,
 ) -> int:
-    """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if some tickets were rejected."""
-    from ..engine import Engine
+    """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if
+    some tickets were rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure)."""
     from ..run import WorkerSlot, run
     from ..sources.files import TicketReader
     from ..state.store import Store
-    from .render import print_problems, stderr
+    from .render import print_problems, print_warnings, stderr
 
     level = log_level.upper() if log_level else ("WARNING" if quiet else "INFO")
     setup_logging("json" if log_format == "json" else "text", level)
@@ -185,12 +189,12 @@ def run_command(
     if ruleset is None:
         return EXIT_INVALID
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
-    engine = Engine(ruleset, matcher)
+    engine = build_engine(ruleset, matcher)
     with Store(state_url) as store:
         lease: Lease | None = store.acquire_lease("run", wait=lock_timeout) if store.dialect == "sqlite" else None
         progress = RunProgress(enabled=not quiet and stderr.is_terminal)
         try:
-            reader = TicketReader(tickets_path, ruleset.ticket_timezone)
+            reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
             deliverer = _deliverer(ruleset, store) if deliver else None
             report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress)
         finally:
@@ -198,16 +202,20 @@ def run_command(
             if lease is not None:
                 lease.release()
         report.rejected = len(reader.problems)
+        warned = len({warning.row for warning in reader.warnings})
         if metrics_path:
-            write_metrics(metrics_path, run_metrics(report, store.escalation_counts(), store.outbox_counts()))
+            write_metrics(metrics_path, run_metrics(report, store.escalation_counts(), store.outbox_counts(), reader.warnings))
         if fmt == "json":
             document = report.to_json() | {"state": store.masked_url, "rejected": [problem.__dict__ for problem in reader.problems]}
+            document["tickets"]["with_warnings"] = warned
+            document["warnings"] = [warning.__dict__ for warning in reader.warnings]
             json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
             sys.stdout.write("\n")
         elif not quiet:
-            _summary(report, ruleset, store)
+            _summary(report, ruleset, store, warned)
     print_problems(reader.problems)
-    return EXIT_PARTIAL if reader.problems else EXIT_OK
+    print_warnings(reader.warnings)
+    return EXIT_PARTIAL if reader.problems or reader.warnings else EXIT_OK
 
 
 @cli.command()

@@ -39,6 +39,15 @@ must not overlap; the spec is checked for that, make-up days included.
 ``elapsed(start, t) == d``: a due time that uses up a window exactly is that window's end
 (Friday 18:00), never the next window's start, and ``d == 0`` gives ``start``.
 
+*Working days.*  A working day is a date with working time (its windows, as above, are
+not all lost in a DST gap); it opens when its first window opens and closes when its
+last window closes (a night window's date closes the next morning).
+``working_day_close(start, n)`` is the close of the n-th working day counted from
+``start``: the first counted is the first working day that opens at or after ``start``
+(a ticket in before opening counts that day; one arriving during the day, at lunch or
+in the evening starts counting the next working day).  On ``24x7`` every UTC date is a
+working day from midnight to midnight.
+
 Speed
 -----
 Instants are integer microseconds.  A day whose UTC offset is steady has its weekday's
@@ -343,6 +352,10 @@ class Calendar(Protocol):
         """The next instant after ``at`` at which working turns to not working or back; None if never."""
         ...
 
+    def working_day_close(self, start: datetime, days: int) -> datetime:
+        """The close of the ``days``-th working day counted from ``start`` (see the module docstring)."""
+        ...
+
     def explain(self, start: datetime, end: datetime) -> CalendarExplanation:
         """``elapsed(start, end)`` with its reasons."""
         ...
@@ -381,6 +394,12 @@ def _year_of(us: int) -> int:
     return date.fromordinal(us // _DAY + _EPOCH_ORDINAL).year
 
 
+def _day_count(days: int) -> int:
+    if not isinstance(days, int) or days < 1:
+        raise ValueError(f"a count of working days is at least 1, got {days!r}")
+    return days
+
+
 # --------------------------------------------------------------------------- 24x7
 
 
@@ -399,6 +418,10 @@ class TwentyFourSevenCalendar:
     def next_boundary(self, at: datetime) -> datetime | None:
         _to_us(at, "at")
         return None
+
+    def working_day_close(self, start: datetime, days: int) -> datetime:
+        first = -(-_to_us(start, "start") // _DAY)  # the first UTC midnight at or after start
+        return _instant((first + _day_count(days)) * _DAY)
 
     def explain(self, start: datetime, end: datetime) -> CalendarExplanation:
         a, b = _to_us(start, "start"), _to_us(end, "end")
@@ -774,6 +797,22 @@ class BusinessCalendar:
         if end > moment:
             return _instant(end)
         return _instant(self._add_us(moment, 1) - 1)  # not working: the next window's start
+
+    def working_day_close(self, start: datetime, days: int) -> datetime:
+        """The close (UTC) of the ``days``-th working day counted from ``start``: the first
+        counted is the first working day that opens at or after ``start``.  Walks the dates
+        one by one, which for targets of a few working days is a handful of memoized days."""
+        moment, left = _to_us(start, "start"), _day_count(days)
+        day = self._zone.wall_day(moment) - 1  # an earlier date opened before the start
+        counting = False
+        while True:
+            intervals = [(low, high) for low, high in self._intervals(day) if high > low]
+            if intervals and (counting or intervals[0][0] >= moment):
+                counting = True
+                left -= 1
+                if left == 0:
+                    return _instant(intervals[-1][1])
+            day += 1
 
     def explain(self, start: datetime, end: datetime) -> CalendarExplanation:
         """Business time in ``[start, end)`` with the windows, holidays, make-up days and DST

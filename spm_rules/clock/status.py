@@ -9,6 +9,12 @@ threshold is turned into the instant it is (or will be) reached.
 A tier change keeps the time already used and measures it against the new tier's
 target: elapsed time belongs to the ticket, the target to its current tier.
 
+A target in working days (``2wd``) becomes business time once the clock's start is
+known: the business time from the start to the close of the second working day (see
+:meth:`~spm_rules.clock.calendar.Calendar.working_day_close`).  Levels are shares of
+that time, and a pause moves the due time by the business time it lasted, as with any
+other target.
+
 Pure: ``now`` is a parameter and nothing here reads a clock or does I/O.
 """
 
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..durations import format_duration
+from ..durations import WorkingDays, format_duration, format_target
 from ..ruleset.schema import PolicySpec, Ruleset
 from ..tickets import Ticket
 from .calendar import Calendar
@@ -185,10 +191,17 @@ def sla_status(
     else:
         stage = ticket.stage or ""
         spec = policy.targets.get(stage)
-    target = spec.for_tier(ticket.tier, ruleset.tiers) if spec is not None else None
+    written = spec.for_tier(ticket.tier, ruleset.tiers) if spec is not None else None
     intervals = clock_intervals(ticket, policy, now)
-    if target is None or not intervals:
+    if written is None or not intervals:
         return None
+    measured = f"target {format_target(written)} for tier {ticket.tier!r} on calendar {calendar.name!r}"
+    if isinstance(written, WorkingDays):
+        close = calendar.working_day_close(intervals[0][0], written.days)
+        target = calendar.elapsed(intervals[0][0], close)
+        measured += f": {format_duration(target, days=False)} of business time, to {close.isoformat()}"
+    else:
+        target = written
 
     pauses = _pauses(ticket, set(ruleset.pausing_statuses), now)
     running = _subtract(intervals, pauses)
@@ -207,7 +220,7 @@ def sla_status(
     explanation = [
         f"clock: {'from creation' if policy.clock == 'created' else f'stage {stage!r}'}, started {intervals[0][0].isoformat()}"
         + (f", {len(intervals)} visits counted (reopen: continue)" if len(intervals) > 1 else ""),
-        f"target {format_duration(target)} for tier {ticket.tier!r} on calendar {calendar.name!r}",
+        measured,
     ]
     for p_start, p_end, status in pauses:
         if any(s < (p_end or now) and (e or now) > p_start for s, e in intervals):

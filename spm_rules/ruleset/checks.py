@@ -9,28 +9,20 @@ sees a typo, a bad duration and an unknown receiver in one pass.
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from typing import Any, Iterable, Iterator, Protocol
 
-from ..errors import Location, RulesetProblem
+from ..durations import in_working_days
+from ..errors import Location, RulesetProblem, did_you_mean
 from .schema import TWENTY_FOUR_SEVEN_NAME
 
-__all__ = ["check_references"]
+__all__ = ["check_references", "policy_calendars", "written_targets"]
 
 _Path = tuple[str | int, ...]
 
 
 class _Lines(Protocol):
     def line(self, path: Iterable[str | int]) -> int | None: ...
-
-
-def _hint(name: str, known: Iterable[str]) -> str | None:
-    known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=1)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"declared: {', '.join(known)}" if known else None
 
 
 def _mapping(value: Any) -> dict[Any, Any]:
@@ -45,6 +37,40 @@ def _named(section: Any) -> list[tuple[int, Any]]:
     return [(i, item) for i, item in _items(section) if isinstance(item, dict)]
 
 
+def policy_calendars(policy: dict[str, Any], declared: Iterable[str]) -> list[Any]:
+    """The calendar names a policy (raw data) may run on: its own, or those a ticket field
+    chooses (through ``map``, or any ``declared`` one by name), and the default."""
+    calendar = policy.get("calendar", TWENTY_FOUR_SEVEN_NAME)
+    if isinstance(calendar, dict):
+        chosen = list(_mapping(calendar["map"]).values()) if "map" in calendar else list(declared)
+        return [*chosen, calendar.get("default", TWENTY_FOUR_SEVEN_NAME)]
+    return [calendar]
+
+
+def _targets(policy: dict[str, Any]) -> list[tuple[_Path, Any]]:
+    """A policy's target specs (raw data) with their paths within the policy."""
+    targets: list[tuple[_Path, Any]] = [(("targets", stage), spec) for stage, spec in _mapping(policy.get("targets")).items()]
+    if "target" in policy:
+        targets.append((("target",), policy["target"]))
+    return targets
+
+
+def written_targets(policy: dict[str, Any], tiers: dict[str, Any]) -> Iterator[tuple[_Path, str, str | None]]:
+    """Every target of a policy (raw data) as written: (path within the policy, text, and
+    for ``response`` the tier whose response time it stands for, at the target's path)."""
+    for path, spec in _targets(policy):
+        if spec == "response":
+            for tier, tier_spec in tiers.items():
+                response = _mapping(tier_spec).get("response")
+                if isinstance(response, str):
+                    yield path, response.strip(), str(tier)
+        elif isinstance(spec, str):
+            yield path, spec.strip(), None
+        for tier, value in _mapping(spec).items():
+            if isinstance(value, str):
+                yield path + (tier,), value.strip(), None
+
+
 def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterator[RulesetProblem]:
     """Yield a located problem for each dangling or repeated name in the ruleset data."""
 
@@ -55,7 +81,7 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
         """A problem when ``name`` (if text) is not among the ``known`` names of its kind."""
         known = set(known)
         if isinstance(name, str) and name not in known:
-            yield problem(path, f"unknown {kind} {name!r}", _hint(name, known))
+            yield problem(path, f"unknown {kind} {name!r}", did_you_mean(name, known))
 
     tiers = _mapping(data.get("tiers"))
     stages = [s for _, s in _items(data.get("stages")) if isinstance(s, str)]
@@ -93,10 +119,17 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
             named = [(("calendar",), calendar)]
         for path, name in named:
             yield from dangling(base + path, name, "calendar", calendars)
-        targets: list[tuple[_Path, Any]] = [(("targets", stage), spec) for stage, spec in _mapping(policy.get("targets")).items()]
-        if "target" in policy:
-            targets.append((("target",), policy["target"]))
-        for path, spec in targets:
+        if TWENTY_FOUR_SEVEN_NAME in policy_calendars(policy, _mapping(data.get("calendars"))):
+            runs = "can run" if isinstance(policy.get("calendar"), dict) else "runs"
+            for path, text, tier in written_targets(policy, tiers):
+                if in_working_days(text):
+                    written = f"{text}, tier {tier}'s response" if tier else text
+                    yield problem(
+                        base + path,
+                        f"a working-day target ({written}) needs a business calendar, and this policy's clock {runs} on {TWENTY_FOUR_SEVEN_NAME!r} (real time)",
+                        "name a business calendar in calendar:, or write the target in hours",
+                    )
+        for path, spec in _targets(policy):
             stage = path[1] if path[0] == "targets" else None
             if stage is not None and stages:
                 yield from dangling(base + path, stage, "stage", stages)

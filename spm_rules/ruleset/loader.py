@@ -24,7 +24,7 @@ from .checks import check_references
 from .conditions import ConditionSyntaxError
 from .schema import Ruleset
 
-__all__ = ["load_ruleset", "parse_ruleset", "LineMap"]
+__all__ = ["load_ruleset", "parse_ruleset", "origin_of", "LineMap"]
 
 Path_ = tuple[str | int, ...]
 
@@ -192,7 +192,15 @@ def parse_ruleset(text: str, source: str = "<ruleset>") -> Ruleset:
     if problems or ruleset is None:
         problems.sort(key=lambda p: (p.location.line or 0, p.location.key or ""))
         raise RulesetError(problems)
-    return ruleset.model_copy(update={"source": source})
+    loaded = ruleset.model_copy(update={"source": source})
+    loaded._origin = (data, lines)
+    return loaded
+
+
+def origin_of(ruleset: Ruleset) -> tuple[dict[str, Any], LineMap] | None:
+    """The YAML data and line map ``ruleset`` was parsed from; None for one built in code."""
+    origin = ruleset._origin
+    return origin if isinstance(origin, tuple) else None
 
 
 def load_ruleset(path: str | Path) -> Ruleset:

@@ -12,14 +12,15 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, field_validator, model_validator
+from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, PrivateAttr, WithJsonSchema, field_validator, model_validator
 
 from ..alerting import InhibitRuleSpec, ReceiverSpec, RootRouteSpec, SilenceSpec, TemplateSpec, TicketUrl
 from ..clock.calendar import CalendarSpec
 from ..schedules import ScheduleSpec
 from ..state.retention import RetentionSpec
 from .conditions import Condition, parse_condition, render
-from .types import DURATION_JSON_SCHEMA, NAME_PATTERN, Duration, StrictModel, ZoneName, shorthand_schema
+from ..durations import WorkingDays
+from .types import NAME_PATTERN, TARGET_JSON_SCHEMA, Duration, StrictModel, Target, ZoneName, shorthand_schema
 
 __all__ = [
     "ConditionField",
@@ -57,7 +58,7 @@ ConditionField = Annotated[
 class TierSpec(StrictModel):
     """A service tier (response level a customer bought), e.g. ``P4: {response: 4h}``."""
 
-    response: Duration | None = None
+    response: Target | None = None
     description: str | None = None
 
 
@@ -102,18 +103,19 @@ class LevelSpec(StrictModel):
 class TargetSpec(StrictModel):
     """A stage's target per tier: ``{P2: 2h, P4: 4h}``, with ``default`` for other tiers.
 
-    Written in YAML as a plain duration (every tier), a mapping tier → duration, or the
-    word ``response`` (each tier's declared response time).
+    Written in YAML as a plain target (every tier), a mapping tier → target, or the word
+    ``response`` (each tier's declared response time).  A target is business time on the
+    policy's calendar (``4h``) or working days of it (``2wd``).
     """
 
     model_config = ConfigDict(
         json_schema_extra=shorthand_schema(
-            DURATION_JSON_SCHEMA, {"const": "response"}, {"type": "object", "additionalProperties": DURATION_JSON_SCHEMA}
+            TARGET_JSON_SCHEMA, {"const": "response"}, {"type": "object", "additionalProperties": TARGET_JSON_SCHEMA}
         )
     )
 
-    per_tier: dict[str, Duration] = {}
-    default: Duration | None = None
+    per_tier: dict[str, Target] = {}
+    default: Target | None = None
     from_tier_response: bool = False
 
     @model_validator(mode="before")
@@ -129,7 +131,7 @@ class TargetSpec(StrictModel):
             return {"per_tier": value, "default": default} if default is not None else {"per_tier": value}
         return value
 
-    def for_tier(self, tier: str, tiers: dict[str, TierSpec]) -> timedelta | None:
+    def for_tier(self, tier: str, tiers: dict[str, TierSpec]) -> timedelta | WorkingDays | None:
         """The target for ``tier``, or None when this stage has none for it."""
         if tier in self.per_tier:
             return self.per_tier[tier]
@@ -287,3 +289,6 @@ class Ruleset(StrictModel):
     silences: list[SilenceSpec] = []
     templates: dict[str, TemplateSpec] = {}
     source: str | None = Field(default=None, exclude=True)
+    # The YAML data and line map the loader read this ruleset from, so that the linter
+    # (spm_rules.ruleset.lint) can say where a warning stands and how a value was written.
+    _origin: Any = PrivateAttr(default=None)

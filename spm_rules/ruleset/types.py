@@ -13,9 +13,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, PlainValidator, WithJsonSchema
 
-from ..durations import format_duration, parse_duration
+from ..durations import WorkingDays, format_duration, format_target, parse_duration, parse_target
 
-__all__ = ["StrictModel", "NAME_PATTERN", "Duration", "DURATION_JSON_SCHEMA", "ZoneName", "check_zone", "shorthand_schema"]
+__all__ = [
+    "StrictModel",
+    "NAME_PATTERN",
+    "Duration",
+    "DURATION_JSON_SCHEMA",
+    "Target",
+    "TARGET_JSON_SCHEMA",
+    "ZoneName",
+    "check_zone",
+    "shorthand_schema",
+]
 
 #: What a ruleset may call its policies, rules, levels, receivers, templates and hooks.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
@@ -36,6 +46,20 @@ Duration = Annotated[
     WithJsonSchema(DURATION_JSON_SCHEMA),
 ]
 """A duration written ``4h``, ``1h30m``, ``2d`` (see :func:`spm_rules.durations.parse_duration`)."""
+
+TARGET_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [DURATION_JSON_SCHEMA, {"type": "string", "pattern": r"^[1-9]\d*wd$", "description": "working days of the policy's business calendar"}],
+    "examples": ["4h", "2wd"],
+}
+
+Target = Annotated[
+    timedelta | WorkingDays,
+    PlainValidator(parse_target),
+    PlainSerializer(format_target, return_type=str),
+    WithJsonSchema(TARGET_JSON_SCHEMA),
+]
+"""An SLA target: a duration of business time (``4h``) or working days (``2wd``), see
+:func:`spm_rules.durations.parse_target`."""
 
 
 def check_zone(value: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from spm_rules.cli import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+from spm_rules.match import durable_adapter
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTERPRISE = str(ROOT / "rulesets" / "enterprise-command-center.yaml")
@@ -38,9 +39,30 @@ receivers:
 
 def test_validate_shipped_rulesets(capsys: pytest.CaptureFixture[str]) -> None:
     paths = sorted(str(p) for p in (ROOT / "rulesets").glob("*.yaml"))
-    assert main(["validate", *paths]) == EXIT_OK
-    out = capsys.readouterr().out
-    assert all(f"{p}: ok" in out for p in paths)
+    assert main(["validate", "--strict", *paths]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert all(f"{p}: ok" in captured.out for p in paths)
+    assert "warning" not in captured.out + captured.err
+
+
+def test_validate_prints_located_warnings_and_strict_fails_on_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "warned.yaml"
+    path.write_text(
+        BROKEN.replace("4hrs", "4h").replace("levles:\n      - {name: red, at: 100%}\n    ", "")
+        .replace("eq: red}", "eq: redd}")
+        .replace("command-centre", "command-center")
+        .replace("json://localhost/cc", "slak://T000/B000/s3cr3t"),
+        encoding="utf-8",
+    )
+    assert main(["validate", str(path)]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out == f"{path}: ok (1 policies, 1 rules, 1 receivers; 2 warnings)\n"
+    assert captured.err.splitlines() == [
+        f"warning: {path}:12: rules.0.when.eq: sla.level is compared with 'redd', which no policy defines as a level (hint: did you mean 'red'?)",
+        f"warning: {path}:15: receivers.command-center.urls.0: unknown Apprise scheme 'slak': notifications to this URL cannot be sent (hint: did you mean 'slack'?)",
+    ]
+    assert main(["validate", "--strict", str(path)]) == EXIT_INVALID
+    assert "s3cr3t" not in capsys.readouterr().err
 
 
 def test_validate_reports_typo_bad_duration_and_unknown_receiver(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -152,3 +174,72 @@ def test_without_at_the_current_time_is_used(command: str, capsys: pytest.Captur
     document = json.loads(capsys.readouterr().out)
     yellow = next(s for t in document["tickets"] if t["ticket"] == "EC-1002" for s in t["sla"] if s["policy"] == "response")
     assert yellow["level"] is None  # 75 % of 4h is reached at 05:00:00Z, one second later
+
+
+@pytest.mark.parametrize("command", ["evaluate", "run"])
+def test_matcher_durable_where_it_does_not_import_names_the_cli_flag(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(durable_adapter, "_IMPORT_ERROR", ImportError("undefined symbol: PyEval_CallObject"))
+    args = [command, "--ruleset", ENTERPRISE, "--tickets", EXAMPLES, "--at", AT, "--matcher", "durable"]
+    if command == "run":
+        args += ["--state", f"sqlite:///{tmp_path / 'state.db'}", "--no-deliver"]
+    assert main(args) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "use --matcher python" in err and "engine=" not in err and "Traceback" not in err
+
+
+GBK_CSV = "id,tier,status,created_at,region,provider,fault\nEC-1,P4,open,2026-11-25T09:00:00+08:00,east,partner-east,{fault}\n"
+
+
+def test_evaluate_a_gbk_csv_locates_the_bad_bytes_instead_of_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "tickets.csv"
+    path.write_bytes(GBK_CSV.format(fault="硬盘维修").encode("gbk"))
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT, "--format", "json"]) == EXIT_PARTIAL
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["rejected"][0]["field"] == "fault"
+    assert f"{path}: row 2 ticket EC-1: fault: not valid UTF-8 text at byte 2 of the cell (0xc5)"  # 0xd3 0xb2 happens to be UTF-8 in captured.err
+    assert "use --encoding gbk" in captured.err and "Traceback" not in captured.err
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT, "--format", "json", "--encoding", "gbk"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    assert [t["ticket"] for t in document["tickets"]] == ["EC-1"] and document["rejected"] == []
+
+
+def test_run_reads_the_encoding_given_and_refuses_an_unknown_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "tickets.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + GBK_CSV.format(fault="disk").encode())
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    base = ["run", "--ruleset", ENTERPRISE, "--tickets", str(path), "--state", state, "--at", AT, "--no-deliver", "--format", "json"]
+    assert main([*base, "--encoding", "utf-8"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["tickets"]["evaluated"] == 1
+    assert main([*base, "--encoding", "gbkk"]) == EXIT_USAGE
+    assert "unknown encoding 'gbkk'" in capsys.readouterr().err
+
+
+def test_standard_input_in_gbk_is_read_with_encoding() -> None:
+    tickets = GBK_CSV.format(fault="硬盘维修").encode("gbk")
+    args = [sys.executable, "-m", "spm_rules", "evaluate", "--ruleset", ENTERPRISE, "--tickets", "-", "--at", AT, "--format", "json"]
+    plain = subprocess.run(args, input=tickets, capture_output=True, check=False)
+    assert plain.returncode == EXIT_PARTIAL and b"use --encoding gbk" in plain.stderr
+    decoded = subprocess.run([*args, "--encoding", "gbk"], input=tickets, capture_output=True, check=False)
+    assert decoded.returncode == EXIT_OK, decoded.stderr
+    assert [t["ticket"] for t in json.loads(decoded.stdout)["tickets"]] == ["EC-1"]
+
+
+def test_evaluate_warns_of_tickets_it_cannot_measure_and_still_runs_their_other_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    unknown = {"id": "EC-9", "tier": "P9", "status": "open", "created_at": "2026-11-25T09:00:00+08:00", "region": "east", "product_line": "rack",
+               "stage_history": [{"stage": "dispached", "entered_at": "2026-11-25T09:10:00+08:00"}]}
+    path = tmp_path / "t.jsonl"
+    path.write_text(Path(EXAMPLES).read_text(encoding="utf-8") + json.dumps(unknown) + "\n", encoding="utf-8")
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT, "--format", "json"]) == EXIT_PARTIAL
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["rejected"] == []
+    assert [(w["row"], w["field"]) for w in document["warnings"]] == [(11, "tier"), (11, "stage")]
+    ticket = next(t for t in document["tickets"] if t["ticket"] == "EC-9")
+    assert ticket["sla"] == [] and [(d["rule"], d["arguments"]) for d in ticket["decisions"]] == [("dispatch-east", {"provider": "partner-east"})]
+    assert f"warning: {path}: row 11 ticket EC-9: tier: tier 'P9' is not one of the ruleset's tiers (P2, P4, P6)" in captured.err
+    assert f"warning: {path}: row 11 ticket EC-9: stage: stage 'dispached' is not one of the ruleset's stages" in captured.err
+    assert "(hint: did you mean 'dispatched'?)" in captured.err
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT]) == EXIT_PARTIAL
+    assert "2 warnings" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from spm_rules.cli.runs import RunProgress
 from spm_rules.state.store import Store
 from tests.fixtures.servers import HttpServer, RecordedRequest
 from tests.state.helpers import restore_spm_logger  # noqa: F401 (autouse fixture)
-from tests.state.helpers import RULESET_YAML, at, ticket, write_tickets
+from tests.state.helpers import ROOT, RULESET_YAML, at, ticket, write_tickets
 
 SCHEDULES = """\
 schedules:
@@ -196,3 +196,33 @@ def test_the_progress_bar_only_appears_when_enabled_and_after_a_while() -> None:
     eager(10)
     assert eager.bar is not None and eager.bar.tasks[0].completed == 10
     eager.close()
+
+
+def test_run_counts_tickets_it_cannot_measure_in_summary_json_and_metrics(files: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with open(files["tickets"], "a", encoding="utf-8") as handle:
+        handle.write(ticket("D", status="waiting_customer").model_dump_json(exclude_none=True) + "\n")
+    metrics = tmp_path / "spm.prom"
+    assert cli_run(files, at(3).isoformat(), "--format", "json", "--metrics", str(metrics)) == EXIT_PARTIAL
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document["tickets"]["evaluated"] == 4 and document["tickets"]["with_warnings"] == 1
+    assert [(w["ticket_id"], w["row"], w["field"]) for w in document["warnings"]] == [("D", 4, "status_history")]
+    assert "warning: " in captured.err and "status 'waiting_customer' pauses the clock" in captured.err
+    text = metrics.read_text()
+    assert 'spm_rules_run_ticket_warnings{field="status_history",ruleset="cc-test",worker="1/1"} 1' in text
+    assert 'spm_rules_run_ticket_warnings{field="tier",ruleset="cc-test",worker="1/1"} 0' in text
+    assert cli_run(files, at(3).isoformat()) == EXIT_PARTIAL
+    assert "tickets: 4 evaluated, 1 with warnings" in capsys.readouterr().out
+
+
+def test_the_repair_networks_end_to_end_target_is_five_working_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """RP-2007 came in on Thursday 19 November at 10:00, during opening hours: its five working
+    days are Fri, Sat (stations open mon-sat), Mon, Tue and Wed 25, closing at 18:00."""
+    ruleset, tickets = ROOT / "rulesets" / "repair-network.yaml", ROOT / "examples" / "repair-tickets.jsonl"
+    args = ["run", "--ruleset", str(ruleset), "--tickets", str(tickets), "--state", f"sqlite:///{tmp_path / 'state.db'}"]
+    assert main([*args, "--at", "2026-11-25T17:59:00+08:00"]) == EXIT_OK
+    assert "[late]" not in capsys.readouterr().out
+    assert main([*args, "--at", "2026-11-25T18:00:00+08:00"]) == EXIT_OK
+    out = capsys.readouterr().out
+    message = out[out.index("──────── → service-manager · warning: [late] RP-2007 · station-hangzhou-05 ────────") :]
+    assert message.splitlines()[1:3] == ["RP-2007 [late] provider station-hangzhou-05 stage resolution", "  due 2026-11-25 18:00 CST (used 2d7h30m of 2d7h30m)"]

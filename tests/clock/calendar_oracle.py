@@ -92,18 +92,20 @@ class OracleCalendar:
             self._cache[day] = [(midnight + timedelta(minutes=s), midnight + timedelta(minutes=e)) for s, e in windows]
         return self._cache[day]
 
-    def _working(self, wall: datetime) -> bool:
+    def _owner(self, wall: datetime) -> date | None:
+        """The date whose window the wall-clock reading falls in; None outside every window."""
         for day in (wall.date(), wall.date() - timedelta(days=1)):
             for start, end in self._windows(day):
                 if start <= wall < end:
-                    return True
-        return False
+                    return day
+        return None
 
-    def minutes(self, start: datetime, end: datetime) -> list[bool]:
-        """Working or not, for each UTC minute in ``[start, end)`` (aware, whole minutes)."""
+    def owners(self, start: datetime, end: datetime) -> list[date | None]:
+        """For each UTC minute in ``[start, end)`` (aware, whole minutes), the date of the
+        working window it is in, or None when it is not working."""
         start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
         assert start.second == start.microsecond == end.second == end.microsecond == 0
-        cells: list[bool] = []
+        cells: list[date | None] = []
         highest: datetime | None = None
         moment = start - _WARM_UP
         while moment < end:
@@ -111,9 +113,32 @@ class OracleCalendar:
             if highest is None or wall > highest:
                 highest = wall
             if moment >= start:
-                cells.append(self._working(highest))
+                cells.append(self._owner(highest))
             moment += _MINUTE
         return cells
+
+    def minutes(self, start: datetime, end: datetime) -> list[bool]:
+        """Working or not, for each UTC minute in ``[start, end)`` (aware, whole minutes)."""
+        return [owner is not None for owner in self.owners(start, end)]
+
+    def working_day_close(self, start: datetime, days: int, horizon: timedelta) -> datetime | None:
+        """The end of the last working minute of the ``days``-th working date counted from
+        ``start``: a working date is one that owns a working minute, and the dates are
+        counted from the first whose first working minute is at or after ``start``.  None
+        if that date does not end well within ``horizon``."""
+        first = start.astimezone(timezone.utc) - timedelta(days=2)
+        owners = self.owners(first, start + horizon)
+        opens: dict[date, int] = {}
+        closes: dict[date, int] = {}
+        for index, owner in enumerate(owners):
+            if owner is not None:
+                opens.setdefault(owner, index)
+                closes[owner] = index + 1
+        begin = (start.astimezone(timezone.utc) - first) // _MINUTE
+        counted = sorted(day for day in opens if opens[day] >= begin)
+        if len(counted) < days or closes[counted[days - 1]] > len(owners) - 2 * 1440:
+            return None
+        return first + closes[counted[days - 1]] * _MINUTE
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Business time in ``[start, end)``, by counting working minutes."""

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from spm_rules.clock.calendar import (
@@ -609,3 +609,63 @@ def test_a_calendar_open_around_the_clock_counts_real_time(zone: str, start: dat
     assert calendar.elapsed(shown, start + span) == span
     assert calendar.add(shown, span) == start + span
     assert calendar.next_boundary(shown) is None
+
+
+# --------------------------------------------------------------------------- working days (``Nwd`` targets)
+
+NY_OFFICE = build({"timezone": "America/New_York", "hours": {"mon-fri": ["09:00-17:00"]}}, "ny-office")
+
+
+@pytest.mark.parametrize(
+    ("calendar", "start", "days", "close"),
+    [
+        # before opening the start day counts; from opening on (lunch too) the next working day is the first
+        (CHINA, local(SHANGHAI, 2026, 3, 9, 8), 1, local(SHANGHAI, 2026, 3, 9, 18)),
+        (CHINA, local(SHANGHAI, 2026, 3, 9, 9), 1, local(SHANGHAI, 2026, 3, 9, 18)),
+        (CHINA, local(SHANGHAI, 2026, 3, 9, 9, 1), 1, local(SHANGHAI, 2026, 3, 10, 18)),
+        (CHINA, local(SHANGHAI, 2026, 3, 9, 12, 30), 2, local(SHANGHAI, 2026, 3, 11, 18)),
+        (CHINA, local(SHANGHAI, 2026, 3, 9, 19), 1, local(SHANGHAI, 2026, 3, 10, 18)),
+        # a ticket from Friday evening or the weekend: Monday is the first working day
+        (CHINA, local(SHANGHAI, 2026, 3, 6, 17), 1, local(SHANGHAI, 2026, 3, 9, 18)),
+        (CHINA, local(SHANGHAI, 2026, 3, 7, 10), 2, local(SHANGHAI, 2026, 3, 10, 18)),
+        # the National Day week is skipped, the make-up Saturday counts, Sunday does not
+        (CHINA, local(SHANGHAI, 2026, 9, 30, 10), 1, local(SHANGHAI, 2026, 10, 8, 18)),
+        (CHINA, local(SHANGHAI, 2026, 9, 30, 10), 3, local(SHANGHAI, 2026, 10, 10, 18)),
+        (CHINA, local(SHANGHAI, 2026, 9, 30, 10), 4, local(SHANGHAI, 2026, 10, 12, 18)),
+        # a night window belongs to the date it opens on: Monday's night closes Tuesday 06:00
+        (NIGHTS, local(SHANGHAI, 2026, 3, 9, 12), 1, local(SHANGHAI, 2026, 3, 10, 6)),
+        (NIGHTS, local(SHANGHAI, 2026, 3, 9, 23), 1, local(SHANGHAI, 2026, 3, 12, 6)),  # Tuesday 10 March is a holiday
+        # across spring forward: Friday evening to Monday's close, 17:00 EDT
+        (NY_OFFICE, local(NEW_YORK, 2026, 3, 6, 18), 1, local(NEW_YORK, 2026, 3, 9, 17)),
+        (NY_OFFICE, local(NEW_YORK, 2026, 10, 30, 12), 2, local(NEW_YORK, 2026, 11, 3, 17)),
+        # 24x7: whole UTC days, the start day only when the clock starts at its midnight
+        (TWENTY_FOUR_SEVEN, datetime(2026, 3, 9, tzinfo=UTC), 1, datetime(2026, 3, 10, tzinfo=UTC)),
+        (TWENTY_FOUR_SEVEN, datetime(2026, 3, 9, 0, 1, tzinfo=UTC), 2, datetime(2026, 3, 12, tzinfo=UTC)),
+    ],
+)
+def test_working_day_close(calendar: Calendar, start: datetime, days: int, close: datetime) -> None:
+    result = calendar.working_day_close(start, days)
+    assert result == close and result.tzinfo is UTC
+
+
+def test_working_day_close_through_the_holiday_week_matches_the_oracle() -> None:
+    start = local(SHANGHAI, 2026, 9, 29, 12)
+    oracle = OracleCalendar(CHINA_MAPPING)
+    for days in range(1, 6):
+        assert CHINA.working_day_close(start, days) == oracle.working_day_close(start, days, timedelta(days=20))
+
+
+def test_working_day_close_counts_at_least_one_day() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        CHINA.working_day_close(local(SHANGHAI, 2026, 3, 9, 8), 0)
+
+
+@pytest.mark.parametrize("zone", ZONES)
+@settings(PROPERTY, max_examples=25)
+@given(data=st.data())
+def test_working_day_close_matches_the_oracle(zone: str, data: st.DataObject) -> None:
+    mapping, start, _span, shown = data.draw(oracle_cases(zone), label="case")
+    days = data.draw(st.integers(1, 3), label="days")
+    expected = OracleCalendar(mapping).working_day_close(start, days, timedelta(days=16))
+    assume(expected is not None)  # a sparse calendar with long holidays: not within the horizon
+    assert build(mapping).working_day_close(start.astimezone(shown), days) == expected

@@ -1,11 +1,13 @@
 """SLA status: level boundaries, pauses, reopened stages, tier changes, due and next change."""
 
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from spm_rules.clock.calendar import TWENTY_FOUR_SEVEN
+from spm_rules.clock.calendar import TWENTY_FOUR_SEVEN, compile_calendars
 from spm_rules.clock.status import sla_status
+from spm_rules.durations import format_duration
 from spm_rules.ruleset.loader import parse_ruleset
 from spm_rules.tickets import Ticket
 
@@ -173,3 +175,81 @@ def test_pause_time_survives_a_tier_change() -> None:
     assert before.target == timedelta(hours=4) and after.target == timedelta(hours=2)
     assert after.remaining == timedelta(hours=1) and after.due_at == T0 + timedelta(hours=3)
     assert any("paused in 'waiting_customer'" in line for line in after.explanation)
+
+
+# --------------------------------------------------------------------------- working-day targets
+
+WD_RULESET = parse_ruleset(
+    """
+name: wd-test
+tiers: {standard: {}, key-account: {}}
+stages: [request, repair]
+terminal_statuses: [resolved]
+pausing_statuses: [waiting_customer]
+calendars:
+  office:
+    timezone: Asia/Shanghai
+    hours: {mon-fri: ["09:00-18:00"]}
+    holidays: [{from: 2026-10-01, to: 2026-10-07}]
+    working_days: [2026-10-10]
+policies:
+  - name: repair
+    calendar: office
+    targets: {repair: {standard: 2wd, key-account: 1wd}}
+    levels:
+      - {name: reminder, at: 50%}
+      - {name: overdue, at: 100%}
+      - {name: escalate, after_due: 4h}
+""",
+    "wd-test.yaml",
+)
+OFFICE = compile_calendars(WD_RULESET.calendars)["office"]
+CST = ZoneInfo("Asia/Shanghai")
+
+
+def repair_ticket(entered: datetime, tier: str = "standard", statuses: list[tuple[str, datetime]] | None = None) -> Ticket:
+    return Ticket(
+        id="R-1",
+        tier=tier,
+        status=statuses[-1][0] if statuses else "open",
+        created_at=entered - timedelta(hours=1),
+        stage_history=[{"stage": "request", "entered_at": entered - timedelta(hours=1)}, {"stage": "repair", "entered_at": entered}],
+        status_history=[{"status": s, "at": at} for s, at in statuses or []],
+    )
+
+
+def wd_status(ticket: Ticket, now: datetime):
+    status = sla_status(ticket, WD_RULESET.policies[0], WD_RULESET, OFFICE, now)
+    assert status is not None
+    return status
+
+
+@pytest.mark.parametrize(
+    "entered, tier, due, target, reminder",
+    [
+        # Monday 10:00 with 2wd: Tuesday and Wednesday are the two working days; 8h + 9h + 9h of business time
+        (datetime(2026, 3, 9, 10, tzinfo=CST), "standard", datetime(2026, 3, 11, 18, tzinfo=CST), timedelta(hours=26), datetime(2026, 3, 10, 14, tzinfo=CST)),
+        # before opening the day itself counts
+        (datetime(2026, 3, 9, 8, tzinfo=CST), "key-account", datetime(2026, 3, 9, 18, tzinfo=CST), timedelta(hours=9), datetime(2026, 3, 9, 13, 30, tzinfo=CST)),
+        # the eve of National Day: the holiday week is no working day, the make-up Saturday is
+        (datetime(2026, 9, 30, 15, tzinfo=CST), "standard", datetime(2026, 10, 9, 18, tzinfo=CST), timedelta(hours=21), datetime(2026, 10, 8, 16, 30, tzinfo=CST)),
+        (datetime(2026, 10, 9, 12, tzinfo=CST), "key-account", datetime(2026, 10, 10, 18, tzinfo=CST), timedelta(hours=15), datetime(2026, 10, 10, 10, 30, tzinfo=CST)),
+    ],
+)
+def test_a_working_day_target_is_due_at_the_close_of_its_last_day(entered: datetime, tier: str, due: datetime, target: timedelta, reminder: datetime) -> None:
+    status = wd_status(repair_ticket(entered, tier), entered)
+    assert (status.due_at, status.target, status.next_level, status.next_change_at) == (due, target, "reminder", reminder)
+    written = "2wd" if tier == "standard" else "1wd"
+    assert status.explanation[1] == f"target {written} for tier {tier!r} on calendar 'office': {format_duration(target, days=False)} of business time, to {due.astimezone(UTC).isoformat()}"
+    at_due = wd_status(repair_ticket(entered, tier), due)
+    assert (at_due.level, at_due.elapsed, at_due.next_level) == ("overdue", target, "escalate")
+    assert at_due.next_change_at == OFFICE.add(due, timedelta(hours=4))
+
+
+def test_a_pause_moves_a_working_day_due_time_by_the_business_time_paused() -> None:
+    entered = datetime(2026, 3, 9, 10, tzinfo=CST)
+    statuses = [("open", entered), ("waiting_customer", datetime(2026, 3, 10, 9, tzinfo=CST)), ("open", datetime(2026, 3, 11, 9, tzinfo=CST))]
+    status = wd_status(repair_ticket(entered, statuses=statuses), datetime(2026, 3, 11, 10, tzinfo=CST))
+    assert status.target == timedelta(hours=26)  # the target is fixed by where the clock started
+    assert status.elapsed == timedelta(hours=9)  # Monday 10-18 and Wednesday 9-10
+    assert status.due_at == datetime(2026, 3, 12, 18, tzinfo=CST)  # a working day later

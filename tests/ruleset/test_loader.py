@@ -93,6 +93,13 @@ def test_typo_bad_duration_and_unknown_receiver_give_three_located_problems() ->
             "r.yaml:17: schedules.0.receivers.0: unknown receiver 'opz' (hint: did you mean 'ops'?)",
         ),
         ("receivers:\n", "schedules:\n  - {name: d, cron: '0 8 * * *', timezone: UTC, action: inspections, receivers: [ops], tiers: [P9]}\nreceivers:\n", "r.yaml:17: schedules.0.tiers.0: unknown tier 'P9'"),
+        (
+            "{dispatched: response}",
+            "{dispatched: {P2: 1wd, P4: 2wd}}",
+            "r.yaml:7: policies.0.targets.dispatched.P2: a working-day target (1wd) needs a business calendar, and this policy's clock runs on '24x7' (real time) (hint: name a business calendar in calendar:, or write the target in hours)",
+        ),
+        ("tiers: {P2: {response: 2h}", "tiers: {P2: {response: 1wd}", "r.yaml:7: policies.0.targets.dispatched: a working-day target (1wd, tier P2's response) needs a business calendar"),
+        ("{dispatched: response}", "{dispatched: 0wd}", "r.yaml:7: policies.0.targets.dispatched: bad target '0wd': a working-day target counts at least 1wd"),
         ("notify: [ops]", "notify: [ops]\n        tag: x", "r.yaml:15: rules.0.then.0: an action is exactly one of escalate, route, notify, tag (found ['notify', 'tag'])"),
     ],
 )
