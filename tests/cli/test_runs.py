@@ -221,8 +221,8 @@ def test_the_repair_networks_end_to_end_target_is_five_working_days(tmp_path: Pa
     ruleset, tickets = ROOT / "rulesets" / "repair-network.yaml", ROOT / "examples" / "repair-tickets.jsonl"
     args = ["run", "--ruleset", str(ruleset), "--tickets", str(tickets), "--state", f"sqlite:///{tmp_path / 'state.db'}"]
     assert main([*args, "--at", "2026-11-25T17:59:00+08:00"]) == EXIT_OK
-    assert "[late]" not in capsys.readouterr().out
+    assert "[late]" not in capsys.readouterr().err  # console:// messages are for a person: stderr
     assert main([*args, "--at", "2026-11-25T18:00:00+08:00"]) == EXIT_OK
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     message = out[out.index("──────── → service-manager · warning: [late] RP-2007 · station-hangzhou-05 ────────") :]
     assert message.splitlines()[1:3] == ["RP-2007 [late] provider station-hangzhou-05 stage resolution", "  due 2026-11-25 18:00 CST (used 2d7h30m of 2d7h30m)"]
