@@ -15,7 +15,7 @@ from ..durations import format_duration
 from ..engine import TicketResult
 from ..ruleset.schema import Ruleset
 
-__all__ = ["results_table", "print_problems", "print_warnings", "level_style", "stdout", "stderr"]
+__all__ = ["results_table", "print_problems", "print_warnings", "provider_text", "level_style", "stdout", "stderr"]
 
 # Piped output (cron mail, log files) gets wide rows instead of rich's 80-column default.
 _PIPE_WIDTH = 160
@@ -38,14 +38,16 @@ def results_table(results: Iterable[TicketResult], ruleset: Ruleset, now: dateti
         return value.astimezone(zone).strftime("%m-%d %H:%M") if value else "-"
 
     table = Table(title=f"{ruleset.name} at {now.astimezone(zone).isoformat(timespec='minutes')}", expand=False)
-    for column in ("ticket", "tier", "stage", "policy", "level", "used / target", "due", "next"):
+    for column in ("ticket", "tier", "provider", "stage", "policy", "level", "used / target", "due", "next"):
         table.add_column(column, overflow="fold")
     table.add_column("decisions", no_wrap=True)
     for result in results:
         ticket = result.ticket
-        decisions = "\n".join(_decision_text(d.action, d.arguments) for d in result.decisions) or "-"
+        lost = {(c.rule, c.provider) for c in result.route_conflicts}
+        decisions = "\n".join(_decision_text(d.action, d.arguments) + (" (conflict: not applied)" if d.action == "route" and (d.rule, d.arguments["provider"]) in lost else "") for d in result.decisions) or "-"
+        provider = provider_text(ticket.provider, result.provider_reported)
         if not result.statuses:
-            table.add_row(ticket.id, ticket.tier, ticket.stage or "-", "-", Text(ticket.status, style="dim"), "-", "-", "-", decisions)
+            table.add_row(ticket.id, ticket.tier, provider, ticket.stage or "-", "-", Text(ticket.status, style="dim"), "-", "-", "-", decisions)
         for index, status in enumerate(result.statuses):
             level = Text(status.level or "ok", style=level_style(status.level_rank))
             if status.paused:
@@ -54,6 +56,7 @@ def results_table(results: Iterable[TicketResult], ruleset: Ruleset, now: dateti
             table.add_row(
                 ticket.id if index == 0 else "",
                 ticket.tier if index == 0 else "",
+                provider if index == 0 else "",
                 status.stage,
                 status.policy,
                 level,
@@ -73,6 +76,13 @@ def _decision_text(action: str, arguments: dict) -> str:
     if action == "escalate":
         return f"escalate → {arguments['to']}" + (f" ({arguments['level']})" if "level" in arguments else "")
     return "tag " + ", ".join(arguments["tags"])
+
+
+def provider_text(assigned: str | None, reported: str | None) -> str:
+    """The assigned provider, with the reported one beside it when a route decision changed it."""
+    if assigned == reported:
+        return assigned or "-"
+    return f"{assigned or '-'} (routed; reported {reported or 'none'})"
 
 
 def print_problems(problems: Iterable[object]) -> None:
