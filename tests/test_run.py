@@ -22,7 +22,8 @@ from spm_rules.metrics import Metric, render
 from spm_rules.notifications import DeliveryOutcome, Notification
 from spm_rules.ruleset.loader import parse_ruleset
 from spm_rules.ruleset.schema import Ruleset
-from spm_rules.run import RunReport, WorkerSlot, active_alert_labels, retry_delay, run
+from spm_rules.run import RunReport, WorkerSlot, active_alert_labels, retry_delay, run, schedule_notification
+from spm_rules.schedules import ScheduleSpec
 from spm_rules.sources.files import read_tickets
 from spm_rules.state.store import Store
 from spm_rules.tickets import Ticket
@@ -512,6 +513,9 @@ receivers:
         assert store.escalation_counts() == [("response", "red", "partner-backup", 2)]
         assert {who for _kind, _policy, _level, who, _count in store.transition_counts(at(4), at(4, 1))} == {"partner-backup"}
         assert {labels["provider"] for labels in active_alert_labels(store)(at(4))} == {"partner-backup"}
+        digest = ScheduleSpec.model_validate({"name": "digest", "cron": "0 * * * *", "timezone": "UTC", "action": "digest", "receivers": ["center"]})
+        payload = schedule_notification(store, digest, at(4), at(4)).notification.payload
+        assert {group["provider"] for level in payload["levels"] for group in level["providers"]} == {"partner-backup"}
 
 
 def test_the_shipped_command_center_routes_notifies_and_groups_by_the_assigned_provider(state_url: str) -> None:

@@ -38,16 +38,15 @@ def results_table(results: Iterable[TicketResult], ruleset: Ruleset, now: dateti
         return value.astimezone(zone).strftime("%m-%d %H:%M") if value else "-"
 
     table = Table(title=f"{ruleset.name} at {now.astimezone(zone).isoformat(timespec='minutes')}", expand=False)
-    for column in ("ticket", "tier", "provider", "stage", "policy", "level", "used / target", "due", "next"):
+    for column in ("ticket", "tier", "stage", "policy", "level", "used / target", "due", "next"):
         table.add_column(column, overflow="fold")
     table.add_column("decisions", no_wrap=True)
     for result in results:
         ticket = result.ticket
         lost = {(c.rule, c.provider) for c in result.route_conflicts}
         decisions = "\n".join(_decision_text(d.action, d.arguments) + (" (conflict: not applied)" if d.action == "route" and (d.rule, d.arguments["provider"]) in lost else "") for d in result.decisions) or "-"
-        provider = provider_text(ticket.provider, result.provider_reported)
         if not result.statuses:
-            table.add_row(ticket.id, ticket.tier, provider, ticket.stage or "-", "-", Text(ticket.status, style="dim"), "-", "-", "-", decisions)
+            table.add_row(ticket.id, ticket.tier, ticket.stage or "-", "-", Text(ticket.status, style="dim"), "-", "-", "-", decisions)
         for index, status in enumerate(result.statuses):
             level = Text(status.level or "ok", style=level_style(status.level_rank))
             if status.paused:
@@ -56,7 +55,6 @@ def results_table(results: Iterable[TicketResult], ruleset: Ruleset, now: dateti
             table.add_row(
                 ticket.id if index == 0 else "",
                 ticket.tier if index == 0 else "",
-                provider if index == 0 else "",
                 status.stage,
                 status.policy,
                 level,
@@ -79,10 +77,10 @@ def _decision_text(action: str, arguments: dict) -> str:
 
 
 def provider_text(assigned: str | None, reported: str | None) -> str:
-    """The assigned provider, with the reported one beside it when a route decision changed it."""
+    """The assigned provider, marked when a route decision changed it (with the reported one, if any)."""
     if assigned == reported:
         return assigned or "-"
-    return f"{assigned or '-'} (routed; reported {reported or 'none'})"
+    return f"{assigned or '-'} (routed" + (f" from {reported})" if reported else ")")
 
 
 def print_problems(problems: Iterable[object]) -> None:

@@ -152,6 +152,13 @@ class Lifecycle:
                 work.note("stage", detail=f"{prev.stage!r} → {ticket.stage!r}", at=_stage_time(ticket))
             if work.reported is not None and prev.provider != work.reported:
                 work.note("routed", detail=f"provider {work.reported!r} set in the ticket system")
+        route = result.route
+        routed_to = route.arguments["provider"] if route is not None else None
+        before = prev.routed_to if prev is not None else None
+        if route is not None and routed_to != before:
+            work.note("routed", rule=route.rule, detail=f"to {routed_to!r}: {route.why}")
+        elif route is None and before is not None and before != work.reported:
+            work.note("routed", detail=f"no route rule assigns it any more: provider {work.reported or 'none'} as reported (was routed to {before!r})")
 
         statuses = {status.policy: status for status in result.statuses}
         active: dict[EscalationKey, tuple[int, SlaStatus | None]] = {
@@ -178,13 +185,6 @@ class Lifecycle:
         for key, decisions in sorted(groups.items()):
             self._act(work, key, decisions, active[key][1])
 
-        route = result.route
-        routed_to = route.arguments["provider"] if route is not None else None
-        before = prev.routed_to if prev is not None else None
-        if route is not None and routed_to != before:
-            work.note("routed", rule=route.rule, detail=f"to {routed_to!r}: {route.why}")
-        elif route is None and before is not None and before != work.reported:
-            work.note("routed", detail=f"no route rule assigns it any more: provider {work.reported or 'none'} as reported (was routed to {before!r})")
         tagging = sorted((d for d in result.decisions if d.action == "tag"), key=lambda d: d.rule)
         tags = tuple(sorted({tag for d in tagging for tag in d.arguments.get("tags", ())}))
         added = [tag for tag in tags if prev is None or tag not in prev.tags]
