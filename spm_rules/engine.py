@@ -21,8 +21,9 @@ Routing is decided here, and what it decides is what every later stage sees:
   ``provider present: false`` keeps firing, run after run); every other rule, and the
   policies' ``applies_to`` and calendars, see the ticket with ``provider`` = the assigned
   one.  Only the tickets whose provider changed are measured and matched a second time;
-* the result carries the **effective ticket** (``provider`` = assigned) with the reported
-  provider kept in its ``provider_reported`` field, in the facts rules see as well.
+* the result carries the **effective ticket** (``provider`` = assigned) and the reported
+  provider (``provider_reported``), which every fact carries beside ``provider``
+  (``ticket_fact``): the facts rules see, and the labels and payloads of notifications.
 
 Decisions come out in ruleset order (rule, then SLA status, then action), so that no
 outcome but the route tie-break depends on where a rule sits in the file.
@@ -42,12 +43,20 @@ from .ruleset.conditions import All, Condition, explain, fields_of, holds
 from .ruleset.schema import CalendarByField, PolicySpec, RuleSpec, Ruleset
 from .tickets import Ticket
 
-__all__ = ["Decision", "RouteConflict", "TicketResult", "Engine", "evaluate", "BATCH_SIZE", "PROVIDER_REPORTED"]
+__all__ = ["Decision", "RouteConflict", "TicketResult", "Engine", "evaluate", "ticket_fact", "BATCH_SIZE", "PROVIDER_REPORTED"]
 
 #: How many tickets one matcher call sees; bounds memory while keeping durable_rules busy.
 BATCH_SIZE = 1000
-#: The field of the effective ticket (and of every fact) that keeps the provider the ticket system reported.
+#: The fact field that keeps the provider the ticket system reported, beside ``provider``.
 PROVIDER_REPORTED = "provider_reported"
+
+
+def ticket_fact(ticket: Ticket, provider_reported: str | None) -> dict[str, Any]:
+    """A ticket's flat fact with the reported provider beside its own (the assigned one):
+    what rules match on (before ``sla.*``), and what notifications are labelled with."""
+    fact = ticket.fact()
+    fact[PROVIDER_REPORTED] = provider_reported
+    return fact
 
 
 @dataclass(frozen=True)
@@ -100,10 +109,10 @@ class TicketResult:
     """A ticket as the decisions leave it, its SLA statuses (one per applicable policy) and
     the decisions that fired.
 
-    ``ticket`` is the effective ticket: its ``provider`` is the assigned one and its
-    ``provider_reported`` field the one the ticket system reported.  ``route`` is the route
-    decision that assigned the provider (None: no route rule fired), ``route_conflicts``
-    the route decisions to other providers that lost to it.
+    ``ticket`` is the effective ticket: its ``provider`` is the assigned one.  ``route`` is
+    the route decision that assigned it (None: no route rule fired), ``route_conflicts``
+    the route decisions to other providers that lost to it, and ``reported`` the ticket as
+    the ticket system reported it when the route changed its provider (else None).
     """
 
     ticket: Ticket
@@ -111,11 +120,16 @@ class TicketResult:
     decisions: tuple[Decision, ...] = field(default=())
     route: Decision | None = None
     route_conflicts: tuple[RouteConflict, ...] = ()
+    reported: Ticket | None = None
 
     @property
     def provider_reported(self) -> str | None:
         """The provider the ticket system reported (``ticket.provider`` is the assigned one)."""
-        return getattr(self.ticket, PROVIDER_REPORTED, self.ticket.provider)
+        return (self.reported or self.ticket).provider
+
+    def fact(self) -> dict[str, Any]:
+        """The effective ticket as a flat fact, with ``provider_reported``."""
+        return ticket_fact(self.ticket, self.provider_reported)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -194,8 +208,7 @@ class Engine:
         """Per applicable policy, how the ticket's SLA numbers came about (calendar detail
         included), for the ticket as routed."""
         (result,) = self.evaluate([ticket], now)
-        effective = result.ticket
-        fact = effective.fact()
+        effective, fact = result.ticket, result.fact()
         return {
             policy.name: explain_status(effective, policy, self.ruleset, self.calendar_for(policy, fact), now)
             for policy in self.policies_for(fact)
@@ -210,28 +223,28 @@ class Engine:
             yield from self._evaluate_batch(batch, now)
 
     def _evaluate_batch(self, batch: list[Ticket], now: datetime) -> Iterator[TicketResult]:
-        as_reported = [ticket.model_copy(update={PROVIDER_REPORTED: ticket.provider}) for ticket in batch]
-        reported = {index: self._measure(ticket, now) for index, ticket in enumerate(as_reported) if ticket.status not in self._terminal}
+        reported = {index: self._measure(ticket, ticket.provider, now) for index, ticket in enumerate(batch) if ticket.status not in self._terminal}
         decisions = self._match(reported, self.rules.keys())
         assignments = {index: self._assignment(decisions[index]) for index in reported}
         moved: dict[int, _Measured] = {}
         for index, (route, _conflicts) in assignments.items():
-            if route is not None and route.arguments["provider"] != batch[index].provider:
-                moved[index] = self._measure(as_reported[index].model_copy(update={"provider": route.arguments["provider"]}), now)
+            ticket = batch[index]
+            if route is not None and route.arguments["provider"] != ticket.provider:
+                moved[index] = self._measure(ticket.model_copy(update={"provider": route.arguments["provider"]}), ticket.provider, now)
         if moved:
             others = self.rules.keys() - self._routing
             for index, found in self._match(moved, others).items():
                 decisions[index] = sorted([d for d in decisions[index] if d.rule in self._routing] + found, key=lambda d: self._rank[d.rule])
-        for index, ticket in enumerate(as_reported):
+        for index, ticket in enumerate(batch):
             measured = moved.get(index) or reported.get(index)
             if measured is None:
                 yield TicketResult(ticket)
                 continue
             route, conflicts = assignments[index]
-            yield TicketResult(measured.ticket, measured.statuses, tuple(decisions[index]), route, conflicts)
+            yield TicketResult(measured.ticket, measured.statuses, tuple(decisions[index]), route, conflicts, ticket if index in moved else None)
 
-    def _measure(self, ticket: Ticket, now: datetime) -> _Measured:
-        fact = ticket.fact()
+    def _measure(self, ticket: Ticket, provider_reported: str | None, now: datetime) -> _Measured:
+        fact = ticket_fact(ticket, provider_reported)
         return _Measured(ticket, fact, self.statuses(ticket, now, fact))
 
     def _match(self, measured: dict[int, _Measured], wanted: Collection[str]) -> dict[int, list[Decision]]:

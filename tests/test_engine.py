@@ -191,14 +191,28 @@ policies:
     assert status.elapsed == timedelta(hours=37)
 
 
-ORDER_YAML = """
-name: order
+#: A small ruleset's head: one tier with a 4 h response, one stage, the response policy
+#: (its levels follow).
+SMALL_HEAD = """
+name: small
 tiers: {P4: {response: 4h}}
 stages: [dispatched]
 terminal_statuses: [resolved]
 policies:
   - name: response
     targets: {dispatched: response}
+"""
+
+
+def _five_hours_in(text: str, **fields: object) -> TicketResult:
+    """The result of one P4 ticket, dispatched five hours ago (one hour past its target)."""
+    start = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+    item = Ticket(id="R", tier="P4", status="open", created_at=start, stage_history=[{"stage": "dispatched", "entered_at": start}], **fields)
+    (result,) = Engine(parse_ruleset(text, "small.yaml"), "python").evaluate([item], start + timedelta(hours=5))
+    return result
+
+
+ORDER_YAML = SMALL_HEAD + """\
     levels: [{name: breach, at: 100%}]
 rules:
   - {name: vip, when: {field: vip, eq: true}, then: [{tag: vip}]}
@@ -212,10 +226,7 @@ def test_a_rule_reading_no_sla_field_leaves_later_rules_their_policy_and_level(s
     if swap:
         vip, breach = (line for line in text.splitlines() if line.startswith("  - {name:"))
         text = text.replace(vip + "\n" + breach, breach + "\n" + vip)
-    start = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
-    overdue = Ticket(id="V", tier="P4", status="open", vip=True, created_at=start, stage_history=[{"stage": "dispatched", "entered_at": start}])
-    (result,) = Engine(parse_ruleset(text, "order.yaml"), "python").evaluate([overdue], start + timedelta(hours=5))
-    by_rule = {d.rule: (d.policy, d.level) for d in result.decisions}
+    by_rule = {d.rule: (d.policy, d.level) for d in _five_hours_in(text, vip=True).decisions}
     assert by_rule == {"vip": (None, None), "breach": ("response", "breach")}
 
 
@@ -256,14 +267,7 @@ def test_decisions_do_not_depend_on_rule_order_except_which_route_wins(data: dic
 
 # -- routing: the decision is what every later rule and policy sees ----------------------
 
-ROUTING_YAML = """
-name: routing
-tiers: {P4: {response: 4h}}
-stages: [dispatched]
-terminal_statuses: [resolved]
-policies:
-  - name: response
-    targets: {dispatched: response}
+ROUTING_YAML = SMALL_HEAD + """\
     levels: [{name: red, at: 100%}]
   - name: partner-a-care
     applies_to: {field: provider, eq: partner-a}
@@ -284,17 +288,10 @@ receivers:
 """
 
 
-def _routing_result(text: str, **fields: object) -> TicketResult:
-    start = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
-    item = Ticket(id="R", tier="P4", status="open", created_at=start, stage_history=[{"stage": "dispatched", "entered_at": start}], **fields)
-    (result,) = Engine(parse_ruleset(text, "routing.yaml"), "python").evaluate([item], start + timedelta(hours=5))
-    return result
-
-
 def test_the_first_route_in_ruleset_order_assigns_the_provider_every_other_rule_and_policy_sees() -> None:
-    result = _routing_result(ROUTING_YAML, region="east")
+    result = _five_hours_in(ROUTING_YAML, region="east")
     assert (result.ticket.provider, result.provider_reported, result.route.rule) == ("partner-a", None, "dispatch-a")
-    assert result.ticket.fact()["provider_reported"] is None
+    assert result.fact()["provider_reported"] is None and result.reported.provider is None
     # The losing route is kept as a decision and reported, not dropped.
     assert result.route_conflicts == (RouteConflict("east-to-b", "partner-b", "dispatch-a", "partner-a"),)
     assert [d.rule for d in result.decisions] == ["dispatch-a", "east-to-b", "tell-partner-a"]
@@ -310,7 +307,7 @@ def test_the_route_tie_break_follows_rule_order_and_so_does_what_depends_on_it()
     east = "  - name: east-to-b\n    when: {field: region, eq: east}\n    then: [{route: {provider: partner-b}}]\n"
     text = ROUTING_YAML.replace(dispatch + east, east + dispatch)
     assert text != ROUTING_YAML
-    result = _routing_result(text, region="east")
+    result = _five_hours_in(text, region="east")
     assert (result.ticket.provider, result.route.rule) == ("partner-b", "east-to-b")
     assert result.route_conflicts == (RouteConflict("dispatch-a", "partner-a", "east-to-b", "partner-b"),)
     assert {s.policy for s in result.statuses} == {"response"} and "tell-partner-a" not in {d.rule for d in result.decisions}
@@ -325,7 +322,7 @@ def test_the_route_tie_break_follows_rule_order_and_so_does_what_depends_on_it()
     ],
 )
 def test_route_rules_see_the_ticket_as_reported(fields: dict, assigned: str, routed_by: str | None) -> None:
-    result = _routing_result(ROUTING_YAML, **fields)
+    result = _five_hours_in(ROUTING_YAML, **fields)
     assert result.ticket.provider == assigned and result.provider_reported == fields.get("provider")
     assert (result.route.rule if result.route else None) == routed_by
     assert ("tell-partner-a" in {d.rule for d in result.decisions}) is (assigned == "partner-a")

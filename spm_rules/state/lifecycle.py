@@ -49,7 +49,7 @@ from typing import Any, Iterable, Mapping
 
 from ..durations import format_duration, parse_duration
 from ..clock.status import SlaStatus
-from ..engine import Decision, TicketResult
+from ..engine import Decision, TicketResult, ticket_fact
 from ..notifications import Notification, notification_key, resolved_key
 from ..ruleset.schema import Ruleset
 from ..tickets import Ticket
@@ -74,10 +74,10 @@ class TicketPlan:
     outgoing: tuple[Outgoing, ...] = ()
 
 
-def ticket_labels(ticket: Ticket) -> dict[str, str]:
-    """The ticket's scalar fields as text labels (what routes, silences and grouping match on)."""
+def ticket_labels(fact: Mapping[str, Any]) -> dict[str, str]:
+    """A ticket fact's scalar fields as text labels (what routes, silences and grouping match on)."""
     labels: dict[str, str] = {}
-    for name, value in ticket.fact().items():
+    for name, value in fact.items():
         if isinstance(value, bool):
             labels[name] = "true" if value else "false"
         elif isinstance(value, (str, int, float)):
@@ -201,12 +201,12 @@ class Lifecycle:
         told = tuple(name for name in esc.notified_to if name in self.send_resolved)
         if not told:
             return
-        ticket, now = work.ticket, work.now
+        ticket, now, fact = work.ticket, work.now, work.fact()
         key = resolved_key(ticket.id, esc.policy, esc.level, esc.occurrences)
         stage = work.prev.stage if work.prev is not None else ticket.stage
-        labels = ticket_labels(ticket) | {"policy": esc.policy, "level": esc.level, "stage": stage or ""}
+        labels = ticket_labels(fact) | {"policy": esc.policy, "level": esc.level, "stage": stage or ""}
         payload: dict[str, Any] = {
-            "ticket": ticket.fact(),
+            "ticket": fact,
             "sla": status.to_json() if status is not None else None,
             "why": [f"{esc.level} is over: {reason}"],
             "urgent": False,
@@ -253,13 +253,13 @@ class Lifecycle:
     def _send(
         self, work: _Work, esc: Escalation, kind: str, decisions: list[Decision], receivers: tuple[str, ...], status: SlaStatus | None
     ) -> None:
-        ticket, now = work.ticket, work.now
+        ticket, now, fact = work.ticket, work.now, work.fact()
         occurrence = esc.occurrences + 1
         key = notification_key(ticket.id, esc.policy, esc.level, occurrence)
         rule = decisions[0].rule
-        labels = ticket_labels(ticket) | {"policy": esc.policy, "level": esc.level, "rule": rule, "stage": (status.stage if status else ticket.stage) or ""}
+        labels = ticket_labels(fact) | {"policy": esc.policy, "level": esc.level, "rule": rule, "stage": (status.stage if status else ticket.stage) or ""}
         payload: dict[str, Any] = {
-            "ticket": ticket.fact(),
+            "ticket": fact,
             "sla": status.to_json() if status is not None else None,
             "rules": list(_union([d.rule] for d in decisions)),
             "why": [d.why for d in decisions],
@@ -297,6 +297,10 @@ class _Work:
     def put(self, esc: Escalation) -> None:
         self.records[esc.key] = esc
         self.changed.add(esc.key)
+
+    def fact(self) -> dict[str, Any]:
+        """The ticket's fact as notifications carry it: the assigned provider and the reported one."""
+        return ticket_fact(self.ticket, self.reported)
 
     def note(
         self,

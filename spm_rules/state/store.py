@@ -763,7 +763,8 @@ class Store:
           audit log and outbox rows;
         * ``notifications``: final outbox rows (sent, dead, suppressed) finished longer ago,
           and schedule fires as old;
-        * ``audit``: audit log entries older than that.
+        * ``audit``: audit log entries recorded longer ago (an old event a run recorded
+          recently, such as a new ticket's creation, is kept).
         """
 
         def work(tx: StateTx) -> dict[str, int]:
@@ -781,7 +782,7 @@ class Store:
                 deleted[outbox.name] += tx.conn.execute(delete(outbox).where(final)).rowcount
                 deleted[schedule_fires.name] += tx.conn.execute(delete(schedule_fires).where(schedule_fires.c.fired_at < cutoff)).rowcount
             if audit is not None:
-                deleted[transitions.name] += tx.conn.execute(delete(transitions).where(transitions.c.at < now - audit)).rowcount
+                deleted[transitions.name] += tx.conn.execute(delete(transitions).where(transitions.c.recorded_at < now - audit)).rowcount
             return {name: count for name, count in sorted(deleted.items()) if count}
 
         return self.transaction("prune old state", work)

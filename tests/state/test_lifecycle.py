@@ -105,7 +105,7 @@ def test_escalate_decisions_are_recorded_once_per_episode_and_notifications_carr
     assert (labels["level"], labels["policy"], labels["rule"], labels["region"], labels["customer"], labels["stage"]) == ("escalate", "response", "escalate-duty", "north", "Grid", "dispatched")
     assert out.notification.payload["urgent"] is True and out.notification.payload["escalated_to"] == "partner-manager"
     assert memory.step(ticket("A", region="north", customer="Grid"), at(6, 30)).transitions == ()
-    assert ticket_labels(ticket("A", vip=True))["vip"] == "true"
+    assert ticket_labels(ticket("A", vip=True).fact())["vip"] == "true"
 
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select
 from spm_rules.errors import StateError
 from spm_rules.notifications import Notification
 from spm_rules.state import tables
-from spm_rules.state.records import Escalation, Outgoing, Settlement
+from spm_rules.state.records import Escalation, Outgoing, Settlement, Transition
 from spm_rules.state.store import StateTx, Store, mask_secrets, mask_url
 from tests.state.helpers import at
 
@@ -219,3 +219,12 @@ def test_receivers_reached_are_kept_per_episode_of_an_escalation(store: Store) -
     store.transaction("settle", settle)
     (after,) = store.escalations_of("T")
     assert after.notified_to == ("center",)
+
+
+def test_the_audit_retention_goes_by_record_time(store: Store) -> None:
+    created = Transition(at(-24 * 30), "new", "T", detail="created a month before it was first seen", recorded_at=at(0))
+    store.transaction("record", lambda tx: tx.record([created]))
+    assert store.prune(at(1), audit=timedelta(days=1)) == {}
+    assert [entry.kind for entry in store.history("T")] == ["new"]
+    assert store.prune(at(25), audit=timedelta(days=1)) == {"transitions": 1}
+    assert store.history("T") == []
