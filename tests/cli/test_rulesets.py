@@ -276,16 +276,18 @@ def test_evaluate_warns_of_tickets_it_cannot_measure_and_still_runs_their_other_
     unknown = {"id": "EC-9", "tier": "P9", "status": "open", "created_at": "2026-11-25T09:00:00+08:00", "region": "east", "product_line": "rack",
                "stage_history": [{"stage": "dispached", "entered_at": "2026-11-25T09:10:00+08:00"}]}
     path = tmp_path / "t.jsonl"
-    path.write_text(Path(EXAMPLES).read_text(encoding="utf-8") + json.dumps(unknown) + "\n", encoding="utf-8")
+    examples = Path(EXAMPLES).read_text(encoding="utf-8")
+    path.write_text(examples + json.dumps(unknown) + "\n", encoding="utf-8")
+    row = len(examples.splitlines()) + 1
     assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT, "--format", "json"]) == EXIT_PARTIAL
     captured = capsys.readouterr()
     document = json.loads(captured.out)
     assert document["rejected"] == []
-    assert [(w["row"], w["field"]) for w in document["warnings"]] == [(11, "tier"), (11, "stage")]
+    assert [(w["row"], w["field"]) for w in document["warnings"]] == [(row, "tier"), (row, "stage")]
     ticket = next(t for t in document["tickets"] if t["ticket"] == "EC-9")
     assert ticket["sla"] == [] and [(d["rule"], d["arguments"]) for d in ticket["decisions"]] == [("dispatch-east", {"provider": "partner-east"})]
-    assert f"warning: {path}: row 11 ticket EC-9: tier: tier 'P9' is not one of the ruleset's tiers (P2, P4, P6)" in captured.err
-    assert f"warning: {path}: row 11 ticket EC-9: stage: stage 'dispached' is not one of the ruleset's stages" in captured.err
+    assert f"warning: {path}: row {row} ticket EC-9: tier: tier 'P9' is not one of the ruleset's tiers (P2, P4, P6)" in captured.err
+    assert f"warning: {path}: row {row} ticket EC-9: stage: stage 'dispached' is not one of the ruleset's stages" in captured.err
     assert "(hint: did you mean 'dispatched'?)" in captured.err
     assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT]) == EXIT_PARTIAL
     assert "2 warnings" in capsys.readouterr().err
