@@ -44,7 +44,11 @@ def results_table(results: Iterable[TicketResult], ruleset: Ruleset, now: dateti
     for result in results:
         ticket = result.ticket
         lost = {(c.rule, c.provider) for c in result.route_conflicts}
-        decisions = "\n".join(_decision_text(d.action, d.arguments) + (" (conflict: not applied)" if d.action == "route" and (d.rule, d.arguments["provider"]) in lost else "") for d in result.decisions) or "-"
+        lines = [
+            _decision_text(d.action, d.arguments) + (" (conflict: not applied)" if d.action == "route" and (d.rule, d.arguments["provider"]) in lost else "")
+            for d in result.decisions
+        ]
+        decisions = "\n".join(lines) or "-"
         if not result.statuses:
             table.add_row(ticket.id, ticket.tier, ticket.stage or "-", "-", Text(ticket.status, style="dim"), "-", "-", "-", decisions)
         for index, status in enumerate(result.statuses):
