@@ -10,13 +10,30 @@ fact of its own fields), runs every enabled rule over the facts, and turns each 
 decisions that carry their reason.  A rule that reads no ``sla.*`` field decides once per
 ticket.  A ticket in a terminal status has left the loop: no clock, no decisions (closing
 its escalations is the stateful run's job).
+
+Routing is decided here, and what it decides is what every later stage sees:
+
+* the ticket's **assigned provider** is the one of the first route decision in ruleset
+  order (rule order, then action order), else the provider the ticket system reported;
+* route decisions to other providers in the same evaluation are **conflicts**: kept as
+  decisions and reported on the result (``route_conflicts``), never silently dropped;
+* rules with a route action see the ticket **as reported** (so a dispatch rule
+  ``provider present: false`` keeps firing, run after run); every other rule, and the
+  policies' ``applies_to`` and calendars, see the ticket with ``provider`` = the assigned
+  one.  Only the tickets whose provider changed are measured and matched a second time;
+* the result carries the **effective ticket** (``provider`` = assigned) and the reported
+  provider (``provider_reported``), which every fact carries beside ``provider``
+  (``ticket_fact``): the facts rules see, and the labels and payloads of notifications.
+
+Decisions come out in ruleset order (rule, then SLA status, then action), so that no
+outcome but the route tie-break depends on where a rule sits in the file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Collection, Iterable, Iterator
 
 from .batches import batched
 from .clock.calendar import Calendar, compile_calendars
@@ -26,10 +43,20 @@ from .ruleset.conditions import All, Condition, explain, fields_of, holds
 from .ruleset.schema import CalendarByField, PolicySpec, RuleSpec, Ruleset
 from .tickets import Ticket
 
-__all__ = ["Decision", "TicketResult", "Engine", "evaluate", "BATCH_SIZE"]
+__all__ = ["Decision", "RouteConflict", "TicketResult", "Engine", "evaluate", "ticket_fact", "BATCH_SIZE", "PROVIDER_REPORTED"]
 
 #: How many tickets one matcher call sees; bounds memory while keeping durable_rules busy.
 BATCH_SIZE = 1000
+#: The fact field that keeps the provider the ticket system reported, beside ``provider``.
+PROVIDER_REPORTED = "provider_reported"
+
+
+def ticket_fact(ticket: Ticket, provider_reported: str | None) -> dict[str, Any]:
+    """A ticket's flat fact with the reported provider beside its own (the assigned one):
+    what rules match on (before ``sla.*``), and what notifications are labelled with."""
+    fact = ticket.fact()
+    fact[PROVIDER_REPORTED] = provider_reported
+    return fact
 
 
 @dataclass(frozen=True)
@@ -60,12 +87,49 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class RouteConflict:
+    """A route decision that lost: a rule earlier in the ruleset assigned another provider."""
+
+    rule: str
+    provider: str
+    assigned_by: str
+    assigned: str
+
+    def describe(self) -> str:
+        """One line for logs and summaries."""
+        return f"rule {self.rule!r} routes to {self.provider!r}, but rule {self.assigned_by!r} (earlier in the ruleset) assigned {self.assigned!r}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON output."""
+        return {"rule": self.rule, "provider": self.provider, "assigned_by": self.assigned_by, "assigned": self.assigned}
+
+
+@dataclass(frozen=True)
 class TicketResult:
-    """A ticket, its SLA statuses (one per applicable policy) and the decisions that fired."""
+    """A ticket as the decisions leave it, its SLA statuses (one per applicable policy) and
+    the decisions that fired.
+
+    ``ticket`` is the effective ticket: its ``provider`` is the assigned one.  ``route`` is
+    the route decision that assigned it (None: no route rule fired), ``route_conflicts``
+    the route decisions to other providers that lost to it, and ``reported`` the ticket as
+    the ticket system reported it when the route changed its provider (else None).
+    """
 
     ticket: Ticket
     statuses: tuple[SlaStatus, ...] = ()
     decisions: tuple[Decision, ...] = field(default=())
+    route: Decision | None = None
+    route_conflicts: tuple[RouteConflict, ...] = ()
+    reported: Ticket | None = None
+
+    @property
+    def provider_reported(self) -> str | None:
+        """The provider the ticket system reported (``ticket.provider`` is the assigned one)."""
+        return (self.reported or self.ticket).provider
+
+    def fact(self) -> dict[str, Any]:
+        """The effective ticket as a flat fact, with ``provider_reported``."""
+        return ticket_fact(self.ticket, self.provider_reported)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -75,10 +139,22 @@ class TicketResult:
             "stage": self.ticket.stage,
             "status": self.ticket.status,
             "provider": self.ticket.provider,
+            "provider_reported": self.provider_reported,
+            "routed_by": self.route.rule if self.route is not None else None,
+            "route_conflicts": [conflict.to_json() for conflict in self.route_conflicts],
             "region": self.ticket.region,
             "sla": [status.to_json() for status in self.statuses],
             "decisions": [decision.to_json() for decision in self.decisions],
         }
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """A ticket as one pass of the engine sees it: its fact and its SLA statuses."""
+
+    ticket: Ticket
+    fact: dict[str, Any]
+    statuses: tuple[SlaStatus, ...]
 
 
 class Engine:
@@ -89,6 +165,9 @@ class Engine:
         self.calendars: dict[str, Calendar] = compile_calendars(ruleset.calendars)
         self.rules: dict[str, RuleSpec] = {rule.name: rule for rule in ruleset.rules if rule.enabled}
         self._actions = {name: [(action.kind, action.arguments()) for action in rule.then] for name, rule in self.rules.items()}
+        self._rank = {name: index for index, name in enumerate(self.rules)}
+        # Rules that route decide the assignment, so they see the ticket as reported.
+        self._routing = frozenset(name for name, actions in self._actions.items() if any(kind == "route" for kind, _ in actions))
         # A rule that reads no sla.* field decides once per ticket, not once per SLA status.
         self._per_ticket = frozenset(
             name for name, rule in self.rules.items() if rule.when is None or not any(f.startswith("sla.") for f in fields_of(rule.when))
@@ -126,10 +205,12 @@ class Engine:
         return tuple(found)
 
     def explain(self, ticket: Ticket, now: datetime) -> dict[str, tuple[str, ...]]:
-        """Per applicable policy, how the ticket's SLA numbers came about (calendar detail included)."""
-        fact = ticket.fact()
+        """Per applicable policy, how the ticket's SLA numbers came about (calendar detail
+        included), for the ticket as routed."""
+        (result,) = self.evaluate([ticket], now)
+        effective, fact = result.ticket, result.fact()
         return {
-            policy.name: explain_status(ticket, policy, self.ruleset, self.calendar_for(policy, fact), now)
+            policy.name: explain_status(effective, policy, self.ruleset, self.calendar_for(policy, fact), now)
             for policy in self.policies_for(fact)
         }
 
@@ -142,31 +223,66 @@ class Engine:
             yield from self._evaluate_batch(batch, now)
 
     def _evaluate_batch(self, batch: list[Ticket], now: datetime) -> Iterator[TicketResult]:
+        reported = {index: self._measure(ticket, ticket.provider, now) for index, ticket in enumerate(batch) if ticket.status not in self._terminal}
+        decisions = self._match(reported, self.rules.keys())
+        assignments = {index: self._assignment(decisions[index]) for index in reported}
+        moved: dict[int, _Measured] = {}
+        for index, (route, _conflicts) in assignments.items():
+            ticket = batch[index]
+            if route is not None and route.arguments["provider"] != ticket.provider:
+                moved[index] = self._measure(ticket.model_copy(update={"provider": route.arguments["provider"]}), ticket.provider, now)
+        if moved:
+            others = self.rules.keys() - self._routing
+            for index, found in self._match(moved, others).items():
+                decisions[index] = sorted([d for d in decisions[index] if d.rule in self._routing] + found, key=lambda d: self._rank[d.rule])
+        for index, ticket in enumerate(batch):
+            measured = moved.get(index) or reported.get(index)
+            if measured is None:
+                yield TicketResult(ticket)
+                continue
+            route, conflicts = assignments[index]
+            yield TicketResult(measured.ticket, measured.statuses, tuple(decisions[index]), route, conflicts, ticket if index in moved else None)
+
+    def _measure(self, ticket: Ticket, provider_reported: str | None, now: datetime) -> _Measured:
+        fact = ticket_fact(ticket, provider_reported)
+        return _Measured(ticket, fact, self.statuses(ticket, now, fact))
+
+    def _match(self, measured: dict[int, _Measured], wanted: Collection[str]) -> dict[int, list[Decision]]:
+        """Each ticket's decisions from the ``wanted`` rules, in ruleset order (then SLA status, then action)."""
         owners: list[tuple[int, SlaStatus | None]] = []
         facts: list[dict[str, Any]] = []
-        statuses: list[tuple[SlaStatus, ...]] = []
-        for index, ticket in enumerate(batch):
-            statuses.append(())
-            if ticket.status in self._terminal:
-                continue
-            base = ticket.fact()
-            found = statuses[index] = self.statuses(ticket, now, base)
-            for status in found or (None,):
-                facts.append(base | status.fact() if status is not None else base)
+        for index, item in measured.items():
+            for status in item.statuses or (None,):
+                facts.append(item.fact | status.fact() if status is not None else item.fact)
                 owners.append((index, status))
-        matches = self.matcher.match(facts) if self.rules else [[] for _ in facts]
-        decisions: list[list[Decision]] = [[] for _ in batch]
-        decided: set[tuple[int, str]] = set()
+        matches = self.matcher.match(facts) if self.rules and facts else [[] for _ in facts]
+        found: dict[int, list[Decision]] = {index: [] for index in measured}
+        once: set[tuple[int, str]] = set()
         for (index, status), fact, names in zip(owners, facts, matches):
             for name in names:
+                if name not in wanted:
+                    continue
+                owner = status
                 if name in self._per_ticket:
-                    if (index, name) in decided:
+                    if (index, name) in once:
                         continue
-                    decided.add((index, name))
-                    status = None
-                decisions[index].extend(self._decisions(batch[index], status, fact, self.rules[name]))
-        for index, ticket in enumerate(batch):
-            yield TicketResult(ticket, statuses[index], tuple(decisions[index]))
+                    once.add((index, name))
+                    owner = None
+                found[index].extend(self._decisions(measured[index].ticket, owner, fact, self.rules[name]))
+        for decisions in found.values():
+            decisions.sort(key=lambda d: self._rank[d.rule])
+        return found
+
+    def _assignment(self, decisions: list[Decision]) -> tuple[Decision | None, tuple[RouteConflict, ...]]:
+        """The route decision that assigns the provider (the first, ``decisions`` being in
+        ruleset order) and the route decisions to other providers that lost to it."""
+        routes = [d for d in decisions if d.action == "route"]
+        if not routes:
+            return None, ()
+        route = routes[0]
+        assigned = route.arguments["provider"]
+        lost = (RouteConflict(d.rule, d.arguments["provider"], route.rule, assigned) for d in routes if d.arguments["provider"] != assigned)
+        return route, tuple(dict.fromkeys(lost))
 
     def _decisions(self, ticket: Ticket, status: SlaStatus | None, fact: dict[str, Any], rule: RuleSpec) -> Iterator[Decision]:
         why = f"rule {rule.name!r}: " + (explain(rule.when, fact) if rule.when is not None else "always")

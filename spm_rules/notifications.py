@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, Sequence
 
-__all__ = ["Notification", "DeliveryOutcome", "OutcomeStatus", "Deliverer", "notification_key"]
+__all__ = ["Notification", "DeliveryOutcome", "OutcomeStatus", "Deliverer", "notification_key", "resolved_key"]
 
 OutcomeStatus = Literal["sent", "failed", "held", "silenced", "inhibited"]
 
@@ -29,6 +29,12 @@ OutcomeStatus = Literal["sent", "failed", "held", "silenced", "inhibited"]
 def notification_key(ticket_id: str, policy: str, level: str, occurrence: int) -> str:
     """The stable idempotency key of the ``occurrence``-th notification of a (ticket, policy, level)."""
     return f"{ticket_id}|{policy}|{level}|{occurrence}"
+
+
+def resolved_key(ticket_id: str, policy: str, level: str, occurrence: int) -> str:
+    """The key of the resolved notification of the episode whose last notification was
+    the ``occurrence``-th: one per episode, never equal to a firing key (it has a fifth part)."""
+    return f"{notification_key(ticket_id, policy, level, occurrence)}|resolved"
 
 
 @dataclass(frozen=True)

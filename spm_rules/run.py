@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import alerting
 from .batches import batched
-from .engine import Engine, TicketResult
+from .engine import Engine, RouteConflict, TicketResult
 from .notifications import Deliverer, DeliveryOutcome, Notification
 from .ruleset.schema import DeliverySpec, Ruleset
 from .schedules import ScheduleSpec, TickPlan, digest_report, indicators_report, plan_ticks, previous_tick, schedule_key
@@ -107,7 +107,11 @@ class WorkerSlot:
 
 @dataclass
 class RunReport:
-    """What one run did: counts for the summary and metrics, and the transitions themselves."""
+    """What one run did: counts for the summary and metrics, and the transitions themselves.
+
+    ``route_conflicts`` are the (ticket id, conflict) of every route decision that lost to
+    an earlier rule's route to another provider in this run.
+    """
 
     now: datetime
     ruleset: str
@@ -118,6 +122,7 @@ class RunReport:
     locked_elsewhere: int = 0
     stale: int = 0
     levels: Counter[tuple[str, str]] = field(default_factory=Counter)
+    route_conflicts: list[tuple[str, RouteConflict]] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
     enqueued: int = 0
     delivery: Counter[str] = field(default_factory=Counter)
@@ -146,8 +151,10 @@ class RunReport:
                 "other_workers": self.other_workers,
                 "locked_elsewhere": self.locked_elsewhere,
                 "stale": self.stale,
+                "route_conflicts": len({ticket for ticket, _ in self.route_conflicts}),
             },
             "levels": levels,
+            "route_conflicts": [{"ticket": ticket, **conflict.to_json()} for ticket, conflict in self.route_conflicts],
             "transition_counts": dict(sorted(self.transition_counts.items())),
             "transitions": [t.to_json() for t in self.transitions if t.kind in STATE_KINDS],
             "notifications": {"enqueued": self.enqueued, **dict(sorted(self.delivery.items()))},
@@ -199,16 +206,20 @@ def apply_batch(store: Store, lifecycle: Lifecycle, results: Sequence[TicketResu
 
 
 def active_alert_labels(store: Store) -> Callable[[datetime], list[dict[str, str]]]:
-    """Labels of the open escalations, for alerting's inhibition (read when delivery asks)."""
+    """Labels of the open escalations, for alerting's inhibition (read when delivery asks).
+
+    ``provider`` is the assigned one; each escalation is the same alert as its own
+    notifications (same ticket, policy and level), so it never inhibits them.
+    """
 
     def labels(_now: datetime) -> list[dict[str, str]]:
         found = []
         for esc, ticket in store.open_escalations():
             item = {"ticket": esc.ticket_id, "policy": esc.policy, "level": esc.level, "kind": "escalation"}
-            for name in ("tier", "stage", "status", "region", "provider"):
-                value = getattr(ticket, name)
-                if value is not None:
-                    item[name] = value
+            values = {"tier": ticket.tier, "stage": ticket.stage, "status": ticket.status, "region": ticket.region, "provider": ticket.assigned_provider}
+            if ticket.provider is not None:
+                values["provider_reported"] = ticket.provider
+            item.update({name: value for name, value in values.items() if value is not None})
             found.append(item)
         return found
 
@@ -258,6 +269,9 @@ def run(
         for result in batch:
             for status in result.statuses:
                 report.levels[(status.policy, status.level or "ok")] += 1
+            for conflict in result.route_conflicts:
+                report.route_conflicts.append((result.ticket.id, conflict))
+                log.warning("route conflict", extra={"fields": {"ticket": result.ticket.id, "conflict": conflict.describe()}})
         for plan in done.plans:
             report.transitions.extend(plan.transitions)
             report.enqueued += len(plan.outgoing)

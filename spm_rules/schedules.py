@@ -209,13 +209,14 @@ def digest_report(
     ``listed`` are the open escalations named in the digest with their tickets (in any
     order; the store's listing may be cut at a limit); ``counts`` are all open
     escalations counted per (policy, level, provider), so the totals are right even when
-    the listing is cut.  A ticket's provider is its own, or the one a route picked.
+    the listing is cut.  A ticket's provider is the one it is assigned to (a route
+    decision's, else its own).
     Ages are measured at ``now``.
     """
     ranks: dict[str, int] = {}
     items: dict[str, dict[str | None, list[dict[str, Any]]]] = {}
     for esc, ticket in sorted(listed, key=lambda pair: (pair[0].opened_at, pair[0].ticket_id, pair[0].policy)):
-        provider = ticket.provider or ticket.routed_to
+        provider = ticket.assigned_provider
         ranks[esc.level] = max(ranks.get(esc.level, esc.level_rank), esc.level_rank)
         items.setdefault(esc.level, {}).setdefault(provider, []).append(
             {

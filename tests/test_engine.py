@@ -1,15 +1,22 @@
 """The engine: statuses and decisions per ticket, on both shipped rulesets, pure and streaming."""
 
+import json
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from random import Random
+from typing import Iterable
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from spm_rules.engine import BATCH_SIZE, Engine, evaluate
+from spm_rules.engine import BATCH_SIZE, Decision, Engine, RouteConflict, TicketResult, evaluate
 from spm_rules.match import durable_available
 from spm_rules.ruleset.loader import load_ruleset, parse_ruleset
 from spm_rules.sources.files import read_tickets
 from spm_rules.tickets import Ticket
+from tests.strategies import ORDER_NOW, order_rulesets, order_tickets
 
 ROOT = Path(__file__).resolve().parents[1]
 AT = datetime(2026, 11, 25, 14, 0, tzinfo=timezone(timedelta(hours=8)))
@@ -182,3 +189,140 @@ policies:
     # Saturday 10 Oct: 9h; Sunday nothing; Monday 12 Oct 09:00-12:00: 3h.
     status = next(iter(Engine(ruleset, "python").evaluate([ticket], now))).statuses[0]
     assert status.elapsed == timedelta(hours=37)
+
+
+#: A small ruleset's head: one tier with a 4 h response, one stage, the response policy
+#: (its levels follow).
+SMALL_HEAD = """
+name: small
+tiers: {P4: {response: 4h}}
+stages: [dispatched]
+terminal_statuses: [resolved]
+policies:
+  - name: response
+    targets: {dispatched: response}
+"""
+
+
+def _five_hours_in(text: str, **fields: object) -> TicketResult:
+    """The result of one P4 ticket, dispatched five hours ago (one hour past its target)."""
+    start = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+    item = Ticket(id="R", tier="P4", status="open", created_at=start, stage_history=[{"stage": "dispatched", "entered_at": start}], **fields)
+    (result,) = Engine(parse_ruleset(text, "small.yaml"), "python").evaluate([item], start + timedelta(hours=5))
+    return result
+
+
+ORDER_YAML = SMALL_HEAD + """\
+    levels: [{name: breach, at: 100%}]
+rules:
+  - {name: vip, when: {field: vip, eq: true}, then: [{tag: vip}]}
+  - {name: breach, when: {field: sla.level, eq: breach}, then: [{tag: late}]}
+"""
+
+
+@pytest.mark.parametrize("swap", [False, True], ids=["ticket-rule-first", "sla-rule-first"])
+def test_a_rule_reading_no_sla_field_leaves_later_rules_their_policy_and_level(swap: bool) -> None:
+    text = ORDER_YAML
+    if swap:
+        vip, breach = (line for line in text.splitlines() if line.startswith("  - {name:"))
+        text = text.replace(vip + "\n" + breach, breach + "\n" + vip)
+    by_rule = {d.rule: (d.policy, d.level) for d in _five_hours_in(text, vip=True).decisions}
+    assert by_rule == {"vip": (None, None), "breach": ("response", "breach")}
+
+
+# -- rule order: only the route tie-break may depend on it -------------------------------
+
+def _decision_multiset(decisions: Iterable[Decision]) -> Counter:
+    return Counter((d.rule, d.action, d.policy, d.stage, d.level, json.dumps(d.arguments, sort_keys=True), d.why) for d in decisions)
+
+
+@settings(deadline=None, max_examples=80, suppress_health_check=[HealthCheck.too_slow])
+@given(data=order_rulesets(), tickets=order_tickets(), shuffle=st.randoms(use_true_random=False))
+def test_decisions_do_not_depend_on_rule_order_except_which_route_wins(data: dict, tickets: list[Ticket], shuffle: Random) -> None:
+    permuted = dict(data, rules=shuffle.sample(data["rules"], len(data["rules"])))
+    before = evaluate(parse_ruleset(json.dumps(data), "order.yaml"), tickets, ORDER_NOW, matcher="python")
+    after = evaluate(parse_ruleset(json.dumps(permuted), "order.yaml"), tickets, ORDER_NOW, matcher="python")
+    routing = {rule["name"] for rule in data["rules"] if any("route" in action for action in rule["then"])}
+    position = {rule["name"]: index for index, rule in enumerate(permuted["rules"])}
+    for one, other in zip(before, after):
+        # Route rules see the ticket as reported: their decisions never depend on the winner.
+        assert _decision_multiset(d for d in one.decisions if d.rule in routing) == _decision_multiset(d for d in other.decisions if d.rule in routing)
+        candidates = {(d.rule, d.arguments["provider"]) for d in one.decisions if d.action == "route"}
+        routes = [d for d in other.decisions if d.action == "route"]
+        if routes:
+            # The first route decision in ruleset order wins; every route elsewhere is a reported conflict.
+            winner = min(routes, key=lambda d: position[d.rule])
+            assert (other.route.rule, other.route.arguments) == (winner.rule, winner.arguments)
+            assert other.ticket.provider == winner.arguments["provider"]
+            lost = {(c.rule, c.provider) for c in other.route_conflicts}
+            assert lost == {(rule, provider) for rule, provider in candidates if provider != other.ticket.provider}
+        else:
+            assert other.route is None and other.route_conflicts == () and other.ticket.provider == other.provider_reported
+        assert other.provider_reported == next(t.provider for t in tickets if t.id == other.ticket.id)
+        if one.ticket.provider == other.ticket.provider:
+            # The same assignment: every decision and status is the same, whatever the order.
+            assert _decision_multiset(one.decisions) == _decision_multiset(other.decisions)
+            assert one.statuses == other.statuses and one.ticket == other.ticket
+
+
+# -- routing: the decision is what every later rule and policy sees ----------------------
+
+ROUTING_YAML = SMALL_HEAD + """\
+    levels: [{name: red, at: 100%}]
+  - name: partner-a-care
+    applies_to: {field: provider, eq: partner-a}
+    targets: {dispatched: 1h}
+    levels: [{name: late, at: 100%}]
+rules:
+  - name: dispatch-a
+    when: {field: provider, present: false}
+    then: [{route: {provider: partner-a}}]
+  - name: east-to-b
+    when: {field: region, eq: east}
+    then: [{route: {provider: partner-b}}]
+  - name: tell-partner-a
+    when: {all: [{field: provider, eq: partner-a}, {field: sla.level, eq: red}]}
+    then: [{notify: [desk]}]
+receivers:
+  desk: {urls: ["console://desk"]}
+"""
+
+
+def test_the_first_route_in_ruleset_order_assigns_the_provider_every_other_rule_and_policy_sees() -> None:
+    result = _five_hours_in(ROUTING_YAML, region="east")
+    assert (result.ticket.provider, result.provider_reported, result.route.rule) == ("partner-a", None, "dispatch-a")
+    assert result.fact()["provider_reported"] is None and result.reported.provider is None
+    # The losing route is kept as a decision and reported, not dropped.
+    assert result.route_conflicts == (RouteConflict("east-to-b", "partner-b", "dispatch-a", "partner-a"),)
+    assert [d.rule for d in result.decisions] == ["dispatch-a", "east-to-b", "tell-partner-a"]
+    # partner-a's own policy measures the routed ticket; the notify rule sees partner-a.
+    assert {s.policy: s.level for s in result.statuses} == {"response": "red", "partner-a-care": "late"}
+    json_form = result.to_json()
+    assert (json_form["provider"], json_form["provider_reported"], json_form["routed_by"]) == ("partner-a", None, "dispatch-a")
+    assert json_form["route_conflicts"] == [{"rule": "east-to-b", "provider": "partner-b", "assigned_by": "dispatch-a", "assigned": "partner-a"}]
+
+
+def test_the_route_tie_break_follows_rule_order_and_so_does_what_depends_on_it() -> None:
+    dispatch = "  - name: dispatch-a\n    when: {field: provider, present: false}\n    then: [{route: {provider: partner-a}}]\n"
+    east = "  - name: east-to-b\n    when: {field: region, eq: east}\n    then: [{route: {provider: partner-b}}]\n"
+    text = ROUTING_YAML.replace(dispatch + east, east + dispatch)
+    assert text != ROUTING_YAML
+    result = _five_hours_in(text, region="east")
+    assert (result.ticket.provider, result.route.rule) == ("partner-b", "east-to-b")
+    assert result.route_conflicts == (RouteConflict("dispatch-a", "partner-a", "east-to-b", "partner-b"),)
+    assert {s.policy for s in result.statuses} == {"response"} and "tell-partner-a" not in {d.rule for d in result.decisions}
+
+
+@pytest.mark.parametrize(
+    ("fields", "assigned", "routed_by"),
+    [
+        ({"region": "west"}, "partner-a", "dispatch-a"),  # unassigned: dispatched
+        ({"region": "west", "provider": "partner-a"}, "partner-a", None),  # assigned in the ticket system: no route fires
+        ({"region": "east", "provider": "partner-a"}, "partner-b", "east-to-b"),  # a route decision wins over the reported provider
+    ],
+)
+def test_route_rules_see_the_ticket_as_reported(fields: dict, assigned: str, routed_by: str | None) -> None:
+    result = _five_hours_in(ROUTING_YAML, **fields)
+    assert result.ticket.provider == assigned and result.provider_reported == fields.get("provider")
+    assert (result.route.rule if result.route else None) == routed_by
+    assert ("tell-partner-a" in {d.rule for d in result.decisions}) is (assigned == "partner-a")

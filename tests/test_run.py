@@ -11,17 +11,24 @@ import json
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
+from spm_rules.alerting import AlertMessage, AlertPipeline
+from spm_rules.engine import RouteConflict
 from spm_rules.logs import setup_logging
 from spm_rules.metrics import Metric, render
 from spm_rules.notifications import DeliveryOutcome, Notification
-from spm_rules.run import RunReport, WorkerSlot, retry_delay, run
+from spm_rules.ruleset.loader import parse_ruleset
+from spm_rules.ruleset.schema import Ruleset
+from spm_rules.run import RunReport, WorkerSlot, active_alert_labels, retry_delay, run, schedule_notification
+from spm_rules.schedules import ScheduleSpec
+from spm_rules.sources.files import read_tickets
 from spm_rules.state.store import Store
 from spm_rules.tickets import Ticket
 from tests.state.helpers import restore_spm_logger  # noqa: F401 (autouse fixture)
-from tests.state.helpers import T0, RecordingDeliverer, at, ruleset, run_driver, snapshot, ticket, write_ruleset, write_tickets
+from tests.state.helpers import ROOT, RULESET_YAML, T0, RecordingDeliverer, at, ruleset, run_driver, snapshot, ticket, write_ruleset, write_tickets
 
 
 def run_at(url: str, tickets: list[Ticket], now: datetime, deliverer: RecordingDeliverer | None, extra: str = "", **kwargs: object) -> RunReport:
@@ -35,10 +42,11 @@ def hours(value: datetime) -> float:
 
 
 def state_transitions(url: str) -> list[tuple[float, str, str | None, str | None, str | None]]:
+    """(hours of the run that recorded it, kind, ticket, policy, level) of every ticket transition."""
     with Store(url) as store:
         entries = store.audit()
     kinds = ("new", "entered", "left", "routed", "escalated", "tagged", "closed", "reopened", "stage", "acknowledged")
-    return [(hours(e.at), e.kind, e.ticket_id, e.policy, e.level) for e in entries if e.kind in kinds]
+    return [(hours(e.recorded), e.kind, e.ticket_id, e.policy, e.level) for e in entries if e.kind in kinds]
 
 
 def tickets_at(now: datetime) -> list[Ticket]:
@@ -369,3 +377,188 @@ def test_json_log_lines_keep_fields_named_like_the_fixed_keys() -> None:
     setup_logging("text", "INFO", stream)
     logging.getLogger("spm_rules.run").info("run done", extra={"fields": {"detail": 'two words "quoted"', "n": 3}})
     assert stream.getvalue().splitlines()[-1].endswith('spm_rules.run: run done detail="two words \\"quoted\\"" n=3')
+
+
+# -- decisions flowing to notifications ------------------------------------------------
+
+#: cc-test with Python hooks as receivers.
+HOOKED_YAML = RULESET_YAML.replace(
+    '  desk: {urls: ["json://127.0.0.1:9/desk"]}\n  center: {urls: ["json://127.0.0.1:9/center"]}\n  duty: {urls: ["json://127.0.0.1:9/duty"]}\n',
+    "  desk: {hook: desk}\n  center: {hook: center}\n  duty: {hook: duty}\n",
+)
+
+
+class Hooks(dict):
+    """One recording hook per receiver name: ``hooks["center"]`` lists the AlertMessages it got."""
+
+    def __init__(self, *names: str) -> None:
+        super().__init__({name: self._recorder(name) for name in names})
+        self.got: dict[str, list[AlertMessage]] = {name: [] for name in names}
+
+    def _recorder(self, name: str) -> Callable[[AlertMessage], bool]:
+        def record(message: AlertMessage) -> bool:
+            self.got[name].append(message)
+            return True
+
+        return record
+
+    def take(self) -> dict[str, list[AlertMessage]]:
+        """Messages per receiver since the last take (receivers that got none left out)."""
+        taken = {name: list(messages) for name, messages in self.got.items() if messages}
+        for messages in self.got.values():
+            messages.clear()
+        return taken
+
+
+def hooked_run(url: str, rules: Ruleset, tickets: list[Ticket], now: datetime, hooks: Hooks) -> RunReport:
+    """A run delivering through the alerting pipeline, as the CLI sets it up, with ``hooks`` as receivers."""
+    with Store(url) as store:
+        pipeline = AlertPipeline(rules, silences=store.active_silences, active_alerts=active_alert_labels(store), hooks=hooks)
+        return run(store, rules, tickets, now, pipeline)
+
+
+def test_a_repeat_is_not_inhibited_by_its_own_open_escalation(state_url: str) -> None:
+    rules = parse_ruleset(HOOKED_YAML + "inhibit_rules:\n  - {source_match: {level: escalate}, target_match: {kind: repeat}, equal: [ticket]}\n", "cc.yaml")
+    hooks = Hooks("desk", "center", "duty")
+    hooked_run(state_url, rules, [ticket("A")], at(6), hooks)
+    assert [n.key for m in hooks.take()["duty"] for n in m.notifications] == ["A|response|escalate|1"]
+    report = hooked_run(state_url, rules, [ticket("A")], at(7), hooks)
+    assert dict(report.delivery) == {"sent": 1}
+    (message,) = hooks.take()["duty"]
+    assert [(n.key, n.kind) for n in message.notifications] == [("A|response|escalate|2", "repeat")]
+    assert "A [escalate] URGENT provider partner-east stage dispatched" in message.body
+
+
+def test_a_resolved_escalation_is_told_once_to_the_receivers_that_take_it(state_url: str) -> None:
+    rules = parse_ruleset(HOOKED_YAML.replace("center: {hook: center}", "center: {hook: center, send_resolved: true}"), "cc.yaml")
+    hooks = Hooks("desk", "center", "duty")
+    hooked_run(state_url, rules, [ticket("A")], at(4), hooks)
+    assert {name: [n.key for m in messages for n in m.notifications] for name, messages in hooks.take().items()} == {
+        "center": ["A|response|red|1"],
+        "desk": ["A|response|red|1"],
+    }
+    closed = ticket("A", status="resolved", status_history=[{"status": "open", "at": at(-0.5).isoformat()}, {"status": "resolved", "at": at(4, 20).isoformat()}])
+    report = hooked_run(state_url, rules, [closed], at(4, 30), hooks)
+    assert (report.enqueued, dict(report.delivery)) == (1, {"sent": 1})
+    got = hooks.take()
+    assert list(got) == ["center"]  # desk does not take resolved notifications
+    (message,) = got["center"]
+    assert [(n.key, n.kind) for n in message.notifications] == [("A|response|red|1|resolved", "resolved")]
+    assert message.notify_type == "success"
+    assert "red is over: ticket closed (status 'resolved')" in message.body and "provider partner-east" in message.body
+    for now in (at(4, 30), at(5), at(8)):
+        again = hooked_run(state_url, rules, [closed], now, hooks)
+        assert (again.enqueued, hooks.take()) == (0, {})
+    with Store(state_url) as store:
+        assert {e.key: e.status for e in store.outbox_entries("A")} == {"A|response|red|1": "sent", "A|response|red|1|resolved": "sent"}
+
+
+def test_audit_times_are_the_tickets_own_with_the_run_time_beside(state_url: str) -> None:
+    history = [{"stage": "hotline", "entered_at": at(-0.5).isoformat()}, {"stage": "dispatched", "entered_at": T0.isoformat()}]
+    onsite = [*history, {"stage": "onsite", "entered_at": at(4, 20).isoformat()}]
+    statuses = [{"status": "open", "at": at(-0.5).isoformat()}]
+    resolved = [*statuses, {"status": "resolved", "at": at(4, 50).isoformat()}]
+    reopened = [*resolved, {"status": "open", "at": at(6, 40).isoformat()}]
+    deliverer = RecordingDeliverer()
+    run_at(state_url, [ticket("A", stage_history=history, status_history=statuses)], at(4), deliverer)
+    run_at(state_url, [ticket("A", stage_history=onsite, status_history=statuses)], at(4, 30), deliverer)
+    run_at(state_url, [ticket("A", stage_history=onsite, status="resolved", status_history=resolved)], at(5), deliverer)
+    run_at(state_url, [ticket("A", stage_history=onsite, status_history=reopened)], at(7), deliverer)
+    run_at(state_url, [ticket("A", stage_history=onsite, status="resolved")], at(8), deliverer)  # no status history: the run's time
+    with Store(state_url) as store:
+        entries = [(e.kind, hours(e.at), hours(e.recorded)) for e in store.history("A") if e.kind in ("new", "stage", "closed", "reopened", "left")]
+        counted = store.transition_counts(at(4, 30), at(5, 1))
+    assert entries == [
+        ("new", -0.5, 4.0),  # the ticket's created_at
+        ("stage", 4 + 20 / 60, 4.5),  # the new stage's entered_at
+        ("left", 4.5, 4.5),
+        ("closed", 4 + 50 / 60, 5.0),  # the status history's time of the terminal status
+        ("reopened", 6 + 40 / 60, 7.0),
+        ("closed", 8.0, 8.0),
+    ]
+    # Counts go by record time: what a run records late is counted in the period it was recorded.
+    assert {(kind, count) for kind, _policy, _level, _provider, count in counted} >= {("stage", 1), ("closed", 1)}
+
+
+def test_a_route_decision_is_the_provider_in_state_reports_and_notifications_and_conflicts_are_reported(
+    state_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    routes = """\
+  - name: red-to-backup
+    when: {field: sla.level, eq: red}
+    then: [{route: {provider: partner-backup}}]
+  - name: east-stays-east
+    when: {all: [{field: region, eq: east}, {field: sla.level, eq: red}]}
+    then: [{route: {provider: partner-east}}]
+receivers:
+"""
+    rules = parse_ruleset(HOOKED_YAML.replace("receivers:\n", routes, 1), "cc.yaml")
+    hooks = Hooks("desk", "center", "duty")
+    with caplog.at_level(logging.WARNING, logger="spm_rules.run"):
+        report = hooked_run(state_url, rules, [ticket("A", region="east"), ticket("B", region="west")], at(4), hooks)
+    conflict = {"ticket": "A", "rule": "east-stays-east", "provider": "partner-east", "assigned_by": "red-to-backup", "assigned": "partner-backup"}
+    document = report.to_json()
+    assert document["route_conflicts"] == [conflict] and document["tickets"]["route_conflicts"] == 1
+    (warning,) = [r for r in caplog.records if r.getMessage() == "route conflict"]
+    assert warning.fields == {"ticket": "A", "conflict": RouteConflict(**{k: v for k, v in conflict.items() if k != "ticket"}).describe()}  # type: ignore[attr-defined]
+    (message,) = hooks.take()["center"]
+    assert {n.ticket_id: (n.labels["provider"], n.labels["provider_reported"]) for n in message.notifications} == {
+        "A": ("partner-backup", "partner-east"),
+        "B": ("partner-backup", "partner-east"),
+    }
+    assert message.body.count("provider partner-backup") == 2
+    with Store(state_url) as store:
+        state = store.ticket("A")
+        assert (state.provider, state.routed_to, state.assigned_provider) == ("partner-east", "partner-backup", "partner-backup")  # type: ignore[union-attr]
+        assert store.escalation_counts() == [("response", "red", "partner-backup", 2)]
+        assert {who for _kind, _policy, _level, who, _count in store.transition_counts(at(4), at(4, 1))} == {"partner-backup"}
+        assert {labels["provider"] for labels in active_alert_labels(store)(at(4))} == {"partner-backup"}
+        digest = ScheduleSpec.model_validate({"name": "digest", "cron": "0 * * * *", "timezone": "UTC", "action": "digest", "receivers": ["center"]})
+        payload = schedule_notification(store, digest, at(4), at(4)).notification.payload
+        assert {group["provider"] for level in payload["levels"] for group in level["providers"]} == {"partner-backup"}
+
+
+def test_the_shipped_command_center_routes_notifies_and_groups_by_the_assigned_provider(state_url: str) -> None:
+    """Through rulesets/enterprise-command-center.yaml and the example tickets, its receivers
+    swapped for Python hooks: EC-1011 (no provider, region east) and EC-1005 (a core server)
+    are routed, and every message, group and hook sees the provider the rules assigned."""
+    text = (ROOT / "rulesets" / "enterprise-command-center.yaml").read_text(encoding="utf-8")
+    for name in ("command-center", "partner-desk", "duty-manager"):
+        text = text.replace(f'urls: ["console://{name}"]', f"hook: {name}")
+    rules = parse_ruleset(text, "enterprise-command-center.yaml")
+    tickets, problems = read_tickets([ROOT / "examples" / "enterprise-tickets.jsonl"], rules.ticket_timezone)
+    assert problems == []
+    hooks = Hooks("command-center", "partner-desk", "duty-manager")
+
+    # 14:00, the README's instant: EC-1011 is red with partner-east's own EC-1002.
+    report = hooked_run(state_url, rules, tickets, datetime.fromisoformat("2026-11-25T14:00:00+08:00"), hooks)
+    routed = {t.ticket_id: (t.rule, t.detail.split(":")[0]) for t in report.transitions if t.kind == "routed"}
+    assert routed == {
+        "EC-1005": ("core-servers-stay-in-house", "to 'maker-engineers'"),
+        "EC-1006": ("dispatch-north", "to 'partner-north'"),
+        "EC-1011": ("dispatch-east", "to 'partner-east'"),
+    }
+    got = hooks.take()
+    for receiver in ("partner-desk", "command-center"):
+        (message,) = got[receiver]
+        # One message per partner and level (the routing tree's match_re provider partner-.*).
+        assert (message.title, dict(message.group)) == ("2 × RED · partner-east", {"provider": "partner-east", "level": "red"})
+        assert [(n.ticket_id, n.labels["provider"]) for n in message.notifications] == [("EC-1002", "partner-east"), ("EC-1011", "partner-east")]
+        assert "EC-1011 [red] P4 Hangzhou Logistics: RAID controller offline\n  partner partner-east, dispatched due 2026-11-25 13:50 CST (used 4h10m of 4h)" in message.body
+        assert "unassigned" not in message.body
+
+    # 17:30: the core server escalates with the maker's engineers: urgent, with its due time.
+    hooked_run(state_url, rules, tickets, datetime.fromisoformat("2026-11-25T17:30:00+08:00"), hooks)
+    got = hooks.take()
+    (duty,) = got["duty-manager"]
+    assert "EC-1005 [escalate] URGENT provider maker-engineers stage dispatched\n  due 2026-11-25 15:25 CST (used 4h5m of 2h)" in duty.body
+    assert "EC-1011 [escalate] URGENT provider partner-east stage dispatched" in duty.body
+    assert {n.ticket_id: n.labels["provider"] for n in duty.notifications}["EC-1005"] == "maker-engineers"
+    (north,) = [m for m in got["partner-desk"] if m.group.get("provider") == "partner-north"]
+    assert (north.title, [n.ticket_id for n in north.notifications]) == ("RED EC-1006 Harbin Steel", ["EC-1006"])
+    assert "partner partner-north, dispatched due 2026-11-25 16:45 CST" in north.body
+    with Store(state_url) as store:
+        assert [e.key for e in store.escalations_of("EC-1005")] == [("response", "escalate")]
+        counts = {(policy, level, who): n for policy, level, who, n in store.escalation_counts()}
+        assert counts[("response", "escalate", "maker-engineers")] == 1 and counts[("response", "red", "partner-north")] == 1
+        assert [e.level for e in store.acknowledge("EC-1005", at(10), policy="response", level="escalate")] == ["escalate"]

@@ -15,9 +15,11 @@ In a ruleset::
 A notification (the target) is inhibited when another active alert (the source) matches
 the rule's source matchers, the target matches its target matchers, and both have the
 same value for every ``equal`` label (both missing counts as equal).  An alert never
-inhibits itself, and, as in Alertmanager, when the target also matches the source side,
-sources that also match the target side do not count: two alerts that each match both
-sides cannot mute each other.  Sources are the other notifications of the batch (except
+inhibits itself: an alert about a ticket is its (ticket, policy, level), so an
+escalation's notifications and repeats are never muted by that escalation as an active
+alert.  As in Alertmanager, when the target also matches the source side, sources that
+also match the target side do not count: two alerts that each match both sides cannot
+mute each other.  Sources are the other notifications of the batch (except
 ``resolved`` ones) plus any active alerts the caller supplies, such as the open
 escalations of the state store.
 """
@@ -31,6 +33,14 @@ from ..ruleset.types import StrictModel
 from .matchers import LabelMatcher, Matcher, Regex, combine, matches_all
 
 __all__ = ["InhibitRuleSpec", "Inhibition", "Inhibitor"]
+
+#: The labels that identify an alert about a ticket: its notifications of any kind
+#: (escalation, repeat) and its open escalation are the same alert.
+_IDENTITY = ("ticket", "policy", "level")
+
+
+def _same_alert(one: Mapping[str, str], other: Mapping[str, str]) -> bool:
+    return "ticket" in one and all(one.get(name) == other.get(name) for name in _IDENTITY)
 
 
 class InhibitRuleSpec(StrictModel):
@@ -83,7 +93,8 @@ class Inhibitor:
     def inhibited(self, target: Mapping[str, str], sources: Iterable[Mapping[str, str]], own: int | None = None) -> Inhibition | None:
         """Why ``target`` is inhibited by one of ``sources`` (None: it is not).
 
-        ``own`` is the position of the target itself in ``sources``, which never counts.
+        ``own`` is the position of the target itself in ``sources``, which never counts,
+        and neither does a source that is the same alert (same ticket, policy and level).
         """
         candidates = list(sources)
         for rule in self.rules:
@@ -91,7 +102,7 @@ class Inhibitor:
                 continue
             two_sided = matches_all(rule.source, target)
             for position, source in enumerate(candidates):
-                if position == own or not matches_all(rule.source, source):
+                if position == own or not matches_all(rule.source, source) or _same_alert(target, source):
                     continue
                 if two_sided and matches_all(rule.target, source):
                     continue

@@ -4,10 +4,12 @@ Stages, in order, each taking what survived the one before (Alertmanager's
 ``notify/notify.go``):
 
 1. **silence**: a notification an active silence matches is ``silenced``;
-2. **inhibit**: one an active source alert inhibits is ``inhibited``;
-3. **route**: the receivers it goes to (rule-named ones and the routing tree's), less
-   those it was already delivered to (``Notification.delivered_to``); one that every
-   receiver already has is ``sent`` without a send;
+2. **inhibit**: one an active source alert inhibits is ``inhibited`` (never a
+   ``resolved`` one);
+3. **route**: the receivers it goes to (rule-named ones and the routing tree's; for a
+   ``resolved`` one exactly those it names, grouped as its firing notifications were),
+   less those it was already delivered to (``Notification.delivered_to``); one that
+   every receiver already has is ``sent`` without a send;
 4. **windows**: receivers outside their active window are held (unless urgent); a
    notification held for every receiver is ``held`` until the first window opens;
 5. **group**: per receiver and route, by the route's ``group_by`` labels;
@@ -55,6 +57,8 @@ log = logging.getLogger("spm_rules.alerting")
 
 #: Kinds that skip inhibition and active windows: they are about delivery itself.
 _OPERATIONAL = ("meta", "test")
+#: Kinds that are never inhibited: the operational ones, and news that an alert is over.
+_NEVER_INHIBITED = (*_OPERATIONAL, "resolved")
 
 SilenceSource = Union[Iterable[Any], Callable[[datetime], Iterable[Any]]]
 AlertSource = Union[Iterable[Mapping[str, str]], Callable[[datetime], Iterable[Mapping[str, str]]]]
@@ -181,7 +185,7 @@ class AlertPipeline:
         kept = []
         for item in pending:
             found = None
-            if item.notification.kind not in _OPERATIONAL:
+            if item.notification.kind not in _NEVER_INHIBITED:
                 found = self.inhibitor.inhibited(item.labels, sources, own=positions.get(id(item)))
             if found is None:
                 kept.append(item)
@@ -193,7 +197,7 @@ class AlertPipeline:
         kept = []
         for item in pending:
             note = item.notification
-            targets = self.tree.targets(item.labels, note.receivers)
+            targets = self._targets(note, item.labels)
             if not targets:
                 _decide(decided, note, "failed", "no receiver: the rule named none and the ruleset has no route")
                 continue
@@ -208,6 +212,18 @@ class AlertPipeline:
                 item.targets = targets
                 kept.append(item)
         return kept
+
+    def _targets(self, note: Notification, labels: dict[str, str]) -> list[RouteMatch]:
+        """Where a notification goes.  A resolved one that names receivers (the stateful run
+        names those told of the escalation that take resolved notifications) goes to exactly
+        them, each with the route settings its firing notifications had, so that it is
+        grouped as they were."""
+        if note.kind != "resolved" or not note.receivers:
+            return self.tree.targets(labels, note.receivers)
+        firing = self.tree.targets(labels | {"kind": "escalation"}, tuple(note.payload.get("firing_receivers") or ()))
+        settings = {target.receiver: target for target in firing}
+        first = self.tree.targets(labels | {"kind": "escalation"}, note.receivers)
+        return [settings.get(target.receiver, target) for target in first if target.receiver in note.receivers]
 
     def _windows(self, pending: list[_Pending], now: datetime, decided: dict[str, DeliveryOutcome]) -> list[_Pending]:
         kept = []

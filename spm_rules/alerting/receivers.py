@@ -11,6 +11,7 @@ In a ruleset::
         template: short                           # a name from templates: (default: default)
         active: business-hours                    # a calendar name, or an inline calendar
         repeat: 30m                               # re-notify interval for the stateful run
+        send_resolved: true                       # also say when an escalation it heard of closes
       ticket-system:
         hook: write-back                          # a Python callable registered in code
 
@@ -116,7 +117,7 @@ class UrlEntry(StrictModel):
 
 class ReceiverSpec(StrictModel):
     """A named receiver: where notifications go (Apprise URLs and/or a Python hook), with
-    its template, active hours and repeat interval."""
+    its template, active hours, repeat interval and whether it hears of resolutions."""
 
     description: str | None = None
     urls: list[UrlEntry] = []
@@ -126,6 +127,9 @@ class ReceiverSpec(StrictModel):
         default=None, description="when the receiver takes notifications: a calendar name or an inline calendar (default: always)"
     )
     repeat: Duration | None = Field(default=None, description="re-notify interval while an escalation stays open")
+    send_resolved: bool = Field(
+        default=False, description="also notify this receiver, once, when an escalation it was notified of closes (kind 'resolved')"
+    )
 
     @model_validator(mode="after")
     def _destination(self) -> "ReceiverSpec":

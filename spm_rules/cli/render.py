@@ -15,7 +15,7 @@ from ..durations import format_duration
 from ..engine import TicketResult
 from ..ruleset.schema import Ruleset
 
-__all__ = ["results_table", "print_problems", "print_warnings", "level_style", "stdout", "stderr"]
+__all__ = ["results_table", "print_problems", "print_warnings", "provider_text", "level_style", "stdout", "stderr"]
 
 # Piped output (cron mail, log files) gets wide rows instead of rich's 80-column default.
 _PIPE_WIDTH = 160
@@ -43,7 +43,12 @@ def results_table(results: Iterable[TicketResult], ruleset: Ruleset, now: dateti
     table.add_column("decisions", no_wrap=True)
     for result in results:
         ticket = result.ticket
-        decisions = "\n".join(_decision_text(d.action, d.arguments) for d in result.decisions) or "-"
+        lost = {(c.rule, c.provider) for c in result.route_conflicts}
+        lines = [
+            _decision_text(d.action, d.arguments) + (" (conflict: not applied)" if d.action == "route" and (d.rule, d.arguments["provider"]) in lost else "")
+            for d in result.decisions
+        ]
+        decisions = "\n".join(lines) or "-"
         if not result.statuses:
             table.add_row(ticket.id, ticket.tier, ticket.stage or "-", "-", Text(ticket.status, style="dim"), "-", "-", "-", decisions)
         for index, status in enumerate(result.statuses):
@@ -73,6 +78,13 @@ def _decision_text(action: str, arguments: dict) -> str:
     if action == "escalate":
         return f"escalate → {arguments['to']}" + (f" ({arguments['level']})" if "level" in arguments else "")
     return "tag " + ", ".join(arguments["tags"])
+
+
+def provider_text(assigned: str | None, reported: str | None) -> str:
+    """The assigned provider, marked when a route decision changed it (with the reported one, if any)."""
+    if assigned == reported:
+        return assigned or "-"
+    return f"{assigned or '-'} (routed" + (f" from {reported})" if reported else ")")
 
 
 def print_problems(problems: Iterable[object]) -> None:

@@ -64,11 +64,13 @@ def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, mat
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
     reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
     results: list[TicketResult] = list(build_engine(ruleset, matcher).evaluate(reader, now))
+    conflicts = [(result.ticket.id, conflict) for result in results for conflict in result.route_conflicts]
     if fmt == "json":
         document = {
             "ruleset": ruleset.name,
             "at": now.isoformat(),
             "tickets": [result.to_json() for result in results],
+            "route_conflicts": [{"ticket": ticket_id, **conflict.to_json()} for ticket_id, conflict in conflicts],
             "rejected": [problem.__dict__ for problem in reader.problems],
             "warnings": [warning.__dict__ for warning in reader.warnings],
         }
@@ -76,6 +78,7 @@ def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, mat
         sys.stdout.write("\n")
     else:
         results_table(results, ruleset, now)
+    print_warnings(f"{ticket_id}: route conflict: {conflict.describe()}" for ticket_id, conflict in conflicts)
     print_problems(reader.problems)
     print_warnings(reader.warnings)
     if reader.problems or reader.warnings:

@@ -94,6 +94,13 @@ def _summary(report: RunReport, ruleset: Ruleset, store: Store, warned: int) -> 
     if report.stale:
         tickets += f", [yellow]{report.stale} already processed at a later instant (left alone)[/yellow]"
     stdout.print(tickets)
+    if report.route_conflicts:
+        count = len({ticket for ticket, _ in report.route_conflicts})
+        stdout.print(f"[yellow]route conflicts: {count} ticket{'s' if count != 1 else ''} (the first route rule in the ruleset won)[/yellow]")
+        for ticket_id, conflict in report.route_conflicts[:SUMMARY_LINES]:
+            stdout.print(f"  {ticket_id}: {conflict.describe()}", soft_wrap=True, markup=False)
+        if len(report.route_conflicts) > SUMMARY_LINES:
+            stdout.print(f"  … and {len(report.route_conflicts) - SUMMARY_LINES} more (see --format json)")
 
     levels = Table(title="levels now", title_justify="left")
     for column in ("policy", "level", "tickets"):
@@ -247,9 +254,13 @@ def ack(ticket: str, state_url: str, policy: str | None, level: str | None, by: 
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--timezone", "zone_name", default="UTC", show_default=True, help="Show times in this IANA timezone.")
 def history(ticket: str, state_url: str, fmt: str, zone_name: str) -> int:
-    """Print TICKET's audit log: every transition and notification, with time, rule and reason."""
+    """Print TICKET's audit log: every transition and notification, with time, rule and reason.
+
+    Each entry shows when it happened (the ticket's own time for stage changes, closing,
+    reopening and creation) and, where that differs, when a run recorded it.
+    """
     from ..state.store import Store
-    from .render import stdout
+    from .render import provider_text, stdout
 
     try:
         zone = ZoneInfo(zone_name)
@@ -268,6 +279,8 @@ def history(ticket: str, state_url: str, fmt: str, zone_name: str) -> int:
             "ticket": ticket,
             "status": state.status,
             "stage": state.stage,
+            "provider": state.assigned_provider,
+            "provider_reported": state.provider,
             "archived": state.archived,
             "escalations": [
                 {
@@ -288,7 +301,8 @@ def history(ticket: str, state_url: str, fmt: str, zone_name: str) -> int:
         json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return EXIT_OK
-    stdout.print(f"[bold]{ticket}[/bold]: status {state.status}, stage {state.stage}, tier {state.tier}, provider {state.provider or state.routed_to or '-'}" + (" (archived)" if state.archived else ""))
+    provider = provider_text(state.assigned_provider, state.provider)
+    stdout.print(f"[bold]{ticket}[/bold]: status {state.status}, stage {state.stage}, tier {state.tier}, provider {provider}" + (" (archived)" if state.archived else ""))
     if records:
         stdout.print("[bold]escalations[/bold]")
     for e in records:
@@ -305,7 +319,10 @@ def history(ticket: str, state_url: str, fmt: str, zone_name: str) -> int:
         scope = f" {entry.policy}/{entry.level}" if entry.policy else ""
         rule = f" [{entry.rule}]" if entry.rule else ""
         status = f" ({outbox[entry.key].status})" if entry.kind == "notify" and entry.key in outbox else ""
-        stdout.print(f"  {_local(entry.at, zone)}  {entry.kind:<12}{scope}{rule}: {entry.detail}{status}", soft_wrap=True, markup=False)
+        when, recorded = _local(entry.at, zone), _local(entry.recorded, zone)
+        if recorded != when:
+            when += f" (recorded {recorded})"
+        stdout.print(f"  {when}  {entry.kind:<12}{scope}{rule}: {entry.detail}{status}", soft_wrap=True, markup=False)
     return EXIT_OK
 
 

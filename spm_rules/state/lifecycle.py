@@ -23,9 +23,22 @@ The rules it follows:
   repeat goes to the receivers of the repeating rules and those with their own repeat.
 * ``occurrence`` counts every notification of the (ticket, policy, level), across
   episodes, so each idempotency key is used once.
-* Route decisions (a provider other than the one last routed to), a provider change in
-  the ticket system, escalate decisions, new tags, stage changes, closing and reopening
-  are recorded once each, when they happen.
+* When an episode that notified someone closes, the receivers that take resolved
+  notifications (``send_resolved: true``) and have a notification of it get one
+  ``resolved`` notification, under the key ``resolved_key(ticket, policy, level,
+  occurrence)`` of the episode's last occurrence: once, never colliding with a firing key.
+* Notifications carry the ticket as the engine's decisions left it (``provider`` = the
+  assigned provider, ``provider_reported`` = the ticket system's); a closed ticket, which
+  the engine no longer routes, keeps the provider it was assigned.
+* A route decision that assigns another provider than the last evaluation's, a provider
+  change in the ticket system (on the reported provider), a route rule that stops firing
+  (the reported provider applies again), escalate decisions, new tags, stage changes,
+  closing and reopening are recorded once each, when they happen: at the ticket's own
+  time where it gives one (a stage change at the stage's ``entered_at``, closing and
+  reopening at the status history's time, a new ticket at its ``created_at``).
+* Where several rules act on one escalation, they are taken in rule-name order, so the
+  notification's receivers, its ``rule`` label and the escalation's targets do not depend
+  on where the rules sit in the ruleset.
 """
 
 from __future__ import annotations
@@ -36,8 +49,8 @@ from typing import Any, Iterable, Mapping
 
 from ..durations import format_duration, parse_duration
 from ..clock.status import SlaStatus
-from ..engine import Decision, TicketResult
-from ..notifications import Notification, notification_key
+from ..engine import Decision, TicketResult, ticket_fact
+from ..notifications import Notification, notification_key, resolved_key
 from ..ruleset.schema import Ruleset
 from ..tickets import Ticket
 from .records import Escalation, EscalationKey, Outgoing, TicketState, Transition
@@ -61,10 +74,10 @@ class TicketPlan:
     outgoing: tuple[Outgoing, ...] = ()
 
 
-def ticket_labels(ticket: Ticket) -> dict[str, str]:
-    """The ticket's scalar fields as text labels (what routes, silences and grouping match on)."""
+def ticket_labels(fact: Mapping[str, Any]) -> dict[str, str]:
+    """A ticket fact's scalar fields as text labels (what routes, silences and grouping match on)."""
     labels: dict[str, str] = {}
-    for name, value in ticket.fact().items():
+    for name, value in fact.items():
         if isinstance(value, bool):
             labels[name] = "true" if value else "false"
         elif isinstance(value, (str, int, float)):
@@ -93,6 +106,7 @@ class Lifecycle:
         self.terminal = frozenset(ruleset.terminal_statuses)
         self.urgent = {(policy.name, level.name): level.urgent for policy in ruleset.policies for level in policy.levels}
         self.receiver_repeat: dict[str, timedelta] = {name: spec.repeat for name, spec in ruleset.receivers.items() if spec.repeat is not None}
+        self.send_resolved = frozenset(name for name, spec in ruleset.receivers.items() if spec.send_resolved)
 
     def plan(
         self, result: TicketResult, stored: TicketState | None, records: Mapping[EscalationKey, Escalation], now: datetime
@@ -100,11 +114,11 @@ class Lifecycle:
         """Diff ``result`` (the ticket evaluated at ``now``) against its stored state and escalation records."""
         ticket = result.ticket
         prev = stored if stored is not None and not stored.is_new else None
-        work = _Work(ticket, now, dict(records))
-        if ticket.status in self.terminal:
-            state = self._close(work, prev)
-        else:
-            state = self._open(work, prev, result)
+        closing = ticket.status in self.terminal
+        if closing and prev is not None and prev.routed_to is not None:
+            ticket = ticket.model_copy(update={"provider": prev.routed_to})
+        work = _Work(ticket, now, dict(records), result.provider_reported, prev)
+        state = self._close(work) if closing else self._open(work, result)
         return TicketPlan(
             ticket=state,
             ticket_changed=state != stored,
@@ -115,37 +129,43 @@ class Lifecycle:
 
     # -- closed tickets ----------------------------------------------------------------
 
-    def _close(self, work: _Work, prev: TicketState | None) -> TicketState:
-        ticket, now = work.ticket, work.now
+    def _close(self, work: _Work) -> TicketState:
+        ticket, prev = work.ticket, work.prev
         if prev is not None and not prev.archived:
-            work.note("closed", detail=f"status {ticket.status!r}")
-        for key, esc in sorted(work.records.items()):
+            work.note("closed", detail=f"status {ticket.status!r}", at=_status_time(ticket))
+        for _key, esc in sorted(work.records.items()):
             if esc.is_open:
-                work.put(replace(esc, closed_at=now))
-                work.note("left", key, detail=f"ticket closed (status {ticket.status!r})")
-        closed_at = prev.closed_at if prev is not None and prev.archived else now
-        return _state(ticket, prev, now, levels={}, routed_to=prev.routed_to if prev else None, tags=prev.tags if prev else (), closed_at=closed_at)
+                self._end(work, esc, f"ticket closed (status {ticket.status!r})", None)
+        closed_at = prev.closed_at if prev is not None and prev.archived else work.now
+        return work.state(levels={}, routed_to=prev.routed_to if prev else None, tags=prev.tags if prev else (), closed_at=closed_at)
 
     # -- open tickets --------------------------------------------------------------------
 
-    def _open(self, work: _Work, prev: TicketState | None, result: TicketResult) -> TicketState:
-        ticket = work.ticket
+    def _open(self, work: _Work, result: TicketResult) -> TicketState:
+        ticket, prev = work.ticket, work.prev
         if prev is None:
-            work.note("new", detail=f"status {ticket.status!r}, stage {ticket.stage!r}, tier {ticket.tier!r}")
+            work.note("new", detail=f"first seen with status {ticket.status!r}, stage {ticket.stage!r}, tier {ticket.tier!r}", at=ticket.created_at)
         else:
             if prev.archived:
-                work.note("reopened", detail=f"status {prev.status!r} → {ticket.status!r}")
+                work.note("reopened", detail=f"status {prev.status!r} → {ticket.status!r}", at=_status_time(ticket))
             if prev.stage != ticket.stage:
-                work.note("stage", detail=f"{prev.stage!r} → {ticket.stage!r}")
-            if ticket.provider is not None and prev.provider != ticket.provider:
-                work.note("routed", detail=f"provider {ticket.provider!r} set in the ticket system")
+                work.note("stage", detail=f"{prev.stage!r} → {ticket.stage!r}", at=_stage_time(ticket))
+            if work.reported is not None and prev.provider != work.reported:
+                work.note("routed", detail=f"provider {work.reported!r} set in the ticket system")
+        route = result.route
+        routed_to = route.arguments["provider"] if route is not None else None
+        before = prev.routed_to if prev is not None else None
+        if route is not None and routed_to != before:
+            work.note("routed", rule=route.rule, detail=f"to {routed_to!r}: {route.why}")
+        elif route is None and before is not None and before != work.reported:
+            work.note("routed", detail=f"no route rule assigns it any more: provider {work.reported or 'none'} as reported (was routed to {before!r})")
 
         statuses = {status.policy: status for status in result.statuses}
         active: dict[EscalationKey, tuple[int, SlaStatus | None]] = {
             (status.policy, status.level): (status.level_rank, status) for status in result.statuses if status.level is not None
         }
         groups: dict[EscalationKey, list[Decision]] = {}
-        for decision in result.decisions:
+        for decision in sorted(result.decisions, key=lambda d: d.rule):
             if decision.action in ("notify", "escalate"):
                 key = _escalation_key(decision)
                 groups.setdefault(key, []).append(decision)
@@ -154,8 +174,7 @@ class Lifecycle:
         previous_levels = prev.levels if prev is not None else {}
         for key, esc in sorted(work.records.items()):
             if esc.is_open and key not in active:
-                work.put(replace(esc, closed_at=work.now))
-                work.note("left", key, detail=_left_reason(key, statuses, ticket))
+                self._end(work, esc, _left_reason(key, statuses, ticket), statuses.get(esc.policy))
         for key, (rank, status) in sorted(active.items()):
             found = work.records.get(key)
             if found is None or not found.is_open:
@@ -166,19 +185,39 @@ class Lifecycle:
         for key, decisions in sorted(groups.items()):
             self._act(work, key, decisions, active[key][1])
 
-        routes = [d for d in result.decisions if d.action == "route"]
-        routed_to = prev.routed_to if prev is not None else None
-        if routes and routes[0].arguments.get("provider") != routed_to:
-            routed_to = routes[0].arguments.get("provider")
-            work.note("routed", rule=routes[0].rule, detail=f"to {routed_to!r}: {routes[0].why}")
-        tagging = [d for d in result.decisions if d.action == "tag"]
+        tagging = sorted((d for d in result.decisions if d.action == "tag"), key=lambda d: d.rule)
         tags = tuple(sorted({tag for d in tagging for tag in d.arguments.get("tags", ())}))
         added = [tag for tag in tags if prev is None or tag not in prev.tags]
         if added:
             rule = next((d.rule for d in tagging if set(d.arguments.get("tags", ())) & set(added)), None)
             work.note("tagged", rule=rule, detail=", ".join(added))
         levels = {status.policy: status.level for status in result.statuses}
-        return _state(ticket, prev, work.now, levels=levels, routed_to=routed_to, tags=tags, closed_at=None)
+        return work.state(levels=levels, routed_to=routed_to, tags=tags, closed_at=None)
+
+    def _end(self, work: _Work, esc: Escalation, reason: str, status: SlaStatus | None) -> None:
+        """Close ``esc``'s episode; tell the receivers that take it that it is resolved."""
+        work.put(replace(esc, closed_at=work.now))
+        work.note("left", esc.key, detail=reason)
+        told = tuple(name for name in esc.notified_to if name in self.send_resolved)
+        if not told:
+            return
+        ticket, now, fact = work.ticket, work.now, work.fact()
+        key = resolved_key(ticket.id, esc.policy, esc.level, esc.occurrences)
+        stage = work.prev.stage if work.prev is not None else ticket.stage
+        labels = ticket_labels(fact) | {"policy": esc.policy, "level": esc.level, "stage": stage or ""}
+        payload: dict[str, Any] = {
+            "ticket": fact,
+            "sla": status.to_json() if status is not None else None,
+            "why": [f"{esc.level} is over: {reason}"],
+            "urgent": False,
+            "occurrence": esc.occurrences,
+            "opened_at": esc.opened_at.isoformat(),
+            "closed_at": now.isoformat(),
+            "firing_receivers": list(esc.receivers),
+        }
+        note = Notification(key=key, kind="resolved", ticket_id=ticket.id, receivers=told, labels=labels, payload=payload, created_at=now)
+        work.outgoing.append(Outgoing(note, esc.policy, esc.level))
+        work.note("notify", esc.key, detail=f"resolved to {', '.join(told)}", key=key)
 
     def _act(self, work: _Work, key: EscalationKey, decisions: list[Decision], status: SlaStatus | None) -> None:
         esc = work.records[key]
@@ -214,13 +253,13 @@ class Lifecycle:
     def _send(
         self, work: _Work, esc: Escalation, kind: str, decisions: list[Decision], receivers: tuple[str, ...], status: SlaStatus | None
     ) -> None:
-        ticket, now = work.ticket, work.now
+        ticket, now, fact = work.ticket, work.now, work.fact()
         occurrence = esc.occurrences + 1
         key = notification_key(ticket.id, esc.policy, esc.level, occurrence)
         rule = decisions[0].rule
-        labels = ticket_labels(ticket) | {"policy": esc.policy, "level": esc.level, "rule": rule, "stage": (status.stage if status else ticket.stage) or ""}
+        labels = ticket_labels(fact) | {"policy": esc.policy, "level": esc.level, "rule": rule, "stage": (status.stage if status else ticket.stage) or ""}
         payload: dict[str, Any] = {
-            "ticket": ticket.fact(),
+            "ticket": fact,
             "sla": status.to_json() if status is not None else None,
             "rules": list(_union([d.rule] for d in decisions)),
             "why": [d.why for d in decisions],
@@ -237,12 +276,20 @@ class Lifecycle:
 
 
 class _Work:
-    """The mutable scratch of one plan: records as they change, audit entries, notifications."""
+    """The mutable scratch of one plan: records as they change, audit entries, notifications.
 
-    def __init__(self, ticket: Ticket, now: datetime, records: dict[EscalationKey, Escalation]) -> None:
+    ``ticket`` is the ticket as the decisions left it (provider = assigned), ``reported``
+    the provider the ticket system reported, ``prev`` the stored state (None: new).
+    """
+
+    def __init__(
+        self, ticket: Ticket, now: datetime, records: dict[EscalationKey, Escalation], reported: str | None, prev: TicketState | None
+    ) -> None:
         self.ticket = ticket
         self.now = now
         self.records = records
+        self.reported = reported
+        self.prev = prev
         self.changed: set[EscalationKey] = set()
         self.transitions: list[Transition] = []
         self.outgoing: list[Outgoing] = []
@@ -251,10 +298,44 @@ class _Work:
         self.records[esc.key] = esc
         self.changed.add(esc.key)
 
-    def note(self, kind: str, scope: EscalationKey | None = None, *, rule: str | None = None, detail: str = "", key: str | None = None) -> None:
-        """Add an audit entry for the ticket (``scope``: the escalation's policy and level)."""
+    def fact(self) -> dict[str, Any]:
+        """The ticket's fact as notifications carry it: the assigned provider and the reported one."""
+        return ticket_fact(self.ticket, self.reported)
+
+    def note(
+        self,
+        kind: str,
+        scope: EscalationKey | None = None,
+        *,
+        rule: str | None = None,
+        detail: str = "",
+        key: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Add an audit entry for the ticket (``scope``: the escalation's policy and level;
+        ``at``: when it happened, if the ticket says, else now)."""
         policy, level = scope if scope is not None else (None, None)
-        self.transitions.append(Transition(self.now, kind, self.ticket.id, policy, level, rule, detail, key))
+        self.transitions.append(Transition(at or self.now, kind, self.ticket.id, policy, level, rule, detail, key, recorded_at=self.now))
+
+    def state(self, *, levels: dict[str, str | None], routed_to: str | None, tags: tuple[str, ...], closed_at: datetime | None) -> TicketState:
+        """The ticket's new state: the reported provider, and the one a route decision assigned."""
+        ticket, prev = self.ticket, self.prev
+        return TicketState(
+            ticket_id=ticket.id,
+            status=ticket.status,
+            stage=ticket.stage,
+            tier=ticket.tier,
+            provider=self.reported,
+            region=ticket.region,
+            customer=ticket.customer,
+            levels=levels,
+            routed_to=routed_to,
+            tags=tags,
+            first_seen_at=prev.first_seen_at if prev is not None and prev.first_seen_at else self.now,
+            last_seen_at=self.now,
+            closed_at=closed_at,
+            archived=closed_at is not None,
+        )
 
 
 def _new_episode(ticket_id: str, key: EscalationKey, rank: int, now: datetime, old: Escalation | None) -> Escalation:
@@ -271,6 +352,18 @@ def _new_episode(ticket_id: str, key: EscalationKey, rank: int, now: datetime, o
     )
 
 
+def _stage_time(ticket: Ticket) -> datetime | None:
+    """When the ticket entered its current stage, if its stage history says."""
+    last = ticket.stage_history[-1] if ticket.stage_history else None
+    return last.entered_at if last is not None and last.stage == ticket.stage else None
+
+
+def _status_time(ticket: Ticket) -> datetime | None:
+    """When the ticket took its current status, if its status history says."""
+    last = ticket.status_history[-1] if ticket.status_history else None
+    return last.at if last is not None and last.status == ticket.status else None
+
+
 def _left_reason(key: EscalationKey, statuses: Mapping[str, SlaStatus], ticket: Ticket) -> str:
     if key[1].startswith(RULE_LEVEL_PREFIX):
         return "the rule no longer fires"
@@ -278,31 +371,3 @@ def _left_reason(key: EscalationKey, statuses: Mapping[str, SlaStatus], ticket: 
     if status is None:
         return f"policy no longer measures the ticket (stage {ticket.stage!r})"
     return f"now at {status.level}" if status.level else "now below the first level"
-
-
-def _state(
-    ticket: Ticket,
-    prev: TicketState | None,
-    now: datetime,
-    *,
-    levels: dict[str, str | None],
-    routed_to: str | None,
-    tags: tuple[str, ...],
-    closed_at: datetime | None,
-) -> TicketState:
-    return TicketState(
-        ticket_id=ticket.id,
-        status=ticket.status,
-        stage=ticket.stage,
-        tier=ticket.tier,
-        provider=ticket.provider,
-        region=ticket.region,
-        customer=ticket.customer,
-        levels=levels,
-        routed_to=routed_to,
-        tags=tags,
-        first_seen_at=prev.first_seen_at if prev is not None and prev.first_seen_at else now,
-        last_seen_at=now,
-        closed_at=closed_at,
-        archived=closed_at is not None,
-    )

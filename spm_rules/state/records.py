@@ -41,8 +41,11 @@ class TicketState:
     ``status`` is None for a row that was reserved but never processed (a run that died
     between reserving and committing); the lifecycle treats it as a new ticket.
     ``levels`` maps each policy that measured the ticket to its level (None: below the
-    first level).  ``archived`` tickets are closed and kept for scorecards until the
-    retention prunes them.
+    first level).  ``provider`` is the provider the ticket system reported, ``routed_to``
+    the one a route decision assigned at the last evaluation (None: no route rule fired);
+    the decision wins (``assigned_provider``).  A closed ticket keeps the assignment it
+    had.  ``archived`` tickets are closed and kept for scorecards until the retention
+    prunes them.
     """
 
     ticket_id: str
@@ -65,6 +68,11 @@ class TicketState:
         """Never processed by a committed run."""
         return self.status is None
 
+    @property
+    def assigned_provider(self) -> str | None:
+        """The provider the ticket is assigned to: the route decision's, else the reported one."""
+        return self.routed_to if self.routed_to is not None else self.provider
+
 
 @dataclass(frozen=True)
 class Escalation:
@@ -76,7 +84,9 @@ class Escalation:
     ``notification_key(ticket, policy, level, occurrence)`` never repeats across
     episodes.  ``pending_key`` is the notification in flight (enqueued, not yet final);
     ``repeat_from`` is when the last one became final (sent, suppressed or dead), the
-    instant the next repeat is measured from.
+    instant the next repeat is measured from.  ``notified_to`` names the receivers that
+    have a notification of the current episode (they are told when it closes, if they
+    take resolved notifications).
     """
 
     ticket_id: str
@@ -96,6 +106,7 @@ class Escalation:
     repeat_every: timedelta | None = None
     receivers: tuple[str, ...] = ()
     escalated_to: str | None = None
+    notified_to: tuple[str, ...] = ()
 
     @property
     def key(self) -> EscalationKey:
@@ -115,6 +126,11 @@ class Transition:
     Kinds: new, stage, entered, left, routed, escalated, tagged, closed, reopened,
     acknowledged (state); notify (enqueued), sent, failed, held, dead, suppressed
     (notifications); schedule (a schedule fired).
+
+    ``at`` is when it happened: the ticket's own time where the ticket gives one (a stage
+    change at the new stage's ``entered_at``, closing and reopening at the status
+    history's time of the new status, a new ticket at its ``created_at``), else the run's
+    instant.  ``recorded_at`` is the run's instant (None: the same as ``at``).
     """
 
     at: datetime
@@ -125,11 +141,18 @@ class Transition:
     rule: str | None = None
     detail: str = ""
     key: str | None = None
+    recorded_at: datetime | None = None
+
+    @property
+    def recorded(self) -> datetime:
+        """When a run recorded it."""
+        return self.recorded_at if self.recorded_at is not None else self.at
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON output."""
         return {
             "at": self.at.isoformat(),
+            "recorded_at": self.recorded.isoformat(),
             "kind": self.kind,
             "ticket": self.ticket_id,
             "policy": self.policy,

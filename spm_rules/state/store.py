@@ -62,6 +62,8 @@ T = TypeVar("T")
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
 _KEYWORD_SECRET = re.compile(r"(?i)\b(password|passwd|token|secret)=(\S+)")
+#: Outbox kinds that belong to an escalation's episode (repeats and receivers notified).
+_ESCALATION_KINDS = ("escalation", "repeat")
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
 
 
@@ -141,7 +143,13 @@ def _outbox_from_row(row: Row[Any]) -> OutboxEntry:
 
 def _escalation_from_row(row: Row[Any]) -> Escalation:
     seconds = row.repeat_every_seconds
-    return _from_row(Escalation, row, repeat_every=timedelta(seconds=seconds) if seconds is not None else None, receivers=tuple(row.receivers or ()))
+    return _from_row(
+        Escalation,
+        row,
+        repeat_every=timedelta(seconds=seconds) if seconds is not None else None,
+        receivers=tuple(row.receivers or ()),
+        notified_to=tuple(row.notified_to or ()),
+    )
 
 
 def _silence_from_row(row: Row[Any]) -> Silence:
@@ -154,8 +162,9 @@ def _escalation_values(esc: Escalation) -> dict[str, Any]:
 
 
 def _provider() -> Any:
-    """A ticket's provider in reports: the one set in the ticket system, else the one a route picked."""
-    return func.coalesce(tickets.c.provider, tickets.c.routed_to)
+    """A ticket's provider in reports: the one a route decision assigned, else the one the
+    ticket system reported (``TicketState.assigned_provider``: the decision wins)."""
+    return func.coalesce(tickets.c.routed_to, tickets.c.provider)
 
 
 class _RetryableStateError(StateError):
@@ -249,9 +258,9 @@ class StateTx:
             self.conn.execute(stmt)
 
     def record(self, entries: Sequence[Transition]) -> None:
-        """Append audit log entries."""
+        """Append audit log entries (``recorded_at`` defaults to ``at``)."""
         if entries:
-            self.conn.execute(transitions.insert(), [_values(entry) for entry in entries])
+            self.conn.execute(transitions.insert(), [_values(entry) | {"recorded_at": entry.recorded} for entry in entries])
 
     def enqueue(self, items: Sequence[Outgoing], now: datetime) -> list[str]:
         """Put notifications in the outbox, each key at most once; return the keys actually inserted."""
@@ -288,7 +297,8 @@ class StateTx:
         return [_outbox_from_row(row) for row in self.conn.execute(stmt)]
 
     def settle(self, settlements: Sequence[Settlement], now: datetime) -> None:
-        """Write delivery results: outbox rows first, then the escalations they free, in key order."""
+        """Write delivery results: outbox rows first, then the escalations they free and the
+        receivers they reached, in key order."""
         freed: list[Settlement] = []
         for item in settlements:
             final = item.status in ("sent", "dead", "suppressed")
@@ -306,17 +316,33 @@ class StateTx:
                     done_at=now if final else None,
                 )
             )
-            if final and item.entry.ticket_id is not None and item.entry.policy is not None and item.entry.level is not None:
+            entry = item.entry
+            if entry.kind in _ESCALATION_KINDS and entry.ticket_id is not None and entry.policy is not None and entry.level is not None:
                 freed.append(item)
         for item in sorted(freed, key=lambda s: (s.entry.ticket_id or "", s.entry.policy or "", s.entry.level or "", s.entry.key)):
             entry = item.entry
             same = and_(escalations.c.ticket_id == entry.ticket_id, escalations.c.policy == entry.policy, escalations.c.level == entry.level)
+            if item.delivered_to:
+                self._add_notified(same, entry, item.delivered_to)
+            if item.status not in ("sent", "dead", "suppressed"):
+                continue
             if item.status == "sent":
                 self.conn.execute(update(escalations).where(same).values(last_notified_at=now))
             current: dict[str, Any] = {"pending_key": None, "repeat_from": now}
             if item.status == "sent":
                 current["notified_at"] = func.coalesce(escalations.c.notified_at, now)
             self.conn.execute(update(escalations).where(same, escalations.c.pending_key == entry.key).values(**current))
+
+    def _add_notified(self, same: Any, entry: OutboxEntry, receivers: Sequence[str]) -> None:
+        """Add ``receivers`` to the escalation's ``notified_to``, if ``entry`` belongs to its
+        current episode (one enqueued before the ticket left and re-entered the level does not)."""
+        row = self.conn.execute(select(escalations.c.notified_to, escalations.c.opened_at).where(same)).first()
+        if row is None or entry.created_at < row.opened_at:
+            return
+        known = list(row.notified_to or ())
+        added = [name for name in receivers if name not in known]
+        if added:
+            self.conn.execute(update(escalations).where(same).values(notified_to=known + added))
 
 
 class Lease:
@@ -636,12 +662,16 @@ class Store:
             return [(policy, level, who, count) for policy, level, who, count in conn.execute(stmt)]
 
     def transition_counts(self, since: datetime, until: datetime) -> list[tuple[str, str | None, str | None, str | None, int]]:
-        """Audit entries in ``[since, until)`` counted per (kind, policy, level, provider)."""
+        """Audit entries recorded in ``[since, until)`` counted per (kind, policy, level, provider).
+
+        By record time, not event time: an event a run records late (a stage change made
+        before the last count) is counted in the next period instead of never.
+        """
         provider = _provider()
         stmt = (
             select(transitions.c.kind, transitions.c.policy, transitions.c.level, provider, func.count())
             .select_from(transitions.outerjoin(tickets, tickets.c.ticket_id == transitions.c.ticket_id))
-            .where(transitions.c.at >= since, transitions.c.at < until)
+            .where(transitions.c.recorded_at >= since, transitions.c.recorded_at < until)
             .group_by(transitions.c.kind, transitions.c.policy, transitions.c.level, provider)
         )
         with self._tx("count audit entries", write=False) as conn:
@@ -733,7 +763,8 @@ class Store:
           audit log and outbox rows;
         * ``notifications``: final outbox rows (sent, dead, suppressed) finished longer ago,
           and schedule fires as old;
-        * ``audit``: audit log entries older than that.
+        * ``audit``: audit log entries recorded longer ago (an old event a run recorded
+          recently, such as a new ticket's creation, is kept).
         """
 
         def work(tx: StateTx) -> dict[str, int]:
@@ -751,7 +782,7 @@ class Store:
                 deleted[outbox.name] += tx.conn.execute(delete(outbox).where(final)).rowcount
                 deleted[schedule_fires.name] += tx.conn.execute(delete(schedule_fires).where(schedule_fires.c.fired_at < cutoff)).rowcount
             if audit is not None:
-                deleted[transitions.name] += tx.conn.execute(delete(transitions).where(transitions.c.at < now - audit)).rowcount
+                deleted[transitions.name] += tx.conn.execute(delete(transitions).where(transitions.c.recorded_at < now - audit)).rowcount
             return {name: count for name, count in sorted(deleted.items()) if count}
 
         return self.transaction("prune old state", work)

@@ -120,9 +120,11 @@ tickets = Table(
     Index("ix_tickets_archived_closed", "archived", "closed_at"),
 )
 
-escalations = Table(
+#: The escalations and the audit log as version 1 created them, frozen in a metadata of
+#: their own: never edit them.
+_ESCALATIONS_V1 = Table(
     "escalations",
-    metadata,
+    MetaData(),
     Column("ticket_id", Text, primary_key=True),
     Column("policy", Text, primary_key=True),
     Column("level", Text, primary_key=True),
@@ -143,9 +145,9 @@ escalations = Table(
     Index("ix_escalations_closed", "closed_at"),
 )
 
-transitions = Table(
+_TRANSITIONS_V1 = Table(
     "transitions",
-    metadata,
+    MetaData(),
     Column("id", _Id, primary_key=True, autoincrement=True),
     Column("at", UtcDateTime, nullable=False),
     Column("kind", Text, nullable=False),
@@ -158,6 +160,17 @@ transitions = Table(
     Index("ix_transitions_ticket", "ticket_id", "id"),
     Index("ix_transitions_at", "at"),
 )
+
+#: One row per (ticket, policy, level): version 1's columns, and ``notified_to`` (version
+#: 3), the receivers that have a notification of the current episode.
+escalations = _ESCALATIONS_V1.to_metadata(metadata)
+escalations.append_column(Column("notified_to", JsonText, nullable=False, server_default="[]"))
+
+#: The audit log: version 1's columns, and ``recorded_at`` (version 3), the run's instant
+#: beside ``at``, the event's own time.
+transitions = _TRANSITIONS_V1.to_metadata(metadata)
+transitions.append_column(Column("recorded_at", UtcDateTime))
+Index("ix_transitions_recorded", transitions.c.recorded_at)
 
 #: The outbox as version 1 created it, frozen in a metadata of its own: never edit it.
 _OUTBOX_V1 = Table(
@@ -228,7 +241,7 @@ silences = Table(
     Index("ix_silences_ends", "ends_at"),
 )
 
-_V1_TABLES = (tickets, escalations, transitions, _OUTBOX_V1, schedule_fires, schedule_state, leases, silences)
+_V1_TABLES = (tickets, _ESCALATIONS_V1, _TRANSITIONS_V1, _OUTBOX_V1, schedule_fires, schedule_state, leases, silences)
 
 
 def _v1(conn: Connection) -> None:
@@ -242,11 +255,22 @@ def _v2(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE outbox ADD COLUMN delivered_to TEXT NOT NULL DEFAULT '[]'"))
 
 
+def _v3(conn: Connection) -> None:
+    """Version 3: ``escalations.notified_to`` (empty for existing rows: no resolved
+    notification for episodes opened before) and ``transitions.recorded_at`` (for existing
+    rows the run's instant was ``at`` itself)."""
+    conn.execute(text("ALTER TABLE escalations ADD COLUMN notified_to TEXT NOT NULL DEFAULT '[]'"))
+    conn.execute(text(f"ALTER TABLE transitions ADD COLUMN recorded_at {UtcDateTime().compile(dialect=conn.dialect)}"))
+    conn.execute(text("UPDATE transitions SET recorded_at = at"))
+    conn.execute(text("CREATE INDEX ix_transitions_recorded ON transitions (recorded_at)"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _v1),
     (2, "outbox receivers already delivered to", _v2),
+    (3, "receivers notified per escalation episode; audit record times", _v3),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

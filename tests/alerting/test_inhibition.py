@@ -35,6 +35,40 @@ def test_an_alert_never_inhibits_itself() -> None:
     assert Inhibitor([rule]).inhibited(me, [me], own=0) is None
 
 
+ESCALATE_OVER_REPEATS = InhibitRuleSpec.model_validate({"source_match": {"level": "escalate"}, "target_match": {"kind": "repeat"}, "equal": ["ticket"]})
+REPEAT = {"ticket": "T1", "policy": "response", "level": "escalate", "kind": "repeat"}
+
+
+@pytest.mark.parametrize(
+    ("source", "inhibited"),
+    [
+        ({"ticket": "T1", "policy": "response", "level": "escalate", "kind": "escalation"}, False),  # its own escalation: the same alert
+        ({"ticket": "T1", "policy": "resolution", "level": "escalate", "kind": "escalation"}, True),  # another policy's: another alert
+        ({"ticket": "T2", "policy": "response", "level": "escalate", "kind": "escalation"}, False),  # another ticket: equal differs
+    ],
+)
+def test_an_alert_is_its_ticket_policy_and_level_whatever_the_kind(source: dict, inhibited: bool) -> None:
+    assert (Inhibitor([ESCALATE_OVER_REPEATS]).inhibited(REPEAT, [source]) is not None) is inhibited
+
+
+def test_a_repeat_is_not_inhibited_by_its_own_open_escalation() -> None:
+    ruleset = ruleset_with("receivers: {desk: {urls: ['console://']}}\nroute: {receiver: desk}\n" + INHIBIT_REPEATS)
+    own = {"ticket": "EC-1", "policy": "response", "level": "escalate", "kind": "escalation", "provider": "partner-east"}
+    other = dict(own, ticket="EC-2")
+    repeats = [note("EC-1", "escalate", kind="repeat", occurrence=2), note("EC-2", "red", kind="repeat", occurrence=3)]
+    plan = AlertPipeline(ruleset, active_alerts=lambda now: [own, other]).plan(repeats, NOW)
+    assert {key: outcome.status for key, outcome in plan.decided.items()} == {"EC-2|response|red|3": "inhibited"}
+    assert [n.key for m in plan.messages for n in m.notifications] == ["EC-1|response|escalate|2"]
+
+
+INHIBIT_REPEATS = """\
+inhibit_rules:
+  - source_match: {level: escalate}
+    target_match: {kind: repeat}
+    equal: [ticket]
+"""
+
+
 INHIBIT = """\
 route:
   receiver: desk

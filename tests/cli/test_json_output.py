@@ -24,7 +24,7 @@ SHIPPED = {
         "rulesets/enterprise-command-center.yaml",
         "examples/enterprise-tickets.jsonl",
         "EC-1002",
-        "──────── → command-center · warning: RED EC-1002 Eastern Bank ────────",
+        "──────── → command-center · warning: 2 × RED · partner-east ────────",
     ),
     "repair": (
         "rulesets/repair-network.yaml",
@@ -98,5 +98,6 @@ def test_the_progress_bar_of_a_json_run_stays_on_stderr(tmp_path: Path, capsys: 
     args = ["run", "--ruleset", ruleset, "--tickets", tickets, "--state", f"sqlite:///{tmp_path / 'state.db'}", "--at", AT, "--format", "json", "--no-deliver"]
     assert main(args) == EXIT_OK
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["tickets"]["evaluated"] == 10
-    assert "evaluating" in captured.err and "10 tickets" in captured.err
+    count = len((ROOT / SHIPPED["enterprise"][1]).read_text(encoding="utf-8").splitlines())
+    assert json.loads(captured.out)["tickets"]["evaluated"] == count
+    assert "evaluating" in captured.err and f"{count} tickets" in captured.err

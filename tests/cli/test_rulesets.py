@@ -91,10 +91,56 @@ def test_evaluate_json(capsys: pytest.CaptureFixture[str]) -> None:
     document = json.loads(capsys.readouterr().out)
     assert document["at"] == "2026-11-25T06:00:00+00:00"
     tickets = {t["ticket"]: t for t in document["tickets"]}
-    assert len(tickets) == 10 and document["rejected"] == []
+    assert len(tickets) == 11 and document["rejected"] == []
     red = next(s for s in tickets["EC-1002"]["sla"] if s["policy"] == "response")
     assert red["level"] == "red" and red["due_at"] == "2026-11-25T06:00:00+00:00"
     assert {d["action"] for d in tickets["EC-1002"]["decisions"]} == {"notify", "tag"}
+
+
+def test_evaluate_json_shows_the_assigned_and_the_reported_provider(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", EXAMPLES, "--at", AT, "--format", "json", "--matcher", "python"]) == EXIT_OK
+    tickets = {t["ticket"]: t for t in json.loads(capsys.readouterr().out)["tickets"]}
+    shown = {tid: (tickets[tid]["provider"], tickets[tid]["provider_reported"], tickets[tid]["routed_by"]) for tid in ("EC-1002", "EC-1005", "EC-1011")}
+    assert shown == {
+        "EC-1002": ("partner-east", "partner-east", None),
+        "EC-1005": ("maker-engineers", None, "core-servers-stay-in-house"),
+        "EC-1011": ("partner-east", None, "dispatch-east"),
+    }
+    red = next(d for d in tickets["EC-1011"]["decisions"] if d["action"] == "notify")
+    assert (red["policy"], red["level"]) == ("response", "red")
+
+
+CONFLICTING = BROKEN.split("policies:")[0] + """\
+policies:
+  - name: response
+    targets: {dispatched: 4h}
+    levels: [{name: red, at: 100%}]
+rules:
+  - name: dispatch
+    when: {field: provider, present: false}
+    then: [{route: {provider: partner-a}}]
+  - name: east
+    when: {field: region, eq: east}
+    then: [{route: {provider: partner-b}}]
+"""
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_evaluate_reports_route_conflicts(fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "conflicting.yaml"
+    rules.write_text(CONFLICTING, encoding="utf-8")
+    tickets = tmp_path / "t.jsonl"
+    tickets.write_text(json.dumps({"id": "X", "tier": "P4", "status": "open", "region": "east", "created_at": "2026-11-25T08:00:00+08:00"}) + "\n", encoding="utf-8")
+    assert main(["evaluate", "--ruleset", str(rules), "--tickets", str(tickets), "--at", AT, "--format", fmt]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert "warning: X: route conflict: rule 'east' routes to 'partner-b', but rule 'dispatch' (earlier in the ruleset) assigned 'partner-a'" in captured.err
+    if fmt == "json":
+        document = json.loads(captured.out)
+        conflict = {"rule": "east", "provider": "partner-b", "assigned_by": "dispatch", "assigned": "partner-a"}
+        assert document["route_conflicts"] == [{"ticket": "X", **conflict}]
+        assert document["tickets"][0]["route_conflicts"] == [conflict] and document["tickets"][0]["provider"] == "partner-a"
+    else:
+        assert "route → partner-a" in captured.out and "route → partner-b (conflict: not applied)" in captured.out
 
 
 def test_evaluate_table_shows_levels(capsys: pytest.CaptureFixture[str]) -> None:
@@ -113,7 +159,7 @@ def test_evaluate_bad_rows_exit_partial_and_others_still_evaluated(tmp_path: Pat
     code = main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT, "--format", "json"])
     assert code == EXIT_PARTIAL
     captured = capsys.readouterr()
-    assert len(json.loads(captured.out)["tickets"]) == 9
+    assert len(json.loads(captured.out)["tickets"]) == len(lines) - 1
     assert f"{path}: row 2 ticket EC-1002: created_at: not an ISO 8601 time" in captured.err
     assert f"{path}: row 3: json: malformed JSON" in captured.err
 
@@ -230,16 +276,18 @@ def test_evaluate_warns_of_tickets_it_cannot_measure_and_still_runs_their_other_
     unknown = {"id": "EC-9", "tier": "P9", "status": "open", "created_at": "2026-11-25T09:00:00+08:00", "region": "east", "product_line": "rack",
                "stage_history": [{"stage": "dispached", "entered_at": "2026-11-25T09:10:00+08:00"}]}
     path = tmp_path / "t.jsonl"
-    path.write_text(Path(EXAMPLES).read_text(encoding="utf-8") + json.dumps(unknown) + "\n", encoding="utf-8")
+    examples = Path(EXAMPLES).read_text(encoding="utf-8")
+    path.write_text(examples + json.dumps(unknown) + "\n", encoding="utf-8")
+    row = len(examples.splitlines()) + 1
     assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT, "--format", "json"]) == EXIT_PARTIAL
     captured = capsys.readouterr()
     document = json.loads(captured.out)
     assert document["rejected"] == []
-    assert [(w["row"], w["field"]) for w in document["warnings"]] == [(11, "tier"), (11, "stage")]
+    assert [(w["row"], w["field"]) for w in document["warnings"]] == [(row, "tier"), (row, "stage")]
     ticket = next(t for t in document["tickets"] if t["ticket"] == "EC-9")
     assert ticket["sla"] == [] and [(d["rule"], d["arguments"]) for d in ticket["decisions"]] == [("dispatch-east", {"provider": "partner-east"})]
-    assert f"warning: {path}: row 11 ticket EC-9: tier: tier 'P9' is not one of the ruleset's tiers (P2, P4, P6)" in captured.err
-    assert f"warning: {path}: row 11 ticket EC-9: stage: stage 'dispached' is not one of the ruleset's stages" in captured.err
+    assert f"warning: {path}: row {row} ticket EC-9: tier: tier 'P9' is not one of the ruleset's tiers (P2, P4, P6)" in captured.err
+    assert f"warning: {path}: row {row} ticket EC-9: stage: stage 'dispached' is not one of the ruleset's stages" in captured.err
     assert "(hint: did you mean 'dispatched'?)" in captured.err
     assert main(["evaluate", "--ruleset", ENTERPRISE, "--tickets", str(path), "--at", AT]) == EXIT_PARTIAL
     assert "2 warnings" in capsys.readouterr().err

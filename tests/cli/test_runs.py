@@ -152,6 +152,44 @@ def test_ack_and_history(files: dict[str, str], capsys: pytest.CaptureFixture[st
     assert "no run has seen ticket NOPE" in capsys.readouterr().err
 
 
+def test_history_shows_when_it_happened_and_when_it_was_recorded(files: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_run(files, at(4).isoformat(), "--quiet")
+    onsite = [
+        {"stage": "hotline", "entered_at": at(-0.5).isoformat()},
+        {"stage": "dispatched", "entered_at": at(0).isoformat()},
+        {"stage": "onsite", "entered_at": at(4, 20).isoformat()},
+    ]
+    write_tickets(Path(files["tickets"]), [ticket("A", stage_history=onsite)])
+    cli_run(files, at(4, 30).isoformat(), "--quiet")
+    assert main(["history", "A", "--state", files["state"]]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "A: status open, stage onsite, tier P4, provider partner-east" in out
+    assert "2026-11-25 07:30 (recorded 2026-11-25 12:00)  new" in out
+    assert "2026-11-25 12:20 (recorded 2026-11-25 12:30)  stage       : 'dispatched' → 'onsite'" in out
+    assert "2026-11-25 12:30  left         response/red: policy no longer measures the ticket (stage 'onsite')" in out
+    assert main(["history", "A", "--state", files["state"], "--format", "json"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    stage = next(entry for entry in document["history"] if entry["kind"] == "stage")
+    assert (stage["at"], stage["recorded_at"]) == (at(4, 20).isoformat(), at(4, 30).isoformat())
+    assert (document["provider"], document["provider_reported"]) == ("partner-east", "partner-east")
+    assert main(["history", "C", "--state", files["state"], "--format", "json"]) == EXIT_OK
+    routed = json.loads(capsys.readouterr().out)
+    assert (routed["provider"], routed["provider_reported"]) == ("partner-north", None)
+
+
+def test_run_reports_route_conflicts_in_the_summary_and_in_json(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    rule = "  - name: north-to-east\n    when: {field: region, eq: north}\n    then: [{route: {provider: partner-east}}]\nreceivers:\n"
+    Path(files["ruleset"]).write_text((RULESET_YAML + SCHEDULES).replace("receivers:\n", rule, 1), encoding="utf-8")
+    assert cli_run(files, at(4).isoformat()) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "route conflicts: 1 ticket (the first route rule in the ruleset won)" in out
+    assert "  C: rule 'north-to-east' routes to 'partner-east', but rule 'route-north' (earlier in the ruleset) assigned 'partner-north'" in out
+    assert cli_run(files, at(4, 5).isoformat(), "--format", "json") == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    assert document["tickets"]["route_conflicts"] == 1
+    assert document["route_conflicts"] == [{"ticket": "C", "rule": "north-to-east", "provider": "partner-east", "assigned_by": "route-north", "assigned": "partner-north"}]
+
+
 def test_schedule_next_lists_fire_times_in_local_time_and_utc(files: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schedule", "--ruleset", files["ruleset"], "--next", "3", "--at", "2026-11-27T09:00:00+08:00", "--format", "json"]) == EXIT_OK
     (entry,) = json.loads(capsys.readouterr().out)["schedules"]

@@ -1,10 +1,18 @@
-"""The pure escalation lifecycle, without a database: its own output diffs to nothing, and
-the less common decisions (receiver repeats, notify below every level) follow the rules."""
+"""The pure escalation lifecycle, without a database: its own output diffs to nothing, the
+less common decisions (receiver repeats, notify below every level) follow the rules, the
+assigned provider flows into what it records and sends, resolved notifications go once to
+those who take them, and nothing but the route tie-break depends on rule order."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from random import Random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spm_rules.engine import Engine
 from spm_rules.ruleset.loader import parse_ruleset
@@ -12,6 +20,7 @@ from spm_rules.state.lifecycle import Lifecycle, TicketPlan, ticket_labels
 from spm_rules.state.records import Escalation, EscalationKey, TicketState
 from spm_rules.tickets import Ticket
 from tests.state.helpers import RULESET_YAML, at, ticket
+from tests.strategies import ORDER_NOW, order_rulesets, order_tickets
 
 #: cc-test plus a rule that pages half-way to the target, below every level.
 PAGER = RULESET_YAML.replace(
@@ -43,9 +52,14 @@ class Memory:
         self.records.update({esc.key: esc for esc in plan.escalations})
         if sent:
             for out in plan.outgoing:
+                if out.notification.kind == "resolved":
+                    continue
                 key = (out.policy or "", out.level or "")
                 esc = self.records[key]
-                self.records[key] = replace(esc, pending_key=None, repeat_from=now, last_notified_at=now, notified_at=esc.notified_at or now)
+                told = esc.notified_to + tuple(name for name in out.notification.receivers if name not in esc.notified_to)
+                self.records[key] = replace(
+                    esc, pending_key=None, repeat_from=now, last_notified_at=now, notified_at=esc.notified_at or now, notified_to=told
+                )
         return plan
 
 
@@ -91,5 +105,90 @@ def test_escalate_decisions_are_recorded_once_per_episode_and_notifications_carr
     assert (labels["level"], labels["policy"], labels["rule"], labels["region"], labels["customer"], labels["stage"]) == ("escalate", "response", "escalate-duty", "north", "Grid", "dispatched")
     assert out.notification.payload["urgent"] is True and out.notification.payload["escalated_to"] == "partner-manager"
     assert memory.step(ticket("A", region="north", customer="Grid"), at(6, 30)).transitions == ()
-    assert ticket_labels(ticket("A", vip=True))["vip"] == "true"
+    assert ticket_labels(ticket("A", vip=True).fact())["vip"] == "true"
 
+
+
+def _routed(plan: TicketPlan) -> list[tuple[str | None, str]]:
+    return [(t.rule, t.detail.split(": ")[0]) for t in plan.transitions if t.kind == "routed"]
+
+
+def test_routing_is_recorded_when_the_assignment_changes_and_notifications_carry_the_assigned_provider() -> None:
+    memory = Memory()
+    unassigned = dict(provider=None, region="north", customer="Grid")
+    red = memory.step(ticket("D", **unassigned), at(4))
+    assert _routed(red) == [("route-north", "to 'partner-north'")]
+    state = memory.state
+    assert (state.provider, state.routed_to, state.assigned_provider) == (None, "partner-north", "partner-north")
+    (out,) = red.outgoing
+    assert out.notification.labels["provider"] == "partner-north" and "provider_reported" not in out.notification.labels
+    assert (out.notification.payload["ticket"]["provider"], out.notification.payload["ticket"]["provider_reported"]) == ("partner-north", None)
+    assert _routed(memory.step(ticket("D", **unassigned), at(4, 10))) == []  # the dispatch rule keeps firing: nothing new
+
+    # The ticket system takes the assignment over: recorded on the reported provider; no route applies any more.
+    taken = memory.step(ticket("D", **dict(unassigned, provider="partner-north")), at(4, 20))
+    assert _routed(taken) == [(None, "provider 'partner-north' set in the ticket system")]
+    assert (memory.state.provider, memory.state.routed_to, memory.state.assigned_provider) == ("partner-north", None, "partner-north")
+    moved = memory.step(ticket("D", **dict(unassigned, provider="partner-east")), at(4, 30))
+    assert _routed(moved) == [(None, "provider 'partner-east' set in the ticket system")]
+
+    # Unassigned again and routed; then no route rule applies (the region changed): the reported provider is back.
+    assert _routed(memory.step(ticket("D", **unassigned), at(4, 40))) == [("route-north", "to 'partner-north'")]
+    south = memory.step(ticket("D", **dict(unassigned, region="south")), at(4, 50))
+    assert _routed(south) == [(None, "no route rule assigns it any more")]
+    assert memory.state.assigned_provider is None
+
+
+SEND_RESOLVED = RULESET_YAML.replace('  center: {urls: ["json://127.0.0.1:9/center"]}', '  center: {urls: ["json://127.0.0.1:9/center"], send_resolved: true}')
+
+
+def test_a_closing_escalation_tells_once_the_receivers_that_take_resolved_and_were_told() -> None:
+    memory = Memory(SEND_RESOLVED)
+    unassigned = dict(provider=None, region="north")
+    memory.step(ticket("D", **unassigned), at(3))  # yellow: desk only, which takes no resolved notifications
+    red = memory.step(ticket("D", **unassigned), at(4))  # red: center and desk
+    assert [o.notification.kind for o in red.outgoing] == ["escalation"]
+    assert [o.notification.key for o in memory.step(ticket("D", **unassigned), at(4, 5)).outgoing] == []
+    closed = memory.step(ticket("D", status="resolved", **unassigned), at(4, 10))
+    (resolved,) = [o.notification for o in closed.outgoing]
+    assert (resolved.key, resolved.kind, resolved.receivers) == ("D|response|red|1|resolved", "resolved", ("center",))
+    # Labelled as the firing notifications were (the closed ticket keeps its assigned provider), never urgent.
+    firing = {"id": "D", "policy": "response", "level": "red", "stage": "dispatched", "provider": "partner-north"}
+    assert {name: resolved.labels.get(name) for name in firing} == firing
+    assert resolved.payload["why"] == ["red is over: ticket closed (status 'resolved')"] and resolved.payload["urgent"] is False
+    assert ("notify", "resolved to center") in [(t.kind, t.detail) for t in closed.transitions]
+    assert memory.step(ticket("D", status="resolved", **unassigned), at(4, 20)).outgoing == ()
+
+
+@pytest.mark.parametrize(
+    ("sent", "later", "expected"),
+    [
+        (True, at(6), ["A|response|red|1|resolved"]),  # red → escalate: red is over
+        (False, at(6), []),  # the red notification never reached anyone
+        (True, at(4, 30), []),  # still red
+    ],
+)
+def test_only_an_escalation_that_notified_someone_resolves(sent: bool, later: datetime, expected: list[str]) -> None:
+    memory = Memory(SEND_RESOLVED)
+    memory.step(ticket("A"), at(4), sent=sent)
+    plan = memory.step(ticket("A"), later)
+    assert [o.notification.key for o in plan.outgoing if o.notification.kind == "resolved"] == expected
+
+
+def _plans_without_route_tie_break(text: str, tickets: list[Ticket]) -> list[tuple[object, ...]]:
+    """Every plan of two steps (an hour apart) per ticket, with the routed entries' rule and reason left out."""
+    found: list[tuple[object, ...]] = []
+    for item in tickets:
+        memory = Memory(text)
+        for now in (ORDER_NOW, ORDER_NOW + timedelta(hours=1)):
+            plan = memory.step(item, now)
+            transitions = [replace(t, rule=None, detail="") if t.kind == "routed" else t for t in plan.transitions]
+            found.append((plan.ticket, plan.escalations, transitions, [o.notification for o in plan.outgoing]))
+    return found
+
+
+@settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(data=order_rulesets(conflicts=False), tickets=order_tickets(), shuffle=st.randoms(use_true_random=False))
+def test_plans_do_not_depend_on_rule_order(data: dict, tickets: list[Ticket], shuffle: Random) -> None:
+    permuted = dict(data, rules=shuffle.sample(data["rules"], len(data["rules"])))
+    assert _plans_without_route_tie_break(json.dumps(data), tickets) == _plans_without_route_tie_break(json.dumps(permuted), tickets)

@@ -13,13 +13,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select
 
 from spm_rules.errors import StateError
 from spm_rules.notifications import Notification
 from spm_rules.state import tables
-from spm_rules.state.records import Outgoing
-from spm_rules.state.store import Store, mask_secrets, mask_url
+from spm_rules.state.records import Escalation, Outgoing, Settlement, Transition
+from spm_rules.state.store import StateTx, Store, mask_secrets, mask_url
 from tests.state.helpers import at
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
@@ -30,7 +30,11 @@ def test_a_new_store_is_migrated_once_in_the_same_transaction_as_its_record(stat
         assert store.migrate(NOW) == []
         with store.engine.connect() as conn:
             rows = conn.execute(select(tables.schema_migrations)).all()
-            assert [(row.version, row.name) for row in rows] == [(1, "initial tables"), (2, "outbox receivers already delivered to")]
+            assert [(row.version, row.name) for row in rows] == [
+                (1, "initial tables"),
+                (2, "outbox receivers already delivered to"),
+                (3, "receivers notified per escalation episode; audit record times"),
+            ]
             assert tables.current_version(conn) == tables.LATEST_VERSION
             for table in tables.metadata.sorted_tables:
                 assert conn.dialect.has_table(conn, table.name), table.name
@@ -52,7 +56,35 @@ def test_concurrent_first_opens_migrate_exactly_once(state_url: str) -> None:
         thread.join()
     assert errors == []
     with Store(state_url) as store, store.engine.connect() as conn:
-        assert conn.execute(select(tables.schema_migrations.c.version)).scalars().all() == [1, 2]
+        assert conn.execute(select(tables.schema_migrations.c.version)).scalars().all() == [1, 2, 3]
+
+
+def test_a_version_2_database_gets_record_times_and_notified_receivers(state_url: str) -> None:
+    """Version 3 adds ``transitions.recorded_at`` (the run's instant, which version 2 kept
+    in ``at``) and ``escalations.notified_to`` (nobody, for episodes opened before)."""
+    engine = create_engine(state_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            tables.schema_migrations.create(conn)
+            for number, name, step in tables.MIGRATIONS[:2]:
+                step(conn)
+                conn.execute(tables.schema_migrations.insert().values(version=number, name=name, applied_at=NOW))
+            old = {name: Table(name, MetaData(), autoload_with=conn) for name in ("transitions", "escalations")}
+            assert "recorded_at" not in old["transitions"].c and "notified_to" not in old["escalations"].c
+            conn.execute(old["transitions"].insert().values(at=NOW, kind="entered", ticket_id="A", policy="response", level="red", detail=""))
+            conn.execute(old["escalations"].insert().values(ticket_id="A", policy="response", level="red", level_rank=2, opened_at=NOW, occurrences=1, receivers="[]"))
+    finally:
+        engine.dispose()
+    with Store(state_url) as store:
+        with store.engine.connect() as conn:
+            assert conn.execute(select(tables.schema_migrations.c.version)).scalars().all() == [1, 2, 3]
+            for name in ("transitions", "escalations"):
+                upgraded = {column["name"]: column["nullable"] for column in inspect(conn).get_columns(name)}
+                assert upgraded == {column.name: column.nullable for column in tables.metadata.tables[name].c}, name
+        (entry,) = store.history("A")
+        assert (entry.kind, entry.at, entry.recorded_at) == ("entered", NOW, NOW)
+        (esc,) = store.escalations_of("A")
+        assert (esc.level, esc.notified_to) == ("red", ())
 
 
 def test_a_state_newer_than_the_code_is_refused_with_its_url(state_url: str) -> None:
@@ -156,3 +188,43 @@ def test_reserving_ticket_rows_is_idempotent(store: Store) -> None:
     assert store.reserve_tickets(["a", "b", "c"]) == 1
     assert store.ticket("c") is not None and store.ticket("c").is_new  # type: ignore[union-attr]
     assert store.ticket("zzz") is None
+
+
+def test_receivers_reached_are_kept_per_episode_of_an_escalation(store: Store) -> None:
+    """Each receiver a notification reached (even one attempt of several) is added to its
+    escalation's ``notified_to``; a notification of an earlier episode adds nobody."""
+    esc = Escalation("T", "response", "red", 2, opened_at=at(5))
+    earlier = Notification("T|response|red|1", "escalation", "T", ("pager",), {}, {}, at(4))
+    current = Notification("T|response|red|2", "repeat", "T", ("center", "desk"), {}, {}, at(5))
+    resolved = Notification("T|response|red|2|resolved", "resolved", "T", ("duty",), {}, {}, at(5))
+
+    def setup(tx: StateTx) -> None:
+        tx.save_escalations([esc])
+        tx.enqueue([Outgoing(earlier, "response", "red", 1)], at(4))
+        tx.enqueue([Outgoing(current, "response", "red", 2), Outgoing(resolved, "response", "red")], at(5))
+
+    store.transaction("setup", setup)
+    entries = {entry.key: entry for entry in store.outbox_entries()}
+
+    def settle(tx: StateTx) -> None:
+        tx.settle(
+            [
+                Settlement(entries[earlier.key], "sent", 1, delivered_to=("pager",)),
+                Settlement(entries[current.key], "failed", 1, at(5, 1), "desk: 500", delivered_to=("center",)),
+                Settlement(entries[resolved.key], "sent", 1, delivered_to=("duty",)),
+            ],
+            at(5),
+        )
+
+    store.transaction("settle", settle)
+    (after,) = store.escalations_of("T")
+    assert after.notified_to == ("center",)
+
+
+def test_the_audit_retention_goes_by_record_time(store: Store) -> None:
+    created = Transition(at(-24 * 30), "new", "T", detail="created a month before it was first seen", recorded_at=at(0))
+    store.transaction("record", lambda tx: tx.record([created]))
+    assert store.prune(at(1), audit=timedelta(days=1)) == {}
+    assert [entry.kind for entry in store.history("T")] == ["new"]
+    assert store.prune(at(25), audit=timedelta(days=1)) == {"transitions": 1}
+    assert store.history("T") == []
