@@ -125,7 +125,12 @@ class TicketResult:
     @property
     def provider_reported(self) -> str | None:
         """The provider the ticket system reported (``ticket.provider`` is the assigned one)."""
-        return (self.reported or self.ticket).provider
+        return self.as_reported.provider
+
+    @property
+    def as_reported(self) -> Ticket:
+        """The ticket as the ticket system reported it (before any route decision)."""
+        return self.reported or self.ticket
 
     def fact(self) -> dict[str, Any]:
         """The effective ticket as a flat fact, with ``provider_reported``."""

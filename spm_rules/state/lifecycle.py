@@ -117,7 +117,7 @@ class Lifecycle:
         closing = ticket.status in self.terminal
         if closing and prev is not None and prev.routed_to is not None:
             ticket = ticket.model_copy(update={"provider": prev.routed_to})
-        work = _Work(ticket, now, dict(records), result.provider_reported, prev)
+        work = _Work(ticket, now, dict(records), result.as_reported, prev)
         state = self._close(work) if closing else self._open(work, result)
         return TicketPlan(
             ticket=state,
@@ -278,17 +278,18 @@ class Lifecycle:
 class _Work:
     """The mutable scratch of one plan: records as they change, audit entries, notifications.
 
-    ``ticket`` is the ticket as the decisions left it (provider = assigned), ``reported``
-    the provider the ticket system reported, ``prev`` the stored state (None: new).
+    ``ticket`` is the ticket as the decisions left it (provider = assigned), ``source`` the
+    ticket as the ticket system reported it, ``prev`` the stored state (None: new).
     """
 
     def __init__(
-        self, ticket: Ticket, now: datetime, records: dict[EscalationKey, Escalation], reported: str | None, prev: TicketState | None
+        self, ticket: Ticket, now: datetime, records: dict[EscalationKey, Escalation], source: Ticket, prev: TicketState | None
     ) -> None:
         self.ticket = ticket
         self.now = now
         self.records = records
-        self.reported = reported
+        self.source = source
+        self.reported = source.provider
         self.prev = prev
         self.changed: set[EscalationKey] = set()
         self.transitions: list[Transition] = []
@@ -335,6 +336,7 @@ class _Work:
             last_seen_at=self.now,
             closed_at=closed_at,
             archived=closed_at is not None,
+            facts=self.source.model_dump(mode="json"),
         )
 
 

@@ -45,7 +45,9 @@ class TicketState:
     the one a route decision assigned at the last evaluation (None: no route rule fired);
     the decision wins (``assigned_provider``).  A closed ticket keeps the assignment it
     had.  ``archived`` tickets are closed and kept for scorecards until the retention
-    prunes them.
+    prunes them.  ``facts`` is the ticket as its source last reported it (its JSON form,
+    histories included; None for rows written before version 4 until a run sees them
+    again): reports, customer status and explain read a ticket from the state alone.
     """
 
     ticket_id: str
@@ -62,6 +64,7 @@ class TicketState:
     last_seen_at: datetime | None = None
     closed_at: datetime | None = None
     archived: bool = False
+    facts: dict[str, Any] | None = None
 
     @property
     def is_new(self) -> bool:

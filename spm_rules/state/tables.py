@@ -100,9 +100,10 @@ schema_migrations = Table(
     Column("applied_at", UtcDateTime, nullable=False),
 )
 
-tickets = Table(
+#: The tickets as version 1 created them, frozen in a metadata of their own: never edit it.
+_TICKETS_V1 = Table(
     "tickets",
-    metadata,
+    MetaData(),
     Column("ticket_id", Text, primary_key=True),
     Column("status", Text),
     Column("stage", Text),
@@ -119,6 +120,12 @@ tickets = Table(
     Column("archived", Boolean, nullable=False, default=False),
     Index("ix_tickets_archived_closed", "archived", "closed_at"),
 )
+
+#: One row per ticket: version 1's columns, and ``facts`` (version 4), the ticket as its
+#: source last reported it (its JSON form), so that reports, customer status and explain
+#: can re-read a ticket's histories from the state alone.
+tickets = _TICKETS_V1.to_metadata(metadata)
+tickets.append_column(Column("facts", JsonText))
 
 #: The escalations and the audit log as version 1 created them, frozen in a metadata of
 #: their own: never edit them.
@@ -241,7 +248,7 @@ silences = Table(
     Index("ix_silences_ends", "ends_at"),
 )
 
-_V1_TABLES = (tickets, _ESCALATIONS_V1, _TRANSITIONS_V1, _OUTBOX_V1, schedule_fires, schedule_state, leases, silences)
+_V1_TABLES = (_TICKETS_V1, _ESCALATIONS_V1, _TRANSITIONS_V1, _OUTBOX_V1, schedule_fires, schedule_state, leases, silences)
 
 
 def _v1(conn: Connection) -> None:
@@ -265,12 +272,19 @@ def _v3(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_transitions_recorded ON transitions (recorded_at)"))
 
 
+def _v4(conn: Connection) -> None:
+    """Version 4: ``tickets.facts``, the ticket as reported (unknown for existing rows until
+    their next run sees them)."""
+    conn.execute(text("ALTER TABLE tickets ADD COLUMN facts TEXT"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "initial tables", _v1),
     (2, "outbox receivers already delivered to", _v2),
     (3, "receivers notified per escalation episode; audit record times", _v3),
+    (4, "the ticket's reported facts", _v4),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -139,6 +139,18 @@ def test_routing_is_recorded_when_the_assignment_changes_and_notifications_carry
     assert memory.state.assigned_provider is None
 
 
+def test_the_state_keeps_the_ticket_as_its_source_reported_it() -> None:
+    """``facts`` is the reported ticket (histories, extra fields, no provider when the
+    ticket system had none), not the routed one: reports re-read it from the state alone."""
+    memory = Memory()
+    reported = ticket("D", provider=None, region="north", customer="Grid", fault="fan alarm")
+    memory.step(reported, at(4))
+    state = memory.state
+    assert state.routed_to == "partner-north" and state.facts is not None
+    assert state.facts["provider"] is None and state.facts["fault"] == "fan alarm"
+    assert Ticket.model_validate(state.facts) == reported
+
+
 SEND_RESOLVED = RULESET_YAML.replace('  center: {urls: ["json://127.0.0.1:9/center"]}', '  center: {urls: ["json://127.0.0.1:9/center"], send_resolved: true}')
 
 

@@ -9,11 +9,13 @@ import stat
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pytest
-from sqlalchemy import MetaData, Table, create_engine, insert, inspect, select
+from sqlalchemy import Connection, MetaData, Table, create_engine, insert, inspect, select
 
 from spm_rules.errors import StateError
 from spm_rules.notifications import Notification
@@ -34,6 +36,7 @@ def test_a_new_store_is_migrated_once_in_the_same_transaction_as_its_record(stat
                 (1, "initial tables"),
                 (2, "outbox receivers already delivered to"),
                 (3, "receivers notified per escalation episode; audit record times"),
+                (4, "the ticket's reported facts"),
             ]
             assert tables.current_version(conn) == tables.LATEST_VERSION
             for table in tables.metadata.sorted_tables:
@@ -56,28 +59,36 @@ def test_concurrent_first_opens_migrate_exactly_once(state_url: str) -> None:
         thread.join()
     assert errors == []
     with Store(state_url) as store, store.engine.connect() as conn:
-        assert conn.execute(select(tables.schema_migrations.c.version)).scalars().all() == [1, 2, 3]
+        assert conn.execute(select(tables.schema_migrations.c.version)).scalars().all() == list(range(1, tables.LATEST_VERSION + 1))
+
+
+@contextmanager
+def _database_at(url: str, version: int) -> Iterator[Connection]:
+    """A database migrated up to ``version`` only, as an older spm-rules left it; the
+    block adds rows in the same transaction."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as conn:
+            tables.schema_migrations.create(conn)
+            for number, name, step in tables.MIGRATIONS[:version]:
+                step(conn)
+                conn.execute(tables.schema_migrations.insert().values(version=number, name=name, applied_at=NOW))
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def test_a_version_2_database_gets_record_times_and_notified_receivers(state_url: str) -> None:
     """Version 3 adds ``transitions.recorded_at`` (the run's instant, which version 2 kept
     in ``at``) and ``escalations.notified_to`` (nobody, for episodes opened before)."""
-    engine = create_engine(state_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with engine.begin() as conn:
-            tables.schema_migrations.create(conn)
-            for number, name, step in tables.MIGRATIONS[:2]:
-                step(conn)
-                conn.execute(tables.schema_migrations.insert().values(version=number, name=name, applied_at=NOW))
-            old = {name: Table(name, MetaData(), autoload_with=conn) for name in ("transitions", "escalations")}
-            assert "recorded_at" not in old["transitions"].c and "notified_to" not in old["escalations"].c
-            conn.execute(old["transitions"].insert().values(at=NOW, kind="entered", ticket_id="A", policy="response", level="red", detail=""))
-            conn.execute(old["escalations"].insert().values(ticket_id="A", policy="response", level="red", level_rank=2, opened_at=NOW, occurrences=1, receivers="[]"))
-    finally:
-        engine.dispose()
+    with _database_at(state_url, 2) as conn:
+        old = {name: Table(name, MetaData(), autoload_with=conn) for name in ("transitions", "escalations")}
+        assert "recorded_at" not in old["transitions"].c and "notified_to" not in old["escalations"].c
+        conn.execute(old["transitions"].insert().values(at=NOW, kind="entered", ticket_id="A", policy="response", level="red", detail=""))
+        conn.execute(old["escalations"].insert().values(ticket_id="A", policy="response", level="red", level_rank=2, opened_at=NOW, occurrences=1, receivers="[]"))
     with Store(state_url) as store:
         with store.engine.connect() as conn:
-            assert conn.execute(select(tables.schema_migrations.c.version)).scalars().all() == [1, 2, 3]
+            assert conn.execute(select(tables.schema_migrations.c.version)).scalars().all() == list(range(1, tables.LATEST_VERSION + 1))
             for name in ("transitions", "escalations"):
                 upgraded = {column["name"]: column["nullable"] for column in inspect(conn).get_columns(name)}
                 assert upgraded == {column.name: column.nullable for column in tables.metadata.tables[name].c}, name
@@ -85,6 +96,21 @@ def test_a_version_2_database_gets_record_times_and_notified_receivers(state_url
         assert (entry.kind, entry.at, entry.recorded_at) == ("entered", NOW, NOW)
         (esc,) = store.escalations_of("A")
         assert (esc.level, esc.notified_to) == ("red", ())
+
+
+def test_a_version_3_database_keeps_its_tickets_and_learns_their_facts_at_the_next_run(state_url: str) -> None:
+    """Version 4 adds ``tickets.facts``: unknown (None) for rows written before, filled with
+    the ticket as reported the next time a run sees it."""
+    with _database_at(state_url, 3) as conn:
+        old = Table("tickets", MetaData(), autoload_with=conn)
+        assert "facts" not in old.c
+        conn.execute(old.insert().values(ticket_id="A", status="open", stage="dispatched", tier="P4", levels="{}", tags="[]", archived=False))
+    with Store(state_url) as store:
+        with store.engine.connect() as conn:
+            upgraded = {column["name"]: column["nullable"] for column in inspect(conn).get_columns("tickets")}
+        assert upgraded == {column.name: column.nullable for column in tables.tickets.c}
+        stored = store.ticket("A")
+        assert stored is not None and (stored.status, stored.facts) == ("open", None)
 
 
 def test_a_state_newer_than_the_code_is_refused_with_its_url(state_url: str) -> None:
