@@ -71,9 +71,13 @@ def board_command(ruleset_path: str, state_url: str, serve: bool, host: str, por
         source = BoardSource(store, ruleset, instant, reuse=ruleset.board.refresh.total_seconds() / 3)
         if out_path is not None:
             data = source()
-            write_atomically(out_path, render_page(data, live=False))
+            try:
+                write_atomically(out_path, render_page(data, live=False))
+            except OSError as exc:
+                click.echo(f"error: cannot write {out_path}: {exc.strerror or exc}", err=True)
+                return EXIT_INVALID
             counts = ", ".join(f"{count} {color}" for color, count in data.counts()["levels"].items())
-            click.echo(f"wrote {out_path}: {len(data.rows)} open tickets ({counts}) as of {data.to_json()['as_of_text']} {data.timezone}")
+            click.echo(f"wrote {out_path}: {len(data.rows)} open tickets ({counts}) as of {data.local_as_of} {data.timezone}")
             return EXIT_OK
         try:
             server = BoardServer((host, port), source)

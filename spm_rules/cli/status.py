@@ -41,7 +41,7 @@ def status_command(ticket: str, ruleset_path: str, state_url: str, at: str | Non
     if state is None or state.is_new:
         click.echo(f"error: no run has seen ticket {ticket} (state {where})", err=True)
         return EXIT_INVALID
-    view = customer_status(ruleset, state, now, lang)  # type: ignore[arg-type]  (click checked the choice)
+    view = customer_status(ruleset, state, now, "en" if lang == "en" else "zh")
     if fmt == "json":
         json.dump(view.to_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

@@ -165,6 +165,11 @@ class BoardData:
     rows: tuple[BoardRow, ...]
     unmeasured: tuple[str, ...] = ()
 
+    @property
+    def local_as_of(self) -> str:
+        """When the board was measured, on the wall clock of the ruleset's zone."""
+        return self.as_of.astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M")
+
     def counts(self) -> dict[str, Any]:
         """Tickets per colour, and per provider and colour (with a total), providers by name."""
         levels = {color: 0 for color in reversed(COLORS)}
@@ -182,7 +187,7 @@ class BoardData:
         return {
             "ruleset": self.ruleset,
             "as_of": self.as_of.isoformat(),
-            "as_of_text": self.as_of.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            "as_of_text": self.local_as_of,
             "timezone": self.timezone,
             "refresh": self.refresh,
             "colors": list(reversed(COLORS)),

@@ -17,7 +17,6 @@ the caller (``spm-rules status``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, Mapping
@@ -25,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import model_validator
 
+from ..alerting.templates import fill_placeholders, placeholder_names
 from ..errors import StateError
 from ..ruleset.types import StrictModel
 from ..tickets import Ticket
@@ -126,31 +126,10 @@ DEFAULT_TEMPLATES: dict[Language, dict[Situation, str]] = {
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-
-
-def _placeholders(template: str) -> list[str]:
-    """The names a template's ``{name}`` placeholders use; ValueError for a stray brace."""
-    names = []
-    for found in _PLACEHOLDER.finditer(template):
-        text = found.group(0)
-        if text in ("{{", "}}"):
-            continue
-        if found.group(1) is None or not _FIELD_NAME.fullmatch(found.group(1)):
-            raise ValueError(f"bad placeholder {text!r}: write {{name}} with a placeholder name, {{{{ or }}}} for a brace")
-        names.append(found.group(1))
-    return names
-
 
 def _fill(template: str, values: Mapping[str, str]) -> str:
-    """``template`` with each ``{name}`` replaced by its value (names checked at load)."""
-
-    def replace(found: re.Match[str]) -> str:
-        text = found.group(0)
-        return text[0] if text in ("{{", "}}") else values.get(found.group(1) or "", "")
-
-    return " ".join(_PLACEHOLDER.sub(replace, template).split())
+    """``template`` with each ``{name}`` replaced by its value (names checked at load), on one line."""
+    return " ".join(fill_placeholders(template, lambda name: values.get(name, "")).split())
 
 
 class StageLabels(StrictModel):
@@ -195,10 +174,7 @@ class CustomerStatusSpec(StrictModel):
                 text = getattr(templates, situation)
                 if text is None:
                     continue
-                try:
-                    unknown = sorted(set(_placeholders(text)) - known)
-                except ValueError as exc:
-                    raise ValueError(f"templates.{lang}.{situation}: {exc}") from None
+                unknown = sorted(set(placeholder_names(text, f"templates.{lang}.{situation}")) - known)
                 if unknown:
                     raise ValueError(
                         f"templates.{lang}.{situation}: unknown placeholder(s) {', '.join(unknown)}; "

@@ -707,7 +707,7 @@ class Store:
 
     def open_tickets(self, terminal_statuses: Iterable[str] = ()) -> list[TicketState]:
         """The tickets still open, by id: seen by a committed run, not archived, and not in
-        one of ``terminal_statuses`` (the ruleset's, in case a row predates its archiving)."""
+        one of ``terminal_statuses`` (a status the ruleset made terminal after the last run)."""
         stmt = select(tickets).where(tickets.c.status.is_not(None), tickets.c.archived.is_(False))
         terminal = sorted(set(terminal_statuses))
         if terminal:

@@ -36,7 +36,7 @@ from spm_rules.state.store import Store
 from spm_rules.tickets import Ticket
 from tests.fixtures.browser import BrowserPage
 from tests.fixtures.processes import ROOT
-from tests.reports.helpers import ENTERPRISE, EXAMPLES, QUICK_START, run_enterprise
+from tests.reports.helpers import ENTERPRISE, EXAMPLES, run_enterprise
 from tests.state.helpers import restore_spm_logger  # noqa: F401 (autouse fixture)
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -260,6 +260,12 @@ def test_board_out_writes_the_page_after_a_run(tmp_path: Path, capsys: pytest.Ca
     document = _page_data(out.read_text(encoding="utf-8"))
     assert [row["id"] for row in document["rows"]] == QUICK_START_ORDER
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".board.html")] == []  # no temporary file left
+
+
+def test_a_page_that_cannot_be_written_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "missing" / "board.html"
+    assert main(["board", "--ruleset", str(ENTERPRISE), "--state", f"sqlite:///{tmp_path / 'state.db'}", "--out", str(out)]) == EXIT_INVALID
+    assert f"error: cannot write {out}: No such file or directory" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -498,3 +504,12 @@ def test_ticket_data_is_shown_as_text_never_run(tmp_path: Path, browser_page: Br
     assert browser_page.js("return [window.__pwned === undefined, document.querySelectorAll('#rows img, #rows script, #rows b').length]") == [True, 0]
     options = browser_page.js("return Array.from(document.querySelectorAll('#filter-region option')).map(function (o) { return o.value; })")
     assert sorted(options) == sorted(["", *(customer for _, customer in HOSTILE)])
+
+
+@pytest.mark.parametrize(("required", "outcome"), [("1", pytest.fail.Exception), ("", pytest.skip.Exception)], ids=["ci-fails", "elsewhere-skips"])
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch, required: str, outcome: type[BaseException]) -> None:
+    from tests.fixtures import browser
+
+    monkeypatch.setenv(browser.REQUIRE_BROWSER_ENV, required)
+    with pytest.raises(outcome, match="no headless browser: /nowhere/chromium is not an executable file"):
+        browser._unavailable("/nowhere/chromium is not an executable file")
