@@ -2,7 +2,8 @@
 
 The public API: load a ruleset, read tickets, evaluate them at an instant (pure); run
 them against durable state (``Store``, ``run``) and deliver through alerting
-(``AlertPipeline``, ``register_hook``).
+(``AlertPipeline``, ``register_hook``); tell a customer where their ticket stands
+(``customer_status``).
 
 Every name loads on first use, so ``import spm_rules`` costs nothing, evaluating tickets
 never imports SQLAlchemy or Apprise, and the ``spm-rules`` command starts without them.
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .engine import Decision, Engine, TicketResult, evaluate
     from .errors import DeliveryError, Location, RulesetError, RulesetProblem, SpmError, StateError, TicketError, TicketProblem
     from .notifications import DeliveryOutcome, Notification
+    from .reports.status import CustomerStatus, customer_status
     from .ruleset.loader import load_ruleset, parse_ruleset
     from .ruleset.schema import Ruleset
     from .run import RunReport, WorkerSlot, run
@@ -35,6 +37,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
 
 __all__ = [
     "AlertPipeline",
+    "CustomerStatus",
     "Decision",
     "DeliveryOutcome",
     "DeliveryError",
@@ -58,6 +61,7 @@ __all__ = [
     "TicketResult",
     "TierEntry",
     "WorkerSlot",
+    "customer_status",
     "evaluate",
     "load_ruleset",
     "parse_ruleset",
@@ -74,6 +78,7 @@ _HOMES = {
     "spm_rules.engine": ("Decision", "Engine", "TicketResult", "evaluate"),
     "spm_rules.errors": ("DeliveryError", "Location", "RulesetError", "RulesetProblem", "SpmError", "StateError", "TicketError", "TicketProblem"),
     "spm_rules.notifications": ("DeliveryOutcome", "Notification"),
+    "spm_rules.reports.status": ("CustomerStatus", "customer_status"),
     "spm_rules.ruleset.loader": ("load_ruleset", "parse_ruleset"),
     "spm_rules.ruleset.schema": ("Ruleset",),
     "spm_rules.run": ("RunReport", "WorkerSlot", "run"),

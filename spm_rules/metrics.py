@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .errors import TicketProblem
     from .run import RunReport
 
-__all__ = ["Metric", "render", "run_metrics", "write_metrics"]
+__all__ = ["Metric", "render", "run_metrics", "write_metrics", "write_atomically"]
 
 
 def _escape(value: str) -> str:
@@ -110,12 +110,18 @@ def run_metrics(
 
 
 def write_metrics(path: str | Path, metrics: Iterable[Metric]) -> None:
-    """Write the exposition text to ``path`` atomically (temporary file in the same directory, then rename)."""
+    """Write the exposition text to ``path`` atomically (see :func:`write_atomically`)."""
+    write_atomically(path, render(metrics))
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file in the same directory, then
+    a rename, so that a reader (node_exporter, a web server) never sees half a file."""
     target = Path(path)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(render(metrics))
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, 0o644)

@@ -1,3 +1,3 @@
-"""Shared fixtures: loopback servers (HTTP, SMTP) and the state databases (SQLite, PostgreSQL)."""
+"""Shared fixtures: loopback servers (HTTP, SMTP), the state databases (SQLite, PostgreSQL) and a headless browser."""
 
-pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.database"]
+pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.database", "tests.fixtures.browser"]

@@ -14,6 +14,7 @@ from tests.fixtures.processes import python
 #: What each public name is: a class, an exception class or a function.
 KINDS = {
     "AlertPipeline": "class",
+    "CustomerStatus": "class",
     "Decision": "class",
     "DeliveryError": "exception",
     "DeliveryOutcome": "class",
@@ -37,6 +38,7 @@ KINDS = {
     "TicketResult": "class",
     "TierEntry": "class",
     "WorkerSlot": "class",
+    "customer_status": "function",
     "evaluate": "function",
     "load_ruleset": "function",
     "parse_ruleset": "function",

@@ -45,7 +45,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Iterable, Mapping, Sequence
+from typing import Annotated, Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -67,6 +67,8 @@ __all__ = [
     "Rendered",
     "Renderer",
     "render_link",
+    "placeholder_names",
+    "fill_placeholders",
     "plain_message",
     "item_context",
     "is_urgent",
@@ -145,13 +147,33 @@ _LINK_PART = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def _link_pattern(value: str) -> str:
-    for found in _LINK_PART.finditer(value):
+def placeholder_names(pattern: str, where: str, kind: str = "field") -> list[str]:
+    """The names of a ``{field}`` pattern's placeholders (``ticket_url``, customer status
+    texts), in order; a ValueError saying ``where`` for a stray brace or a bad name."""
+    names = []
+    for found in _LINK_PART.finditer(pattern):
         text = found.group(0)
         if text in ("{{", "}}"):
             continue
         if found.group(1) is None or not _FIELD.fullmatch(found.group(1)):
-            raise ValueError(f"bad placeholder {text!r} in ticket_url: write {{field}} with a ticket field name, {{{{ or }}}} for a brace")
+            raise ValueError(f"bad placeholder {text!r} in {where}: write {{field}} with a {kind} name, {{{{ or }}}} for a brace")
+        names.append(found.group(1))
+    return names
+
+
+def fill_placeholders(pattern: str, value: Callable[[str], str]) -> str:
+    """``pattern`` with each ``{name}`` replaced by ``value(name)`` and ``{{``/``}}`` by a brace.
+    Never ``str.format``: a placeholder is a name, nothing is looked up on an object."""
+
+    def replace(found: re.Match[str]) -> str:
+        text = found.group(0)
+        return text[0] if text in ("{{", "}}") else value(found.group(1) or "")
+
+    return _LINK_PART.sub(replace, pattern)
+
+
+def _link_pattern(value: str) -> str:
+    placeholder_names(value, "ticket_url", "ticket field")
     return value
 
 
@@ -177,19 +199,15 @@ def render_link(pattern: str | None, *sources: Mapping[str, Any]) -> str:
         return ""
     missing = False
 
-    def replace(found: re.Match[str]) -> str:
+    def encoded(name: str) -> str:
         nonlocal missing
-        text = found.group(0)
-        if text in ("{{", "}}"):
-            return text[0]
-        name = found.group(1) or ""
         value = next((v for v in (_lookup(source, name) for source in sources) if v is not None), None)
         if value is None or isinstance(value, (dict, list)):
             missing = True
             return ""
         return quote(str(value), safe="")
 
-    link = _LINK_PART.sub(replace, pattern)
+    link = fill_placeholders(pattern, encoded)
     return "" if missing else link
 
 

@@ -164,6 +164,14 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
         yield from dangling(("receivers", name, "template"), _mapping(spec).get("template"), "template", templates)
         yield from dangling(("receivers", name, "active"), _mapping(spec).get("active"), "calendar", calendars)
 
+    # Reports (spm_rules.reports): the stages customers see labelled, the levels the board colours.
+    for stage in _mapping(_mapping(data.get("customer_status")).get("stages")):
+        if stages:
+            yield from dangling(("customer_status", "stages", stage), stage, "stage", stages)
+    levels = {level.get("name") for _, policy in policies for _, level in _named(policy.get("levels"))}
+    for level in _mapping(_mapping(data.get("board")).get("colors")):
+        yield from dangling(("board", "colors", level), level, "level", (name for name in levels if isinstance(name, str)))
+
     for s_index, schedule in schedules:
         for n_index, receiver in _items(schedule.get("receivers")):
             yield from dangling(("schedules", s_index, "receivers", n_index), receiver, "receiver", receivers)

@@ -16,6 +16,8 @@ from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, Private
 
 from ..alerting import InhibitRuleSpec, ReceiverSpec, RootRouteSpec, SilenceSpec, TemplateSpec, TicketUrl
 from ..clock.calendar import CalendarSpec
+from ..reports.board import BoardSpec
+from ..reports.status import CustomerStatusSpec
 from ..schedules import ScheduleSpec
 from ..state.retention import RetentionSpec
 from .conditions import Condition, parse_condition, render
@@ -288,6 +290,9 @@ class Ruleset(StrictModel):
     inhibit_rules: list[InhibitRuleSpec] = []
     silences: list[SilenceSpec] = []
     templates: dict[str, TemplateSpec] = {}
+    # Reports (spm_rules.reports owns these models).
+    customer_status: CustomerStatusSpec = CustomerStatusSpec()
+    board: BoardSpec = BoardSpec()
     source: str | None = Field(default=None, exclude=True)
     # The YAML data and line map the loader read this ruleset from, so that the linter
     # (spm_rules.ruleset.lint) can say where a warning stands and how a value was written.

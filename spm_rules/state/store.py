@@ -703,6 +703,29 @@ class Store:
         with self._tx("read customers", write=False) as conn:
             return [(customer, region, count) for customer, region, count in conn.execute(stmt)]
 
+    # -- customer status and wallboard (spm_rules.reports.status, .board): read-only ---------
+
+    def open_tickets(self, terminal_statuses: Iterable[str] = ()) -> list[TicketState]:
+        """The tickets still open, by id: seen by a committed run, not archived, and not in
+        one of ``terminal_statuses`` (a status the ruleset made terminal after the last run)."""
+        stmt = select(tickets).where(tickets.c.status.is_not(None), tickets.c.archived.is_(False))
+        terminal = sorted(set(terminal_statuses))
+        if terminal:
+            stmt = stmt.where(tickets.c.status.not_in(terminal))
+        with self._tx("read open tickets", write=False) as conn:
+            return [_ticket_from_row(row) for row in conn.execute(stmt.order_by(tickets.c.ticket_id))]
+
+    def acknowledged_tickets(self) -> set[str]:
+        """The tickets with an open escalation someone acknowledged."""
+        stmt = select(escalations.c.ticket_id).where(escalations.c.closed_at.is_(None), escalations.c.acknowledged_at.is_not(None)).distinct()
+        with self._tx("read acknowledged escalations", write=False) as conn:
+            return set(conn.execute(stmt).scalars())
+
+    def last_run_at(self) -> datetime | None:
+        """The instant of the latest run that saw a ticket (None: no run yet)."""
+        with self._tx("read the last run's instant", write=False) as conn:
+            return conn.execute(select(func.max(tickets.c.last_seen_at))).scalar()
+
     # -- schedules ---------------------------------------------------------------------
 
     def schedule_checked(self, names: Iterable[str]) -> dict[str, datetime]:

@@ -35,7 +35,7 @@ SHIPPED = {
 }
 
 #: The commands whose output these tests hold to one JSON document (``schema`` has no --format: it is always JSON).
-JSON_COMMANDS = {"run", "evaluate", "history", "schedule"}
+JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "status"}
 
 
 def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -72,6 +72,15 @@ def test_evaluate_and_schedule_json_are_the_whole_stdout(name: str, tmp_path: Pa
     assert SHIPPED[name][2] in {entry["ticket"] for entry in evaluated["tickets"]}
     scheduled = document(spm("schedule", "--ruleset", ruleset, "--at", AT, "--next", "2", "--format", "json", cwd=tmp_path))
     assert scheduled["schedules"] and all(len(entry["next"]) == 2 for entry in scheduled["schedules"])
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_status_json_is_the_whole_stdout(name: str, tmp_path: Path) -> None:
+    ruleset, tickets, ticket = (str(ROOT / part) if index < 2 else part for index, part in enumerate(SHIPPED[name][:3]))
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    assert spm("run", "--ruleset", ruleset, "--tickets", tickets, "--state", state, "--at", AT, "--no-deliver", "--quiet", cwd=tmp_path).returncode == EXIT_OK
+    view = document(spm("status", ticket, "--ruleset", ruleset, "--state", state, "--at", AT, "--format", "json", cwd=tmp_path))
+    assert view["ticket"] == ticket and view["situation"] == "on_track" and not view["sms"]["truncated"]
 
 
 def test_schema_is_one_json_document(tmp_path: Path) -> None:
