@@ -2,7 +2,8 @@
 
 The public API: load a ruleset, read tickets, evaluate them at an instant (pure); run
 them against durable state (``Store``, ``run``) and deliver through alerting
-(``AlertPipeline``, ``register_hook``).
+(``AlertPipeline``, ``register_hook``); report from the state (``scorecard``,
+``next_day_indicators``).
 
 Every name loads on first use, so ``import spm_rules`` costs nothing, evaluating tickets
 never imports SQLAlchemy or Apprise, and the ``spm-rules`` command starts without them.
@@ -26,6 +27,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .engine import Decision, Engine, TicketResult, evaluate
     from .errors import DeliveryError, Location, RulesetError, RulesetProblem, SpmError, StateError, TicketError, TicketProblem
     from .notifications import DeliveryOutcome, Notification
+    from .reports.indicators import Indicators, next_day_indicators
+    from .reports.scorecard import Scorecard, scorecard
     from .ruleset.loader import load_ruleset, parse_ruleset
     from .ruleset.schema import Ruleset
     from .run import RunReport, WorkerSlot, run
@@ -39,9 +42,11 @@ __all__ = [
     "DeliveryOutcome",
     "DeliveryError",
     "Engine",
+    "Indicators",
     "Location",
     "Notification",
     "RunReport",
+    "Scorecard",
     "Ruleset",
     "RulesetError",
     "RulesetProblem",
@@ -60,10 +65,12 @@ __all__ = [
     "WorkerSlot",
     "evaluate",
     "load_ruleset",
+    "next_day_indicators",
     "parse_ruleset",
     "read_tickets",
     "register_hook",
     "run",
+    "scorecard",
     "unregister_hook",
 ]
 
@@ -74,6 +81,8 @@ _HOMES = {
     "spm_rules.engine": ("Decision", "Engine", "TicketResult", "evaluate"),
     "spm_rules.errors": ("DeliveryError", "Location", "RulesetError", "RulesetProblem", "SpmError", "StateError", "TicketError", "TicketProblem"),
     "spm_rules.notifications": ("DeliveryOutcome", "Notification"),
+    "spm_rules.reports.indicators": ("Indicators", "next_day_indicators"),
+    "spm_rules.reports.scorecard": ("Scorecard", "scorecard"),
     "spm_rules.ruleset.loader": ("load_ruleset", "parse_ruleset"),
     "spm_rules.ruleset.schema": ("Ruleset",),
     "spm_rules.run": ("RunReport", "WorkerSlot", "run"),

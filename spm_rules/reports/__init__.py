@@ -20,10 +20,22 @@ __all__ = [
     "open_tickets",
     "find_ticket",
     "close_time",
+    "ReportsSpec",
+    "Scorecard",
+    "scorecard",
+    "scorecard_csv",
+    "Indicators",
+    "next_day_indicators",
+    "scorecard_html",
+    "indicators_html",
 ]
 
 _HOMES = {
     "archive": ("ReportTicket", "closed_tickets", "open_tickets", "find_ticket", "close_time"),
+    "spec": ("ReportsSpec",),
+    "scorecard": ("Scorecard", "scorecard", "scorecard_csv"),
+    "indicators": ("Indicators", "next_day_indicators"),
+    "html": ("scorecard_html", "indicators_html"),
 }
 
 

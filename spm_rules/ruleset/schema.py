@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, Private
 
 from ..alerting import InhibitRuleSpec, ReceiverSpec, RootRouteSpec, SilenceSpec, TemplateSpec, TicketUrl
 from ..clock.calendar import CalendarSpec
+from ..reports.spec import ReportsSpec
 from ..schedules import ScheduleSpec
 from ..state.retention import RetentionSpec
 from .conditions import Condition, parse_condition, render
@@ -282,6 +283,8 @@ class Ruleset(StrictModel):
     # Stateful runs (spm_rules.schedules owns the schedule model).
     schedules: list[ScheduleSpec] = []
     retention: RetentionSpec = RetentionSpec()
+    # Reports read from the state (spm_rules.reports owns this model).
+    reports: ReportsSpec = ReportsSpec()
     # Alerting (spm_rules.alerting owns these models).
     ticket_url: TicketUrl | None = None
     route: RootRouteSpec | None = None
