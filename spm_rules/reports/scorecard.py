@@ -72,8 +72,13 @@ def percent(value: float | None) -> str:
 
 
 def duration_text(value: timedelta | None) -> str:
-    """A duration to the second, in hours at most (``26h``, ``2h40m``); ``-`` when there is none."""
-    return "-" if value is None else format_duration(value, days=False)
+    """A duration as a person reads it, in hours at most (``26h``, ``2h40m``), to the minute
+    from one minute on (``3h37m``, ``45s``); ``-`` when there is none."""
+    if value is None:
+        return "-"
+    if abs(value) >= timedelta(minutes=1):
+        value = timedelta(minutes=round(value / timedelta(minutes=1)))
+    return format_duration(value, days=False)
 
 
 def report_zone(ruleset: Ruleset) -> ZoneInfo | timezone:

@@ -23,6 +23,8 @@ The tickets (all times Asia/Shanghai, 2026-11):
 * T6 partner-north: created 25th 10:00, dispatched 10:00, on site 12:00, resolved 13:00.
 * T7 partner-east: created 24th 15:00, dispatched 15:00, on site 20:30, resolved 24th 23:30.
 * T8 partner-east, still open: created 26th 15:00, dispatched 15:00.
+* T9 worked at night, partner-south: created and dispatched 25th 21:00, on site 26th
+  01:00 (outside the day shift: no business time), resolved 26th 01:30 (the 25th in UTC).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from spm_rules.run import run
 from spm_rules.state.store import Store
 from spm_rules.tickets import Ticket
 
-__all__ = ["CST", "RULESET_YAML", "ruleset", "cst", "Story", "STORIES", "tickets_at", "run_hourly", "run_once", "ACK_T4_AT", "hours", "minutes"]
+__all__ = ["CST", "RULESET_YAML", "ruleset", "cst", "Story", "STORIES", "tickets_at", "run_hourly", "run_once", "ACK_T4_AT", "FIRST_RUN", "LAST_RUN", "hours", "minutes"]
 
 CST = ZoneInfo("Asia/Shanghai")
 
@@ -194,6 +196,12 @@ STORIES = (
         [("open", cst(24, 15)), ("resolved", cst(24, 23, 30))],
     ),
     _story("T8", cst(26, 15), [("hotline", cst(26, 15)), ("dispatched", cst(26, 15))], [("open", cst(26, 15))]),
+    _story(
+        "T9", cst(25, 21),
+        [("hotline", cst(25, 21)), ("dispatched", cst(25, 21)), ("onsite", cst(26, 1))],
+        [("open", cst(25, 21)), ("resolved", cst(26, 1, 30))],
+        provider="partner-south", region="south",
+    ),
 )
 
 #: When the duty manager acknowledges T4's red escalation (opened by the 14:00 run).
