@@ -79,14 +79,15 @@ def _table(card: Scorecard) -> None:
     stdout.print(overview)
 
     def clock_row(name: str, stage: StageFigures) -> list[str]:
-        times = [duration_text(value) for durations in (stage.business, stage.wall) for value in (durations.mean, durations.median, durations.p90)]
-        return [name, str(stage.on_time.of), percent(stage.on_time.rate), *times, *(str(count) for count in stage.levels.values())]
+        times = [" / ".join(duration_text(value) for value in (durations.mean, durations.median, durations.p90)) for durations in (stage.business, stage.wall)]
+        return [name, str(stage.on_time.of), percent(stage.on_time.rate), *times, " / ".join(str(count) for count in stage.levels.values())]
 
     for policy in card.total.policies:
         for stage in policy.stages:
             clock = "end to end" if stage.end_to_end else f"stage {stage.stage}"
             table = Table(title=f"{policy.policy}, {clock}", title_justify="left")
-            for column in [card.by, "measured", "on time", "business mean", "median", "p90", "wall mean", "median", "p90", *(f"reached {level}" for level in stage.levels)]:
+            levels = "reached " + " / ".join(stage.levels)
+            for column in [card.by, "measured", "on time", "business mean / median / p90", "wall mean / median / p90", levels]:
                 table.add_column(column, justify="left" if column == card.by else "right")
             for g in card.groups:
                 found = g.stage(policy.policy, stage.stage)

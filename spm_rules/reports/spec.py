@@ -27,13 +27,13 @@ class ReportsSpec(StrictModel):
     first_call_statuses: list[str] = Field(default_factory=list, description="terminal statuses of tickets solved on the first call")
     first_call_target: str | None = Field(default=None, description="the first-call resolution rate aimed at, e.g. '78%'")
 
-    @field_validator("first_call_target")
+    @field_validator("first_call_target", mode="before")
     @classmethod
-    def _share(cls, value: str | None) -> str | None:
+    def _share(cls, value: object) -> object:
         if value is None:
             return None
-        if not re.fullmatch(r"\d+(\.\d+)?%", value.strip()) or float(value.strip()[:-1]) > 100:
-            raise ValueError(f"first_call_target {value!r} must be a percentage from 0% to 100%, such as '78%'")
+        if not isinstance(value, str) or not re.fullmatch(r"\d+(\.\d+)?%", value.strip()) or float(value.strip()[:-1]) > 100:
+            raise ValueError(f"first_call_target {value} must be a percentage from 0% to 100%, such as '78%'")
         return value
 
     @property

@@ -35,7 +35,7 @@ SHIPPED = {
 }
 
 #: The commands whose output these tests hold to one JSON document (``schema`` has no --format: it is always JSON).
-JSON_COMMANDS = {"run", "evaluate", "history", "schedule"}
+JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "report scorecard"}
 
 
 def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -72,6 +72,15 @@ def test_evaluate_and_schedule_json_are_the_whole_stdout(name: str, tmp_path: Pa
     assert SHIPPED[name][2] in {entry["ticket"] for entry in evaluated["tickets"]}
     scheduled = document(spm("schedule", "--ruleset", ruleset, "--at", AT, "--next", "2", "--format", "json", cwd=tmp_path))
     assert scheduled["schedules"] and all(len(entry["next"]) == 2 for entry in scheduled["schedules"])
+
+
+def test_report_scorecard_json_is_the_whole_stdout(tmp_path: Path) -> None:
+    ruleset, tickets = (str(ROOT / part) for part in SHIPPED["enterprise"][:2])
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    assert spm("run", "--ruleset", ruleset, "--tickets", tickets, "--state", state, "--at", AT, cwd=tmp_path).returncode == EXIT_OK
+    card = document(spm("report", "scorecard", "--ruleset", ruleset, "--state", state, "--since", "2026-11-25", "--until", "2026-11-26", "--format", "json", cwd=tmp_path))
+    # EC-1009, solved on the first call, is the one request of the examples closed that day.
+    assert (card["total"]["tickets"], card["total"]["first_call"]["rate"], card["groups"][0]["group"]) == (1, 1.0, None)
 
 
 def test_schema_is_one_json_document(tmp_path: Path) -> None:
