@@ -19,13 +19,14 @@ import os
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import partial
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from ..ruleset.schema import Ruleset
+from ..schedules import indicators_report
 from .archive import closed_tickets
 from .scorecard import AUDIT_KINDS, GroupFigures, Measurer, Scorecard, TicketMeasures, aggregate, group_name, percent, report_zone
 
@@ -143,7 +144,9 @@ class Mover:
 
 @dataclass(frozen=True)
 class Indicators:
-    """Yesterday's indicators per group, compared, with the scorecards they come from.
+    """Yesterday's indicators per group, compared, with the scorecards they come from
+    (``scorecard`` of the day, ``previous`` of the day before, ``trailing`` of the seven
+    days before it).
 
     ``groups`` are in worst-mover order (the group whose figure got worst against its
     trailing days first; groups with nothing worse after, by name); ``movers`` lists every
@@ -155,7 +158,7 @@ class Indicators:
     timezone: str
     by: str
     scorecard: Scorecard
-    day_before: Scorecard
+    previous: Scorecard
     trailing: Scorecard
     groups: tuple[GroupIndicators, ...]
     total: GroupIndicators
@@ -186,10 +189,6 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone)
 
 
-def _rate(value: Any) -> float | None:
-    return value.rate if value is not None else None
-
-
 def _policy_on_time(figures: GroupFigures, policy: str) -> float | None:
     found = figures.policy(policy)
     return found.on_time.rate if found is not None else None
@@ -217,17 +216,16 @@ def _readers(ruleset: Ruleset) -> list[_Reader]:
     return readers
 
 
-def compare(day: date, ruleset: Ruleset, by: str, days: dict[date, Sequence[TicketMeasures]]) -> Indicators:
+def compare(day: date, ruleset: Ruleset, by: str, days: Mapping[date, Sequence[TicketMeasures]]) -> Indicators:
     """The indicators of ``day`` from the measured tickets of each day (pure)."""
     zone = report_zone(ruleset)
-    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo("UTC")
     before = day - timedelta(days=1)
     first = day - timedelta(days=TRAILING_DAYS)
     trailing_days = [first + timedelta(days=n) for n in range(TRAILING_DAYS)]
 
     def card(chosen: Iterable[date], since: date, until: date) -> Scorecard:
         measures = [m for d in chosen for m in days.get(d, ())]
-        return aggregate(measures, ruleset, _midnight(since, tz), _midnight(until, tz), by)
+        return aggregate(measures, ruleset, _midnight(since, zone), _midnight(until, zone), by)
 
     yesterday = card([day], day, day + timedelta(days=1))
     day_before = card([before], before, day)
@@ -262,15 +260,14 @@ def next_day_indicators(store: Store, ruleset: Ruleset, day: date, by: str = "pr
     """The indicators of ``day`` (a calendar day in the ruleset's ``ticket_timezone``) per
     value of ``by``, read from the archive.  Reads the store, never writes it."""
     zone = report_zone(ruleset)
-    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo("UTC")
-    since = _midnight(day - timedelta(days=TRAILING_DAYS), tz)
-    until = _midnight(day + timedelta(days=1), tz)
+    since = _midnight(day - timedelta(days=TRAILING_DAYS), zone)
+    until = _midnight(day + timedelta(days=1), zone)
     measurer = Measurer(ruleset, by)
     days: dict[date, list[TicketMeasures]] = defaultdict(list)
     for ticket in closed_tickets(store, ruleset, since, until, audit_kinds=AUDIT_KINDS):
         measures = measurer.measure(ticket)
         if measures.closed_at is not None:
-            days[measures.closed_at.astimezone(tz).date()].append(measures)
+            days[measures.closed_at.astimezone(zone).date()].append(measures)
     return compare(day, ruleset, by, days)
 
 
@@ -301,8 +298,7 @@ def schedule_report(store: Store, ruleset: Ruleset, spec: ScheduleSpec, tick: da
     tick's date (in the report's zone), and the HTML report written to ``report_dir``
     (linked through ``report_url``).  A report that cannot be written is logged and left
     out of the message: the message itself is never lost."""
-    from ..schedules import indicators_report
-    from .html import indicators_html
+    from .html import indicators_html  # it draws these indicators: imported here, not in a cycle
 
     zone = report_zone(ruleset)
     day = tick.astimezone(zone).date() - timedelta(days=1)

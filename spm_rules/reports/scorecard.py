@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
@@ -28,7 +26,6 @@ from ..clock.status import END_TO_END_STAGE, clock_intervals, sla_status
 from ..durations import format_duration
 from ..engine import Engine
 from ..ruleset.schema import PolicySpec, Ruleset
-from ..state.lifecycle import RULE_LEVEL_PREFIX
 from ..tickets import Ticket
 from .archive import ReportTicket, closed_tickets
 
@@ -81,9 +78,9 @@ def duration_text(value: timedelta | None) -> str:
     return format_duration(value, days=False)
 
 
-def report_zone(ruleset: Ruleset) -> ZoneInfo | timezone:
+def report_zone(ruleset: Ruleset) -> ZoneInfo:
     """The zone dates and times of reports are in: the ruleset's ``ticket_timezone``, else UTC."""
-    return ZoneInfo(ruleset.ticket_timezone) if ruleset.ticket_timezone else timezone.utc
+    return ZoneInfo(ruleset.ticket_timezone or "UTC")
 
 
 @dataclass(frozen=True)
@@ -105,8 +102,10 @@ class Durations:
         if not values:
             return cls()
         ordered = sorted(values)
-        rank = math.ceil(0.9 * len(ordered))
-        return cls(len(ordered), sum(ordered, timedelta(0)) / len(ordered), statistics.median(ordered), ordered[rank - 1])
+        count, middle = len(ordered), len(ordered) // 2
+        median = ordered[middle] if count % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        rank = (9 * count + 9) // 10  # ceil(0.9 n), in integers
+        return cls(count, sum(ordered, timedelta(0)) / count, median, ordered[rank - 1])
 
     def to_json(self) -> dict[str, Any]:
         """Seconds (None when there are no values)."""
@@ -324,7 +323,7 @@ def _csv_row(card: Scorecard, figures: GroupFigures, name: str) -> dict[str, str
             row[f"{prefix}.measured"] = str(stage.on_time.of)
             row[f"{prefix}.on_time_rate"] = _csv_rate(stage.on_time)
             for clock, times in (("business", stage.business), ("wall", stage.wall)):
-                row.update({f"{prefix}.{clock}_{name_}_seconds": _csv_seconds(getattr(times, name_)) for name_ in ("mean", "median", "p90")})
+                row.update({f"{prefix}.{clock}_{stat}_seconds": _csv_seconds(getattr(times, stat)) for stat in ("mean", "median", "p90")})
             row.update({f"{prefix}.reached.{level}": str(count) for level, count in stage.levels.items()})
     row.update({"escalated": str(figures.escalated), "reroutes": str(figures.reroutes), "reopen_rate": _csv_rate(figures.reopened)})
     if card.total.first_call is not None:
@@ -333,7 +332,7 @@ def _csv_row(card: Scorecard, figures: GroupFigures, name: str) -> dict[str, str
         times = figures.acknowledgement(ack.policy, ack.level)
         prefix = f"ack.{ack.policy}.{ack.level}"
         row[f"{prefix}.count"] = str(times.count)
-        row.update({f"{prefix}.{name_}_seconds": _csv_seconds(getattr(times, name_)) for name_ in ("mean", "median", "p90")})
+        row.update({f"{prefix}.{stat}_seconds": _csv_seconds(getattr(times, stat)) for stat in ("mean", "median", "p90")})
     return row
 
 
@@ -454,11 +453,11 @@ def _figures(group: str | None, measures: Sequence[TicketMeasures], ruleset: Rul
     per_policy: dict[str, list[list[StageMeasure]]] = defaultdict(list)
     for m in measured:
         mine: dict[str, list[StageMeasure]] = defaultdict(list)
-        for stage in m.stages:
-            clocks[(stage.policy, stage.stage)].append(stage)
-            mine[stage.policy].append(stage)
-        for name, stages in mine.items():
-            per_policy[name].append(stages)
+        for measure in m.stages:
+            clocks[(measure.policy, measure.stage)].append(measure)
+            mine[measure.policy].append(measure)
+        for name, ticket_clocks in mine.items():
+            per_policy[name].append(ticket_clocks)
     policies = []
     for policy in ruleset.policies:
         if policy.name not in layout:

@@ -830,7 +830,6 @@ class Store:
             conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.starts_at > now).values(starts_at=now))
         return ended == 1
 
-
     # -- reports (read only: spm_rules.reports reads tickets through these) ----------------
 
     def report_tickets(

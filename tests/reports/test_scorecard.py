@@ -128,6 +128,7 @@ def test_a_period_contains_the_tickets_closed_in_it_by_their_own_time_whenever_r
         ([3, 1, 2], (3, 2, 2, 3)),
         (list(range(1, 11)), (10, 5.5, 5.5, 9)),  # p90 of ten values: the ninth
         (list(range(1, 12)), (11, 6, 6, 10)),  # rank ceil(9.9) = 10
+        (list(range(1, 71)), (70, 35.5, 35.5, 63)),  # rank 0.9 * 70 = 63 exactly: the 63rd value
     ],
 )
 def test_durations_are_mean_median_and_the_nearest_rank_90th_percentile(values: list[int], expected: tuple) -> None:
