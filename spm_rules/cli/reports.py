@@ -122,12 +122,12 @@ def scorecard_command(ruleset_path: str, state_url: str, since: str, until: str 
     end = parse_bound(until, "--until", ruleset.ticket_timezone)
     if end <= start:
         raise click.BadParameter(f"the period ends ({end.isoformat()}) before it starts ({start.isoformat()})", param_hint="--until")
-    if not _state_exists(state_url):
-        click.echo(f"error: no state at {state_url}: no run has recorded anything there yet", err=True)
-        return EXIT_INVALID
-
     from ..reports.scorecard import scorecard
-    from ..state.store import Store
+    from ..state.store import Store, mask_url
+
+    if not _state_exists(state_url):
+        click.echo(f"error: no state at {mask_url(state_url)}: no run has recorded anything there yet", err=True)
+        return EXIT_INVALID
 
     with Store(state_url) as store:
         card = scorecard(store, ruleset, start, end, by)
