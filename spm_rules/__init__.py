@@ -2,8 +2,8 @@
 
 The public API: load a ruleset, read tickets, evaluate them at an instant (pure); run
 them against durable state (``Store``, ``run``) and deliver through alerting
-(``AlertPipeline``, ``register_hook``); tell a customer where their ticket stands
-(``customer_status``).
+(``AlertPipeline``, ``register_hook``); report from the state (``scorecard``,
+``next_day_indicators``); tell a customer where their ticket stands (``customer_status``).
 
 Every name loads on first use, so ``import spm_rules`` costs nothing, evaluating tickets
 never imports SQLAlchemy or Apprise, and the ``spm-rules`` command starts without them.
@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .errors import DeliveryError, Location, RulesetError, RulesetProblem, SpmError, StateError, TicketError, TicketProblem
     from .notifications import DeliveryOutcome, Notification
     from .reports.status import CustomerStatus, customer_status
+    from .reports.indicators import Indicators, next_day_indicators
+    from .reports.scorecard import Scorecard, scorecard
     from .ruleset.loader import load_ruleset, parse_ruleset
     from .ruleset.schema import Ruleset
     from .run import RunReport, WorkerSlot, run
@@ -42,9 +44,11 @@ __all__ = [
     "DeliveryOutcome",
     "DeliveryError",
     "Engine",
+    "Indicators",
     "Location",
     "Notification",
     "RunReport",
+    "Scorecard",
     "Ruleset",
     "RulesetError",
     "RulesetProblem",
@@ -64,10 +68,12 @@ __all__ = [
     "customer_status",
     "evaluate",
     "load_ruleset",
+    "next_day_indicators",
     "parse_ruleset",
     "read_tickets",
     "register_hook",
     "run",
+    "scorecard",
     "unregister_hook",
 ]
 
@@ -79,6 +85,8 @@ _HOMES = {
     "spm_rules.errors": ("DeliveryError", "Location", "RulesetError", "RulesetProblem", "SpmError", "StateError", "TicketError", "TicketProblem"),
     "spm_rules.notifications": ("DeliveryOutcome", "Notification"),
     "spm_rules.reports.status": ("CustomerStatus", "customer_status"),
+    "spm_rules.reports.indicators": ("Indicators", "next_day_indicators"),
+    "spm_rules.reports.scorecard": ("Scorecard", "scorecard"),
     "spm_rules.ruleset.loader": ("load_ruleset", "parse_ruleset"),
     "spm_rules.ruleset.schema": ("Ruleset",),
     "spm_rules.run": ("RunReport", "WorkerSlot", "run"),

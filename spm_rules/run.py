@@ -38,7 +38,8 @@ from .batches import batched
 from .engine import Engine, RouteConflict, TicketResult
 from .notifications import Deliverer, DeliveryOutcome, Notification
 from .ruleset.schema import DeliverySpec, Ruleset
-from .schedules import ScheduleSpec, TickPlan, digest_report, indicators_report, plan_ticks, previous_tick, schedule_key
+from .reports.indicators import schedule_report
+from .schedules import ScheduleSpec, TickPlan, digest_report, plan_ticks, schedule_key
 from .state.lifecycle import Lifecycle, TicketPlan
 from .state.records import OutboxEntry, Outgoing, Settlement, Transition
 from .state.store import Lease, StateTx, Store, mask_secrets, notification_from_json
@@ -283,7 +284,7 @@ def run(
         if progress is not None:
             progress(report.evaluated)
 
-    fired, skipped_ticks = fire_schedules(store, ruleset.schedules, now)
+    fired, skipped_ticks = fire_schedules(store, ruleset.schedules, now, ruleset=ruleset)
     report.schedules_fired, report.schedules_skipped = fired, skipped_ticks
     report.enqueued += len(fired)
     if ruleset.retention.declared:
@@ -312,17 +313,21 @@ def run(
 # -- schedules ------------------------------------------------------------------------
 
 
-def schedule_notification(store: Store, spec: ScheduleSpec, tick: datetime, now: datetime) -> Outgoing:
-    """The notification one schedule tick sends, with the data its action reports (as of ``now``)."""
+def schedule_notification(store: Store, spec: ScheduleSpec, tick: datetime, now: datetime, *, ruleset: Ruleset | None = None) -> Outgoing:
+    """The notification one schedule tick sends, with the data its action reports (as of ``now``).
+
+    The ``indicators`` action needs the ``ruleset``: its figures are recomputed with the
+    ruleset's policies and calendars (:mod:`spm_rules.reports.indicators`).
+    """
     payload: dict[str, Any] = {"schedule": spec.name, "action": spec.action, "scheduled_at": tick.isoformat(), "timezone": spec.timezone}
     if spec.description:
         payload["description"] = spec.description
     if spec.action == "digest":
         payload.update(digest_report(store.open_escalations(limit=DIGEST_ITEMS), store.escalation_counts(), now))
     elif spec.action == "indicators":
-        since = previous_tick(spec, tick)
-        payload["period"] = {"from": since.isoformat(), "to": tick.isoformat()}
-        payload.update(indicators_report(store.transition_counts(since, tick), store.escalation_counts(), STATE_KINDS))
+        if ruleset is None:
+            raise ValueError(f"schedule {spec.name!r}: the indicators action needs the ruleset")
+        payload.update(schedule_report(store, ruleset, spec, tick))
     else:
         payload["tiers"] = list(spec.tiers)
         payload["customers"] = [{"customer": c, "region": r, "tickets": n} for c, r, n in store.customers(spec.tiers)]
@@ -331,8 +336,9 @@ def schedule_notification(store: Store, spec: ScheduleSpec, tick: datetime, now:
     return Outgoing(note)
 
 
-def fire_schedules(store: Store, specs: Sequence[ScheduleSpec], now: datetime) -> tuple[list[tuple[str, datetime]], int]:
-    """Fire every schedule's ticks due at ``now``; return the (schedule, tick) fired here and the ticks skipped."""
+def fire_schedules(store: Store, specs: Sequence[ScheduleSpec], now: datetime, *, ruleset: Ruleset | None = None) -> tuple[list[tuple[str, datetime]], int]:
+    """Fire every schedule's ticks due at ``now``; return the (schedule, tick) fired here and
+    the ticks skipped.  ``ruleset`` (the schedules' own) is needed by ``indicators``."""
     if not specs:
         return [], 0
     checked = store.schedule_checked(spec.name for spec in specs)
@@ -344,7 +350,7 @@ def fire_schedules(store: Store, specs: Sequence[ScheduleSpec], now: datetime) -
         skipped += plan.skipped
         if not plan.fire and previous is not None and plan.checked_until <= previous:
             continue
-        items = [(tick, schedule_notification(store, spec, tick, now)) for tick in plan.fire]
+        items = [(tick, schedule_notification(store, spec, tick, now, ruleset=ruleset)) for tick in plan.fire]
         won = store.fire_schedule(spec.name, items, plan.checked_until, now)
         fired.extend((spec.name, tick) for tick in won)
         for tick in won:

@@ -25,15 +25,18 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Collection, Iterable, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Sequence
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .durations import format_duration
 from .ruleset.types import NAME_PATTERN, Duration, StrictModel, ZoneName
 from .state.records import Escalation, TicketState
+
+if TYPE_CHECKING:
+    from .reports.indicators import Indicators
 
 __all__ = [
     "ScheduleSpec",
@@ -62,9 +65,10 @@ class ScheduleSpec(StrictModel):
     """One schedule of a ruleset.
 
     * ``cron``: five fields (minute hour day-of-month month day-of-week), read in ``timezone``;
-    * ``action``: ``digest`` (open escalations), ``indicators`` (the period's transitions
-      and notifications, per level and provider), ``inspections`` (the customers of the
-      ``tiers`` given, for periodic preventive inspections);
+    * ``action``: ``digest`` (open escalations), ``indicators`` (yesterday's scorecard per
+      ``by``, compared with the day before and the trailing seven days; the HTML report
+      written to ``report_dir`` and linked through ``report_url``), ``inspections`` (the
+      customers of the ``tiers`` given, for periodic preventive inspections);
     * ``missed``: what a run does with ticks that passed while nothing ran (a tick older
       than ``grace`` when the run sees it): ``skip`` drops them, ``once`` fires only the
       latest tick, ``all`` fires each of them, at most the newest ``catch_up_limit``.
@@ -80,6 +84,9 @@ class ScheduleSpec(StrictModel):
     catch_up_limit: int = Field(default=24, ge=1, le=1000)
     grace: Duration = timedelta(minutes=15)
     tiers: list[str] = Field(default_factory=list, description="inspections: the tiers whose customers are key accounts")
+    by: str = Field(default="provider", pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", description="indicators: the field figures are grouped by")
+    report_dir: str | None = Field(default=None, min_length=1, description="indicators: the directory the HTML report is written to")
+    report_url: str | None = Field(default=None, min_length=1, description="indicators: the URL report_dir is served at, for the link")
 
     @field_validator("cron")
     @classmethod
@@ -88,6 +95,16 @@ class ScheduleSpec(StrictModel):
         if len(value.split(" ")) != 5 or not croniter.is_valid(value):
             raise ValueError(f"bad cron expression {value!r}: five fields, minute hour day-of-month month day-of-week (e.g. '0 8 * * 1-5')")
         return value
+
+    @model_validator(mode="after")
+    def _indicators_only(self) -> "ScheduleSpec":
+        if self.action != "indicators":
+            given = [key for key in ("report_dir", "report_url") if getattr(self, key) is not None] + (["by"] if self.by != "provider" else [])
+            if given:
+                raise ValueError(f"{', '.join(given)} only apply to action: indicators (this schedule's action is {self.action})")
+        elif self.report_url is not None and self.report_dir is None:
+            raise ValueError("report_url links the report written to report_dir: set report_dir too")
+        return self
 
     @property
     def zone(self) -> ZoneInfo:
@@ -246,44 +263,16 @@ def digest_report(
     return {"open_total": sum(level["count"] for level in levels), "listed": len(listed), "levels": levels}
 
 
-def _rows(counts: Iterable[tuple[str, str | None, str | None, str | None, int]]) -> list[dict[str, Any]]:
-    """Counts per kind gathered per (policy, level, provider), in that order (the ticket's
-    own transitions, without policy and level, first; no provider last)."""
-    rows: dict[tuple[str, str, bool, str], dict[str, Any]] = {}
-    for kind, policy, level, provider, count in counts:
-        key = (policy or "", level or "", *_by_provider(provider))
-        row = rows.setdefault(key, {"policy": policy, "level": level, "provider": provider, "counts": {}})
-        row["counts"][kind] = row["counts"].get(kind, 0) + count
-    return [rows[key] for key in sorted(rows)]
-
-
-def _totals(counts: Iterable[tuple[str, str | None, str | None, str | None, int]]) -> dict[str, int]:
-    """Counts per kind, in kind order."""
-    totals: Counter[str] = Counter()
-    for kind, *_rest, count in counts:
-        totals[kind] += count
-    return dict(sorted(totals.items()))
-
-
-def indicators_report(
-    counts: Iterable[tuple[str, str | None, str | None, str | None, int]],
-    open_counts: Iterable[tuple[str, str, str | None, int]],
-    transition_kinds: Collection[str],
-) -> dict[str, Any]:
-    """The indicators' payload: the period's audit entries counted per (policy, level,
-    provider) and kind, ticket transitions (``transition_kinds``) apart from notifications
-    (``notify``: enqueued, then sent, suppressed, failed, dead, held; schedule fires are
-    left out), the totals per kind of each, and the open escalations per (policy, level,
-    provider) now."""
-    entries = [row for row in counts if row[0] != "schedule"]
-    transitions = [row for row in entries if row[0] in transition_kinds]
-    notifications = [row for row in entries if row[0] not in transition_kinds]
-    open_rows = [{"policy": policy, "level": level, "provider": provider, "count": count} for policy, level, provider, count in open_counts]
+def indicators_report(found: "Indicators", link: str | None = None, problem: str | None = None) -> dict[str, Any]:
+    """The indicators' payload: yesterday's figures per group (worst movers first) and in
+    total, each with the day before's and the trailing days', the movers, and the link
+    to the HTML report (``report_url``; None when none was written, ``report_problem``
+    saying why when writing failed).  The fields are documented in ``docs/alerting.md``."""
+    data = found.to_json()
+    data["report_timezone"] = data.pop("timezone")  # the schedule's own timezone keeps its name
     return {
-        "transitions": _rows(transitions),
-        "notifications": _rows(notifications),
-        "totals": {"transitions": _totals(transitions), "notifications": _totals(notifications)},
-        "transitions_total": sum(row[-1] for row in transitions),
-        "open": open_rows,
-        "open_total": sum(row["count"] for row in open_rows),
+        **data,
+        "period": {"from": found.scorecard.since.isoformat(), "to": found.scorecard.until.isoformat()},
+        "report_url": link,
+        "report_problem": problem,
     }

@@ -112,6 +112,23 @@ def test_schedule_specs_reject_bad_cron_and_zone() -> None:
         spec("0 8 * * *", "Mars/Base")
 
 
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"action": "digest", "report_dir": "reports"}, "report_dir only apply to action: indicators"),
+        ({"action": "inspections", "by": "region"}, "by only apply to action: indicators"),
+        ({"action": "indicators", "report_url": "https://reports.example.com/"}, "set report_dir too"),
+        ({"action": "indicators", "by": "station name"}, "should match pattern"),
+    ],
+    ids=["report-dir-on-digest", "by-on-inspections", "url-without-dir", "bad-field"],
+)
+def test_report_settings_belong_to_the_indicators_action(fields: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        spec("0 7 * * *", **fields)
+    indicators = spec("0 7 * * *", action="indicators", by="station", report_dir="reports")
+    assert (indicators.by, indicators.report_dir, indicators.report_url) == ("station", "reports", None)
+
+
 OUTAGE_SCHEDULES = """\
 schedules:
   - {name: skip, cron: "0 * * * *", timezone: Asia/Shanghai, action: digest, receivers: [center], missed: skip}
@@ -185,14 +202,11 @@ schedules:
     assert {k: item[k] for k in ("customer", "tier", "region", "provider", "acknowledged")} == {
         "customer": "Northern Grid", "tier": "P2", "region": "north", "provider": "partner-east", "acknowledged": False
     }
+    # The indicators are yesterday's figures (UTC: the ruleset has no ticket_timezone); no ticket closed then.
     indicators = payloads["indicators"]
-    assert indicators["period"] == {"from": at(2).isoformat(), "to": at(4).isoformat()}
-    entered = {(row["level"], row["provider"]): row["counts"]["entered"] for row in indicators["transitions"] if "entered" in row["counts"]}
-    # [10:00, 12:00): the 11:30 run's transitions; those of the 12:00 run belong to the next period.
-    assert entered == {("yellow", "partner-east"): 1, ("red", "partner-east"): 2}
-    assert indicators["transitions_total"] == sum(n for row in indicators["transitions"] for n in row["counts"].values())
-    assert {kind for row in indicators["notifications"] for kind in row["counts"]} <= {"notify", "sent", "suppressed", "failed", "dead", "held"}
-    assert indicators["totals"]["notifications"]["notify"] > 0 and indicators["open_total"] == 3
+    assert indicators["period"] == {"from": "2026-11-24T00:00:00+00:00", "to": "2026-11-25T00:00:00+00:00"}
+    assert (indicators["day"], indicators["by"], indicators["groups"], indicators["movers"]) == ("2026-11-24", "provider", [], [])
+    assert indicators["total"]["figures"][0] == {**indicators["total"]["figures"][0], "figure": "tickets", "value": 0}
     assert payloads["inspections"]["customers"] == [{"customer": "Northern Grid", "region": "north", "tickets": 2}]
 
 

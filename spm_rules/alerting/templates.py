@@ -328,24 +328,38 @@ Total: {{ schedule.open_total }} open escalation"""
 """,
     ),
     "indicators": TemplateSpec(
-        title='{{ schedule.schedule }} {{ schedule.period["from"] | time(schedule.timezone) }} – {{ schedule.period["to"] | time(schedule.timezone) }}',
+        title=(
+            "{{ schedule.schedule }} {{ schedule.day }}: "
+            "{% for figure in schedule.total.figures[:2] %}{{ figure.label }} {{ figure.text }}{{ ', ' if not loop.last }}{% endfor %}"
+        ),
         body=_HEADER
         + """\
-{% macro subject(row) %}{{ (row.policy ~ "/" ~ row.level) if row.level else (row.policy or "tickets") }} · {{ row.provider or "no provider" }}{% endmacro %}
-{% set shown = {"notify": "queued"} %}
-{% macro kinds(counts) %}{% for kind, count in counts | dictsort %}{{ shown[kind] or kind }} {{ count }}{{ ", " if not loop.last }}{% endfor %}{% endmacro %}
-Transitions: {{ schedule.transitions_total }}{{ (" (" ~ kinds(schedule.totals.transitions) ~ ")") if schedule.transitions_total }}
-{% for row in schedule.transitions %}
-  {{ subject(row) }}: {{ kinds(row.counts) }}
+{% macro line(figure) %}{{ figure.label }} {{ figure.text }} (day before {{ figure.day_before_text }}, \
+7-day {{ figure.trailing_text }}{{ "/day" if figure.kind == "count" }}){% endmacro %}
+Figures of {{ schedule.day }} ({{ schedule.report_timezone }}) by {{ schedule.by }}, against the day before and the 7 days before it.
+
+{% if schedule.movers %}
+Worst movers:
+{% for mover in schedule.movers %}
+  {{ mover.name }}: {{ mover.label }} {{ mover.text }} (7-day {{ mover.trailing_text }}, {{ mover.change_text }})
 {% endfor %}
-Notifications: {{ kinds(schedule.totals.notifications) or "none" }}
-{% for row in schedule.notifications %}
-  {{ subject(row) }}: {{ kinds(row.counts) }}
+{% else %}
+No figure is worse than over the 7 days before.
+{% endif %}
+{% for group in (schedule.groups or []) + [schedule.total] %}
+
+{{ "All" if loop.last else group.name }}:
+{% for figure in group.figures if figure.value is not none or figure.day_before is not none or figure.trailing is not none %}
+  {{ line(figure) }}
 {% endfor %}
-Open escalations now: {{ schedule.open_total }}
-{% for row in schedule.open %}
-  {{ subject(row) }}: {{ row.count }}
 {% endfor %}
+{% if schedule.report_url %}
+
+Report: {{ schedule.report_url }}
+{% elif schedule.report_problem %}
+
+No report: {{ schedule.report_problem }}
+{% endif %}
 """,
     ),
     "inspections": TemplateSpec(

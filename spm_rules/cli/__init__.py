@@ -57,6 +57,7 @@ from . import runs as _runs  # noqa: E402,F401
 from . import alerts as _alerts  # noqa: E402,F401
 from . import status as _status  # noqa: E402,F401
 from . import board as _board  # noqa: E402,F401
+from . import reports as _reports  # noqa: E402,F401
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ from ..alerting import InhibitRuleSpec, ReceiverSpec, RootRouteSpec, SilenceSpec
 from ..clock.calendar import CalendarSpec
 from ..reports.board import BoardSpec
 from ..reports.status import CustomerStatusSpec
+from ..reports.spec import ReportsSpec
 from ..schedules import ScheduleSpec
 from ..state.retention import RetentionSpec
 from .conditions import Condition, parse_condition, render
@@ -290,7 +291,8 @@ class Ruleset(StrictModel):
     inhibit_rules: list[InhibitRuleSpec] = []
     silences: list[SilenceSpec] = []
     templates: dict[str, TemplateSpec] = {}
-    # Reports (spm_rules.reports owns these models).
+    # Reports read from the state (spm_rules.reports owns these models).
+    reports: ReportsSpec = ReportsSpec()
     customer_status: CustomerStatusSpec = CustomerStatusSpec()
     board: BoardSpec = BoardSpec()
     source: str | None = Field(default=None, exclude=True)

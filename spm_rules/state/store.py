@@ -853,3 +853,49 @@ class Store:
             conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.starts_at > now).values(starts_at=now))
         return ended == 1
 
+    # -- reports (read only: spm_rules.reports reads tickets through these) ----------------
+
+    def report_tickets(
+        self,
+        *,
+        archived: bool,
+        closed_since: datetime | None = None,
+        after: str | None = None,
+        ids: Sequence[str] | None = None,
+        limit: int = 500,
+    ) -> list[TicketState]:
+        """One page of processed ticket rows in ticket-id order (code points), after ``after``.
+
+        ``archived`` chooses closed tickets or open ones; ``closed_since`` keeps closed
+        tickets a run recorded closed at or after that instant (the run's time, never
+        before the ticket's own close); ``ids`` restricts the page to those tickets.  Rows
+        reserved but never processed (no status) are left out.
+        """
+        ticket_id = self._sorted(tickets.c.ticket_id)
+        stmt = select(tickets).where(tickets.c.archived.is_(archived), tickets.c.status.is_not(None))
+        if closed_since is not None:
+            stmt = stmt.where(tickets.c.closed_at >= closed_since)
+        if after is not None:
+            stmt = stmt.where(ticket_id > after)
+        if ids is not None:
+            stmt = stmt.where(tickets.c.ticket_id.in_(sorted(set(ids))))
+        with self._tx("read tickets for a report", write=False) as conn:
+            return [_ticket_from_row(row) for row in conn.execute(stmt.order_by(ticket_id).limit(limit))]
+
+    def report_escalations(self, ids: Iterable[str]) -> dict[str, list[Escalation]]:
+        """Every escalation record (open and closed) of the tickets ``ids``, without locking, in key order."""
+        with self._tx("read escalations for a report", write=False) as conn:
+            found = StateTx(self, conn).escalations(ids, lock=False)
+        return {ticket_id: list(records.values()) for ticket_id, records in found.items()}
+
+    def report_audit(self, ids: Iterable[str], kinds: Iterable[str]) -> dict[str, list[Transition]]:
+        """The audit entries of ``kinds`` of the tickets ``ids``, oldest first per ticket."""
+        wanted, chosen = sorted(set(ids)), sorted(set(kinds))
+        found: dict[str, list[Transition]] = {ticket_id: [] for ticket_id in wanted}
+        if not wanted or not chosen:
+            return found
+        stmt = select(transitions).where(transitions.c.ticket_id.in_(wanted), transitions.c.kind.in_(chosen)).order_by(transitions.c.id)
+        with self._tx("read the audit log for a report", write=False) as conn:
+            for row in conn.execute(stmt):
+                found[row.ticket_id].append(_from_row(Transition, row))
+        return found

@@ -11,6 +11,7 @@ import pytest
 from spm_rules.alerting import AlertPipeline
 from spm_rules.alerting.pipeline import notification_labels
 from spm_rules.alerting.templates import DEFAULT_TEMPLATE, Renderer, TemplateSpec, item_context, plain_message, render_link
+from spm_rules.reports.indicators import Figure
 from spm_rules.ruleset.loader import load_ruleset
 from tests.alerting.helpers import NOW, note, ruleset_with, schedule_note
 from tests.fixtures.servers import HttpServer, SmtpServer
@@ -220,23 +221,37 @@ DIGEST = {
         },
     ],
 }
+def _figure(name: str, label: str, kind: str, value: float | None, day_before: float | None, trailing: float | None, better: str | None = None) -> dict:
+    return Figure(name, label, kind, better, value, day_before, trailing).to_json()
+
+
+_EAST = [
+    _figure("tickets", "closed", "count", 2, 1, 3 / 7),
+    _figure("on_time", "on time", "rate", 0.5, 1.0, 0.9, "higher"),
+    _figure("reopened", "reopened", "rate", 0.0, 0.0, 0.1, "lower"),
+]
 INDICATORS = {
     **_HEAD,
     "schedule": "next-day-indicators",
     "action": "indicators",
     "scheduled_at": "2026-11-25T23:00:00+00:00",
-    "period": {"from": "2026-11-24T23:00:00+00:00", "to": "2026-11-25T23:00:00+00:00"},
-    "transitions": [
-        {"policy": None, "level": None, "provider": "partner-east", "counts": {"new": 2, "routed": 1}},
-        {"policy": "response", "level": "red", "provider": "partner-east", "counts": {"entered": 2, "tagged": 2}},
-        {"policy": "response", "level": "yellow", "provider": None, "counts": {"entered": 1}},
+    "description": "Yesterday's figures per partner.",
+    "day": "2026-11-25",
+    "day_before": "2026-11-24",
+    "trailing": {"from": "2026-11-18", "to": "2026-11-24", "days": 7},
+    "report_timezone": "Asia/Shanghai",
+    "by": "provider",
+    "period": {"from": "2026-11-25T00:00:00+08:00", "to": "2026-11-26T00:00:00+08:00"},
+    "groups": [
+        {"group": "partner-east", "name": "partner-east", "figures": _EAST},
+        {"group": None, "name": "no provider", "figures": [_figure("tickets", "closed", "count", 0, 1, 1 / 7), _figure("on_time", "on time", "rate", None, 1.0, None, "higher")]},
     ],
-    "notifications": [{"policy": "response", "level": "red", "provider": "partner-east", "counts": {"notify": 3, "sent": 2, "held": 1}}],
-    "totals": {"transitions": {"entered": 3, "new": 2, "routed": 1, "tagged": 2}, "notifications": {"held": 1, "notify": 3, "sent": 2}},
-    "transitions_total": 8,
-    "open": [{"policy": "response", "level": "red", "provider": "partner-east", "count": 2}],
-    "open_total": 2,
+    "total": {"group": None, "name": "all", "figures": [_figure("tickets", "closed", "count", 2, 2, 4 / 7), _figure("on_time", "on time", "rate", 0.5, 1.0, 0.75, "higher")]},
+    "movers": [{"group": "partner-east", "name": "partner-east", **_EAST[1]}],
+    "report_url": "https://reports.example.com/next-day-indicators-2026-11-25.html",
+    "report_problem": None,
 }
+
 INSPECTIONS = {
     **_HEAD,
     "schedule": "key-account-inspections",
@@ -275,22 +290,52 @@ INSPECTIONS = {
         ),
         (
             INDICATORS,
-            "next-day-indicators 2026-11-25 07:00 CST – 2026-11-26 07:00 CST",
+            "next-day-indicators 2026-11-25: closed 2, on time 50.0 %",
             [
-                "Transitions: 8 (entered 3, new 2, routed 1, tagged 2)",
-                "  tickets · partner-east: new 2, routed 1",
-                "  response/red · partner-east: entered 2, tagged 2",
-                "  response/yellow · no provider: entered 1",
-                "Notifications: held 1, queued 3, sent 2",
-                "  response/red · partner-east: held 1, queued 3, sent 2",
-                "Open escalations now: 2",
-                "  response/red · partner-east: 2",
+                "Yesterday's figures per partner.",
+                "",
+                "Figures of 2026-11-25 (Asia/Shanghai) by provider, against the day before and the 7 days before it.",
+                "",
+                "Worst movers:",
+                "  partner-east: on time 50.0 % (7-day 90.0 %, -40.0 pts)",
+                "",
+                "partner-east:",
+                "  closed 2 (day before 1, 7-day 0.4/day)",
+                "  on time 50.0 % (day before 100.0 %, 7-day 90.0 %)",
+                "  reopened 0.0 % (day before 0.0 %, 7-day 10.0 %)",
+                "",
+                "no provider:",
+                "  closed 0 (day before 1, 7-day 0.1/day)",
+                "  on time - (day before 100.0 %, 7-day -)",
+                "",
+                "All:",
+                "  closed 2 (day before 2, 7-day 0.6/day)",
+                "  on time 50.0 % (day before 100.0 %, 7-day 75.0 %)",
+                "",
+                "Report: https://reports.example.com/next-day-indicators-2026-11-25.html",
             ],
         ),
         (
-            {**INDICATORS, "transitions": [], "notifications": [], "totals": {"transitions": {}, "notifications": {}}, "transitions_total": 0, "open": [], "open_total": 0},
-            "next-day-indicators 2026-11-25 07:00 CST – 2026-11-26 07:00 CST",
-            ["Transitions: 0", "Notifications: none", "Open escalations now: 0"],
+            {
+                **INDICATORS,
+                "description": None,
+                "groups": [],
+                "movers": [],
+                "total": {"group": None, "name": "all", "figures": [_figure("tickets", "closed", "count", 0, 0, 0), _figure("on_time", "on time", "rate", None, None, None, "higher")]},
+                "report_url": None,
+                "report_problem": "the HTML report could not be written to '/srv/reports': Permission denied",
+            },
+            "next-day-indicators 2026-11-25: closed 0, on time -",
+            [
+                "Figures of 2026-11-25 (Asia/Shanghai) by provider, against the day before and the 7 days before it.",
+                "",
+                "No figure is worse than over the 7 days before.",
+                "",
+                "All:",
+                "  closed 0 (day before 0, 7-day 0/day)",
+                "",
+                "No report: the HTML report could not be written to '/srv/reports': Permission denied",
+            ],
         ),
         (
             INSPECTIONS,
@@ -348,7 +393,8 @@ def test_hostile_fields_in_schedule_data_render_literally(hostile: str) -> None:
     item = {**DIGEST["levels"][0]["providers"][0]["items"][0], "ticket": hostile, "customer": hostile, "tier": hostile, "age": hostile, "acknowledged_by": hostile}
     digest = {**DIGEST, "description": hostile, "levels": [{"level": hostile, "rank": 1, "count": 1, "providers": [{"provider": hostile, "count": 1, "items": [item]}]}]}
     customers = {**INSPECTIONS, "customers": [{"customer": hostile, "region": hostile, "tickets": 1}]}
-    indicators = {**INDICATORS, "transitions": [{"policy": hostile, "level": hostile, "provider": hostile, "counts": {hostile: 1}}]}
+    figure = {**_EAST[1], "label": hostile, "text": hostile}
+    indicators = {**INDICATORS, "groups": [{"group": hostile, "name": hostile, "figures": [figure]}], "movers": [{"group": hostile, "name": hostile, **figure}]}
     ruleset = ruleset_with("receivers: {ops: {urls: ['console://']}}\n")
     for message in AlertPipeline(ruleset).plan([schedule_note(digest), schedule_note(customers), schedule_note(indicators)], NOW).messages:
         text = message.title + "\n" + message.body

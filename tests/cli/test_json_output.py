@@ -35,7 +35,7 @@ SHIPPED = {
 }
 
 #: The commands whose output these tests hold to one JSON document (``schema`` has no --format: it is always JSON).
-JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "status"}
+JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "status", "report scorecard"}
 
 
 def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -81,6 +81,15 @@ def test_status_json_is_the_whole_stdout(name: str, tmp_path: Path) -> None:
     assert spm("run", "--ruleset", ruleset, "--tickets", tickets, "--state", state, "--at", AT, "--no-deliver", "--quiet", cwd=tmp_path).returncode == EXIT_OK
     view = document(spm("status", ticket, "--ruleset", ruleset, "--state", state, "--at", AT, "--format", "json", cwd=tmp_path))
     assert view["ticket"] == ticket and view["situation"] == "on_track" and not view["sms"]["truncated"]
+
+
+def test_report_scorecard_json_is_the_whole_stdout(tmp_path: Path) -> None:
+    ruleset, tickets = (str(ROOT / part) for part in SHIPPED["enterprise"][:2])
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    assert spm("run", "--ruleset", ruleset, "--tickets", tickets, "--state", state, "--at", AT, cwd=tmp_path).returncode == EXIT_OK
+    card = document(spm("report", "scorecard", "--ruleset", ruleset, "--state", state, "--since", "2026-11-25", "--until", "2026-11-26", "--format", "json", cwd=tmp_path))
+    # EC-1009, solved on the first call, is the one request of the examples closed that day.
+    assert (card["total"]["tickets"], card["total"]["first_call"]["rate"], card["groups"][0]["group"]) == (1, 1.0, None)
 
 
 def test_schema_is_one_json_document(tmp_path: Path) -> None:
