@@ -35,7 +35,7 @@ SHIPPED = {
 }
 
 #: The commands whose output these tests hold to one JSON document (``schema`` has no --format: it is always JSON).
-JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "escalations", "outbox", "silences list", "routes show"}
+JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "escalations", "outbox", "silences list", "routes show", "explain"}
 
 
 def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -85,6 +85,8 @@ def test_state_views_and_routes_show_json_are_the_whole_stdout(name: str, tmp_pa
     assert {entry["ticket"] for entry in pending["notifications"]} >= {SHIPPED[name][2]}
     assert document(spm("silences", "list", "--state", state, "--format", "json", cwd=tmp_path))["silences"] == []
     assert document(spm("routes", "show", "--ruleset", ruleset, "--format", "json", cwd=tmp_path))["route"]["path"] == "route"
+    explained = document(spm("explain", SHIPPED[name][2], "--ruleset", ruleset, "--tickets", tickets, "--state", state, "--at", AT, "--format", "json", cwd=tmp_path))
+    assert explained["ticket"]["ticket"] == SHIPPED[name][2] and explained["state"]["seen"]
 
 
 def test_schema_is_one_json_document(tmp_path: Path) -> None:
