@@ -57,6 +57,7 @@ from . import runs as _runs  # noqa: E402,F401
 from . import alerts as _alerts  # noqa: E402,F401
 from . import state_views as _state_views  # noqa: E402,F401
 from . import explain as _explain  # noqa: E402,F401
+from . import diff as _diff  # noqa: E402,F401
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -256,13 +256,13 @@ def _offset(value: timedelta) -> str:
 
 
 def _rule(rule: "RuleExplanation") -> Iterator[str]:
-    from .render import decision_text
+    from ..engine import describe_action
 
     if not rule.enabled:
         yield f"  {rule.rule}: disabled"
         return
     verdict = "FIRED" if rule.fired else "did not fire"
-    decisions = "; ".join(dict.fromkeys(decision_text(d.action, d.arguments) for d in rule.decisions))
+    decisions = "; ".join(dict.fromkeys(describe_action(d.action, d.arguments) for d in rule.decisions))
     yield f"  {rule.rule}: {verdict}" + (f" → {decisions}" if decisions else "")
     for evaluation in rule.evaluations:
         on = f"on {evaluation.policy}: " if evaluation.policy else ""

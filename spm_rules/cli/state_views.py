@@ -72,22 +72,24 @@ def when(value: datetime | None) -> str | None:
 
 
 def print_view(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], empty: str) -> None:
-    """A plain table (aligned columns, a header, no frame) on standard output, or the
-    ``empty`` sentence when there are no rows."""
+    """A title line, then a plain table (aligned columns, a header, no frame) on standard
+    output; the ``empty`` sentence alone when there are no rows."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     from .render import stdout
 
     rows = list(rows)
     if not rows:
-        stdout.print(empty, markup=False, highlight=False)
+        stdout.print(empty, markup=False, highlight=False, soft_wrap=True)
         return
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    stdout.print(title, markup=False, highlight=False, soft_wrap=True)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     stdout.print(table)
 
 

@@ -35,7 +35,7 @@ SHIPPED = {
 }
 
 #: The commands whose output these tests hold to one JSON document (``schema`` has no --format: it is always JSON).
-JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "escalations", "outbox", "silences list", "routes show", "explain"}
+JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "escalations", "outbox", "silences list", "routes show", "explain", "diff"}
 
 
 def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -70,6 +70,8 @@ def test_evaluate_and_schedule_json_are_the_whole_stdout(name: str, tmp_path: Pa
     ruleset, tickets = (str(ROOT / part) for part in SHIPPED[name][:2])
     evaluated = document(spm("evaluate", "--ruleset", ruleset, "--tickets", tickets, "--at", AT, "--format", "json", cwd=tmp_path))
     assert SHIPPED[name][2] in {entry["ticket"] for entry in evaluated["tickets"]}
+    compared = document(spm("diff", ruleset, ruleset, "--tickets", tickets, "--at", AT, "--format", "json", cwd=tmp_path))
+    assert compared["changed"] == 0 and compared["tickets"] == len(evaluated["tickets"])
     scheduled = document(spm("schedule", "--ruleset", ruleset, "--at", AT, "--next", "2", "--format", "json", cwd=tmp_path))
     assert scheduled["schedules"] and all(len(entry["next"]) == 2 for entry in scheduled["schedules"])
 
