@@ -96,6 +96,7 @@ class _Side:
         self.tree = RoutingTree(engine.ruleset.route)
 
     def levels(self, result: TicketResult) -> dict[str, str]:
+        """Each policy's level for the ticket (``-``: not measured, ``ok``: below the first)."""
         measured = {status.policy: status.level or BELOW_FIRST_LEVEL for status in result.statuses}
         return {policy: measured.get(policy, NOT_MEASURED) for policy in self.policies}
 
@@ -110,6 +111,7 @@ class _Side:
 
 
 def _compare(ticket_id: str, old: _Side, new: _Side, before: TicketResult, after: TicketResult, now: datetime) -> TicketDiff:
+    """How one ticket's two evaluations differ."""
     old_levels, new_levels = old.levels(before), new.levels(after)
     levels = {}
     for policy in dict.fromkeys([*old.policies, *new.policies]):

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .clock.status import ClockDetail, clock_detail
+from .clock.status import ClockDetail, SlaStatus, clock_detail
 from .durations import format_duration
 from .engine import Decision, Engine, TicketResult, ticket_fact
 from .notifications import DeliveryOutcome, Notification
@@ -285,8 +285,9 @@ def _per_ticket(rule: RuleSpec) -> bool:
     return rule.when is None or not any(name.startswith("sla.") for name in fields_of(rule.when))
 
 
-def _evaluate(rule: RuleSpec, fact: dict[str, Any], statuses: Sequence[Any]) -> tuple[RuleEvaluation, ...]:
-    owners = [None] if _per_ticket(rule) or not statuses else list(statuses)
+def _evaluate(rule: RuleSpec, fact: dict[str, Any], statuses: Sequence[SlaStatus]) -> tuple[RuleEvaluation, ...]:
+    """The rule's verdict on each fact the engine shows it: the ticket alone, or with each status."""
+    owners: list[SlaStatus | None] = [None] if _per_ticket(rule) or not statuses else list(statuses)
     found = []
     for status in owners:
         seen = fact | status.fact() if status is not None else fact

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterator
 from zoneinfo import ZoneInfo
 
@@ -132,7 +132,7 @@ def explanation_lines(explanation: "TicketExplanation", zone: ZoneInfo | timezon
     basis = "against the stored state" if explanation.state is not None and explanation.state.ticket is not None else "as for a new ticket: a first run"
     yield f"A RUN NOW WOULD RECORD  ({basis})"
     if not explanation.transitions:
-        yield "  nothing: the state already says all this"
+        yield "  nothing" + (": the state already says all this" if explanation.state is not None and explanation.state.ticket is not None else "")
     for entry in explanation.transitions:
         scope = " ".join(part for part in (f"{entry.policy}/{entry.level}" if entry.policy else "", f"[{entry.rule}]" if entry.rule else "") if part)
         yield f"  {entry.kind:<10} " + (f"{scope}: " if scope else "") + entry.detail
@@ -160,22 +160,26 @@ class _Clock:
         local = value.astimezone(self.zone)
         return local.strftime("%a %Y-%m-%d %H:%M" if day else "%H:%M")
 
-    def date(self, value: Any) -> str:
+    def weekday_date(self, value: date) -> str:
+        """A calendar date with its weekday."""
         return value.strftime("%a %Y-%m-%d")
 
-    def span(self, start: datetime, end: datetime | None, now: datetime | None = None) -> str:
+    def span(self, start: datetime, end: datetime | None) -> str:
+        """From ``start`` to ``end`` (None: still running), the end's date left out when it is the start's."""
         if end is None:
-            return f"{self(start)} → now" + (f" ({self(now)})" if now is not None else "")
+            return f"{self(start)} → now"
         same_day = start.astimezone(self.zone).date() == end.astimezone(self.zone).date()
         return f"{self(start)} → {self(end, day=not same_day)}"
 
 
 def _pairs(pairs: list[tuple[str, str]], indent: int, width: int = 12) -> Iterator[str]:
+    """Label and text lines, the texts aligned after the labels."""
     for label, text in pairs:
         yield f"{' ' * indent}{label:<{width}} {text}"
 
 
 def _assignment(explanation: "TicketExplanation") -> Iterator[str]:
+    """The provider line: as reported, or assigned by which rule; route conflicts."""
     result = explanation.result
     reported, assigned = result.provider_reported, result.ticket.provider
     if result.route is None:
@@ -190,6 +194,7 @@ def _assignment(explanation: "TicketExplanation") -> Iterator[str]:
 
 
 def _policy(policy: "PolicyExplanation", show: _Clock) -> Iterator[str]:
+    """One policy's section: applies_to, target, intervals, pauses, what the calendar counted, levels."""
     clock = policy.clock
     if clock is None:
         yield f"  {policy.policy}: no clock: {policy.no_clock}"
@@ -216,19 +221,21 @@ def _policy(policy: "PolicyExplanation", show: _Clock) -> Iterator[str]:
         yield from _pairs([("counted" if index == 0 else "", f"{show.span(stretch.start, stretch.end)}: {format_duration(stretch.total, days=False)} in {len(stretch.windows)} window{'s' if len(stretch.windows) != 1 else ''}")], indent=4)
         yield from _calendar_lines(stretch, show)
     share = 100 * status.elapsed / status.target if status.target else 100.0
-    over = f", {format_duration(-status.remaining)} over" if status.remaining < timedelta(0) else f", {format_duration(status.remaining)} left"
+    over = f", {format_duration(-status.remaining, days=False)} over" if status.remaining < timedelta(0) else f", {format_duration(status.remaining, days=False)} left"
     pairs = [("elapsed", f"{format_duration(status.elapsed, days=False)} of {format_duration(status.target, days=False)} ({share:.0f}%){over}" + (" (paused now)" if status.paused else ""))]
     width = max((len(level.name) for level in clock.levels), default=0)
     for index, level in enumerate(clock.levels):
         when = ("reached " if level.reached else "due     ") + (show(level.at) if level.at is not None else "when the clock resumes")
         pairs.append(("levels" if index == 0 else "", f"{level.name:<{width}}  at {format_duration(level.threshold, days=False):<8} {when}"))
-    now = f"{status.level or 'below the first level'}" + (f"; next: {status.next_level} at {show(status.next_change_at)}" if status.next_level else "")
+    upcoming = f"at {show(status.next_change_at)}" if status.next_change_at is not None else "when the clock resumes"
+    now = f"{status.level or 'below the first level'}" + (f"; next: {status.next_level} {upcoming}" if status.next_level else "")
     pairs.append(("level now", now))
     pairs.append(("due", show(status.due_at) if status.due_at else "when the clock resumes"))
     yield from _pairs(pairs, indent=4)
 
 
 def _calendar_lines(stretch: "CalendarExplanation", show: _Clock) -> Iterator[str]:
+    """What the calendar counted in one stretch: windows (a dozen at most), holidays, make-up days, days off, DST changes."""
     pad = " " * 19
     windows = list(stretch.windows)
     listed = windows if len(windows) <= WINDOWS_LISTED else windows[: WINDOWS_LISTED // 2] + [None] + windows[-WINDOWS_LISTED // 2 :]
@@ -238,24 +245,26 @@ def _calendar_lines(stretch: "CalendarExplanation", show: _Clock) -> Iterator[st
                 yield f"{pad}… {len(windows) - WINDOWS_LISTED} more windows …"
                 continue
             made = "  (make-up working day)" if window.make_up else ""
-            yield f"{pad}{show.date(window.day)}  {show(window.start, day=False)}-{show(window.end, day=False)}  {format_duration(window.duration)}{made}"
+            yield f"{pad}{show.weekday_date(window.day)}  {show(window.start, day=False)}-{show(window.end, day=False)}  {format_duration(window.duration)}{made}"
     if stretch.holidays_skipped:
-        yield f"{pad}holidays skipped: {', '.join(show.date(day) for day in stretch.holidays_skipped)}"
+        yield f"{pad}holidays skipped: {', '.join(show.weekday_date(day) for day in stretch.holidays_skipped)}"
     if stretch.make_up_days:
-        yield f"{pad}make-up working days counted: {', '.join(show.date(day) for day in stretch.make_up_days)}"
+        yield f"{pad}make-up working days counted: {', '.join(show.weekday_date(day) for day in stretch.make_up_days)}"
     if stretch.days_off:
-        yield f"{pad}days off (no working hours): {', '.join(show.date(day) for day in stretch.days_off)}"
+        yield f"{pad}days off (no working hours): {', '.join(show.weekday_date(day) for day in stretch.days_off)}"
     for change in stretch.dst_transitions:
         yield f"{pad}clocks changed at {show(change.at)}: UTC{_offset(change.offset_before)} → UTC{_offset(change.offset_after)}"
 
 
 def _offset(value: timedelta) -> str:
+    """A UTC offset as +08:00."""
     minutes = int(value.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _rule(rule: "RuleExplanation") -> Iterator[str]:
+    """One rule's verdict, decisions and condition trees (one per fact it saw)."""
     from ..engine import describe_action
 
     if not rule.enabled:
@@ -284,6 +293,7 @@ def _trace_lines(node: "Trace", indent: int) -> Iterator[str]:
 
 
 def _trace_rows(node: "Trace", depth: int) -> Iterator[tuple[int, str, str, bool]]:
+    """(depth, text, value seen, verdict) of each node of a trace, depth first."""
     if node.kind == "test":
         seen = "missing" if node.seen is None else repr(_readable(node.field, node.seen))
         yield depth, node.text, f"saw {seen}", node.held
@@ -303,6 +313,7 @@ def _readable(field: str | None, value: Any) -> Any:
 
 
 def _notification(item: "NotificationExplanation", show: _Clock) -> Iterator[str]:
+    """One notification: its receivers after routing, then what settles it or the messages it joins."""
     note, outcome = item.notification, item.outcome
     named = ", ".join(note.receivers) or "none (the routing tree decides)"
     yield f"  {note.key}  ({note.kind}; the rule names {named})"
@@ -322,6 +333,7 @@ def _notification(item: "NotificationExplanation", show: _Clock) -> Iterator[str
 
 
 def _state(state: "StoredState | None", state_url: str | None, show: _Clock) -> Iterator[str]:
+    """What the store keeps of the ticket: last seen, escalations, outbox rows."""
     if state is None:
         yield "STATE  not given (--state URL): the notifications above are what a first run would send"
         return

@@ -94,6 +94,7 @@ def print_view(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]]
 
 
 def _dump(document: dict[str, Any]) -> None:
+    """Exactly one JSON document on standard output."""
     json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
     sys.stdout.write("\n")
 
@@ -114,6 +115,7 @@ def _next_repeat(esc: "Escalation", now: datetime, zone: ZoneInfo | timezone) ->
 
 
 def _escalation_json(esc: "Escalation", ticket: "TicketState", now: datetime) -> dict[str, Any]:
+    """One open escalation as plain data (times in UTC)."""
     return {
         "ticket": esc.ticket_id,
         "policy": esc.policy,
@@ -193,12 +195,14 @@ _WHICH = {"failed": ("failed",), "dead": ("dead",), "pending": ("pending",), Non
 
 
 def _receivers(entry: "OutboxEntry") -> str:
+    """The receivers a row's rule named, and those that already have it."""
     named = list(entry.notification.get("receivers") or ())
     shown = ", ".join(named) or "(routing tree)"
     return shown + (f"; has it: {', '.join(entry.delivered_to)}" if entry.delivered_to else "")
 
 
 def _outbox_json(entry: "OutboxEntry") -> dict[str, Any]:
+    """One outbox row as plain data (times in UTC)."""
     return {
         "key": entry.key,
         "kind": entry.kind,

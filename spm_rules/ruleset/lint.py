@@ -176,7 +176,7 @@ def unknown_value(context: LintContext) -> Iterator[RulesetProblem]:
     terminal = frozenset(context.ruleset.terminal_statuses)
     for base, condition, is_rule in _conditions(context.ruleset):
         for path, test in _tests(condition, base):
-            if not isinstance(test, Compare) or test.op not in _VALUE_TESTS or not (is_rule or not test.field.startswith("sla.")):
+            if not isinstance(test, Compare) or test.op not in _VALUE_TESTS or (not is_rule and test.field.startswith("sla.")):
                 continue
             values = list(enumerate(test.value)) if isinstance(test.value, tuple) else [(None, test.value)]
             for index, value in values:
@@ -189,6 +189,7 @@ def unknown_value(context: LintContext) -> Iterator[RulesetProblem]:
                 elif test.field in known and value not in known[test.field][0]:
                     names, why = known[test.field]
                     yield context.problem(where, f"{test.field} is compared with {value!r}, {why}", did_you_mean(value, names))
+
 
 # --------------------------------------------------------------------------- targets
 
@@ -242,26 +243,31 @@ class _Bound:
     high_in: bool = False
 
     def empty(self) -> bool:
+        """No value lies inside."""
         if self.low is None or self.high is None:
             return False
         return self.low > self.high or (self.low == self.high and not (self.low_in and self.high_in))
 
     def holds(self, value: Any) -> bool:
+        """``value`` (of the bound's kind) lies inside."""
         above = self.low is None or value > self.low or (self.low_in and value == self.low)
         return above and (self.high is None or value < self.high or (self.high_in and value == self.high))
 
     def both(self, other: "_Bound") -> "_Bound":
+        """The values inside both: the intersection."""
         low, low_in = _tighter(self.low, self.low_in, other.low, other.low_in, max)
         high, high_in = _tighter(self.high, self.high_in, other.high, other.high_in, min)
         return _Bound(low, low_in, high, high_in)
 
     def either(self, other: "_Bound") -> "_Bound":
+        """An interval holding the values inside either (the hull: conservative)."""
         low, low_in = _looser(self.low, self.low_in, other.low, other.low_in, min)
         high, high_in = _looser(self.high, self.high_in, other.high, other.high_in, max)
         return _Bound(low, low_in, high, high_in)
 
 
 def _tighter(a: Any, a_in: bool, b: Any, b_in: bool, pick: Callable[[Any, Any], Any]) -> tuple[Any, bool]:
+    """The stricter of two ends (``pick`` is max for lows, min for highs; None is open)."""
     if a is None or b is None:
         return (b, b_in) if a is None else (a, a_in)
     if a == b:
@@ -270,6 +276,7 @@ def _tighter(a: Any, a_in: bool, b: Any, b_in: bool, pick: Callable[[Any, Any], 
 
 
 def _looser(a: Any, a_in: bool, b: Any, b_in: bool, pick: Callable[[Any, Any], Any]) -> tuple[Any, bool]:
+    """The wider of two ends (``pick`` is min for lows, max for highs; open if either is)."""
     if a is None or b is None:
         return None, False
     if a == b:
@@ -294,6 +301,7 @@ class _Field:
     bounds: Mapping[str, _Bound] = field(default_factory=dict)
 
     def admits(self, kind: str) -> bool:
+        """A present value of ``kind`` may meet the requirement."""
         return self.kinds is None or kind in self.kinds
 
 

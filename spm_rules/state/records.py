@@ -137,8 +137,9 @@ class Transition:
     """One line of the audit log: what happened to a ticket (or a schedule), when and why.
 
     Kinds: new, stage, entered, left, routed, escalated, tagged, closed, reopened,
-    acknowledged (state); notify (enqueued), sent, failed, held, dead, suppressed
-    (notifications); schedule (a schedule fired).
+    acknowledged (state); notify (enqueued), sent, failed, held, dead, suppressed,
+    requeued (a dead letter put back by ``spm-rules outbox retry``) (notifications);
+    schedule (a schedule fired).
 
     ``at`` is when it happened: the ticket's own time where the ticket gives one (a stage
     change at the new stage's ``entered_at``, closing and reopening at the status

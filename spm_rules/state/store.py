@@ -830,7 +830,6 @@ class Store:
             conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.starts_at > now).values(starts_at=now))
         return ended == 1
 
-
     # -- views for people: open escalations and the outbox; dead letters re-queued ----------
     # (spm-rules escalations, outbox, outbox retry; reads only, except requeue_dead)
 

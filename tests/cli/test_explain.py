@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from spm_rules.cli import EXIT_INVALID, EXIT_OK, main
+from spm_rules.cli.explain import explanation_lines
 from spm_rules.explain import StoredState, explain_ticket
 from spm_rules.engine import Engine
 from spm_rules.ruleset.loader import parse_ruleset
@@ -287,3 +288,29 @@ def test_explain_ticket_without_a_pipeline_for_a_closed_ticket_and_with_a_naive_
     with pytest.raises(ValueError):
         explain_ticket(engine, ticket("A"), datetime(2026, 11, 25, 12, 0))
     assert explain_ticket(engine, ticket("A"), datetime(2026, 11, 25, 20, 0, tzinfo=timezone(timedelta(hours=8)))).now == at(4)
+
+
+def test_explain_names_the_route_conflict_and_a_paused_clocks_levels() -> None:
+    text = RULESET_YAML.replace(
+        "receivers:\n",
+        "  - name: route-north-too\n    when: {all: [{field: provider, present: false}, {field: region, eq: north}]}\n    then: [{route: {provider: partner-b}}]\nreceivers:\n",
+        1,
+    )
+    engine = Engine(parse_ruleset(text, "cc.yaml"), "python")
+    paused = [{"status": "open", "at": at(-1).isoformat()}, {"status": "waiting_customer", "at": at(1).isoformat()}]
+    found = explain_ticket(engine, ticket("C", provider=None, region="north", status="waiting_customer", status_history=paused), at(4))
+    lines = list(explanation_lines(found, timezone.utc))
+    assert lines[2:4] == [
+        "  provider     partner-north (routed by rule 'route-north'; reported: none)",
+        "  conflict     rule 'route-north-too' routes to 'partner-b', but rule 'route-north' (earlier in the ruleset) assigned 'partner-north'",
+    ]
+    clock = lines[lines.index("SLA CLOCKS") + 1 : lines.index("SLA CLOCKS") + 11]
+    assert clock[3] == "    paused       waiting_customer Wed 2026-11-25 09:00 → now: cut out (still paused)"
+    assert clock[5:] == [
+        "    elapsed      1h of 4h (25%), 3h left (paused now)",
+        "    levels       yellow    at 3h       due     when the clock resumes",
+        "                 red       at 4h       due     when the clock resumes",
+        "                 escalate  at 6h       due     when the clock resumes",
+        "    level now    below the first level; next: yellow when the clock resumes",
+    ]
+    assert [rule.sees for rule in found.rules if rule.rule.startswith("route-")] == ["reported", "reported"]
