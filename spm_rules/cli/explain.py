@@ -26,10 +26,8 @@ from .common import build_engine, encoding_option, load_or_report, matcher_optio
 
 if TYPE_CHECKING:
     from ..clock.calendar import CalendarExplanation
-    from ..clock.status import ClockDetail
     from ..explain import NotificationExplanation, PolicyExplanation, RuleExplanation, StoredState, TicketExplanation
     from ..ruleset.conditions import Trace
-    from ..tickets import Ticket
 
 __all__ = ["explain", "explanation_lines"]
 
@@ -52,6 +50,7 @@ def explain(ticket_id: str, ruleset_path: str, tickets_path: str, at: str | None
     from ..alerting import AlertPipeline
     from ..explain import StoredState, explain_ticket
     from ..sources.files import TicketReader
+    from ..tickets import Ticket
     from .render import print_problems
 
     ruleset = load_or_report(ruleset_path)
@@ -74,8 +73,6 @@ def explain(ticket_id: str, ruleset_path: str, tickets_path: str, at: str | None
             stored = store.ticket(ticket_id)
             state = StoredState(stored, tuple(store.escalations_of(ticket_id)), tuple(store.outbox_entries(ticket_id)))
             if found is None and stored is not None and stored.facts is not None:
-                from ..tickets import Ticket
-
                 found = Ticket.model_validate(stored.facts)
                 note = f"{ticket_id} is not in {tickets_path}: explained as the state last saw it ({store.masked_url})"
             pipeline = AlertPipeline(ruleset, silences=store.active_silences(now), active_alerts=active_alert_labels(store)(now))
