@@ -43,7 +43,7 @@ from .ruleset.conditions import All, Condition, explain, fields_of, holds
 from .ruleset.schema import CalendarByField, PolicySpec, RuleSpec, Ruleset
 from .tickets import Ticket
 
-__all__ = ["Decision", "RouteConflict", "TicketResult", "Engine", "evaluate", "ticket_fact", "BATCH_SIZE", "PROVIDER_REPORTED"]
+__all__ = ["Decision", "RouteConflict", "TicketResult", "Engine", "evaluate", "ticket_fact", "describe_action", "BATCH_SIZE", "PROVIDER_REPORTED"]
 
 #: How many tickets one matcher call sees; bounds memory while keeping durable_rules busy.
 BATCH_SIZE = 1000
@@ -311,3 +311,18 @@ def _condition(rule: RuleSpec) -> Condition:
 def evaluate(ruleset: Ruleset, tickets: Iterable[Ticket], now: datetime, matcher: str = "auto") -> list[TicketResult]:
     """Evaluate ``tickets`` against ``ruleset`` at ``now``; a list for convenience (see Engine.evaluate to stream)."""
     return list(Engine(ruleset, matcher).evaluate(tickets, now))
+
+
+# -- decisions in words, for people (evaluate's table, explain, diff) -------------------
+
+
+def describe_action(action: str, arguments: dict[str, Any]) -> str:
+    """A decision's action in a few words: ``notify a, b (every 30m)``, ``route → p``,
+    ``escalate → manager (L2)``, ``tag x, y``."""
+    if action == "notify":
+        return "notify " + ", ".join(arguments["receivers"]) + (f" (every {arguments['repeat']})" if "repeat" in arguments else "")
+    if action == "route":
+        return f"route → {arguments['provider']}"
+    if action == "escalate":
+        return f"escalate → {arguments['to']}" + (f" ({arguments['level']})" if "level" in arguments else "")
+    return "tag " + ", ".join(arguments["tags"])

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Literal, Sequence
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import Field, field_validator, model_validator
 
 from .durations import format_duration
@@ -46,6 +46,7 @@ __all__ = [
     "plan_ticks",
     "ticks_between",
     "next_ticks",
+    "first_tick_within",
     "previous_tick",
     "schedule_key",
     "digest_report",
@@ -169,6 +170,18 @@ def next_ticks(spec: ScheduleSpec, after: datetime, count: int) -> list[datetime
     """The next ``count`` ticks strictly after ``after``, in UTC."""
     ticks = _forwards(spec, _aware(after, "after"))
     return [next(ticks) for _ in range(count)]
+
+
+def first_tick_within(spec: ScheduleSpec, after: datetime, years: int) -> datetime | None:
+    """The first tick after ``after`` if there is one within ``years`` years, else None
+    (``0 0 30 2 *`` has none: the linter's "never fires")."""
+    start = _aware(after, "after").astimezone(spec.zone)
+    try:
+        tick = croniter(spec.cron, start, max_years_between_matches=years).get_next(datetime)
+    except CroniterBadDateError:
+        return None
+    day = min(start.day, 28) if (start.month, start.day) == (2, 29) else start.day
+    return tick.astimezone(timezone.utc) if tick <= start.replace(year=start.year + years, day=day) else None
 
 
 def previous_tick(spec: ScheduleSpec, tick: datetime) -> datetime:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from spm_rules.alerting import AlertPipeline
 from spm_rules.ruleset.loader import load_ruleset
 from spm_rules.run import fire_schedules, run, schedule_notification
-from spm_rules.schedules import ScheduleSpec, digest_report, next_ticks, plan_ticks, previous_tick, schedule_key, ticks_between
+from spm_rules.schedules import ScheduleSpec, digest_report, first_tick_within, next_ticks, plan_ticks, previous_tick, schedule_key, ticks_between
 from spm_rules.state.records import Escalation, TicketState
 from spm_rules.state.store import Store
 from tests.state.helpers import RecordingDeliverer, at, ruleset, ticket
@@ -101,6 +101,21 @@ def test_skip_still_fires_ticks_within_grace() -> None:
     now = datetime(2026, 11, 25, 10, 31, tzinfo=UTC)
     plan = plan_ticks(quarter, now - timedelta(hours=1), now)
     assert [t.strftime("%H:%M") for t in plan.fire] == ["10:15", "10:30"]
+
+
+@pytest.mark.parametrize(
+    "cron, years, expected",
+    [
+        ("0 8 * * *", 1, "2026-03-02T08:00:00+01:00"),
+        ("0 0 29 2 *", 1, None),  # the next 29 February is in 2028
+        ("0 0 29 2 *", 2, "2028-02-29T00:00:00+01:00"),
+        ("0 0 30 2 *", 28, None),
+        ("0 0 31 4,6,9,11 *", 28, None),
+    ],
+)
+def test_first_tick_within_some_years(cron: str, years: int, expected: str | None) -> None:
+    found = first_tick_within(spec(cron, "Europe/Berlin"), datetime(2026, 3, 1, 12, 0, tzinfo=BERLIN), years)
+    assert (found.astimezone(BERLIN).isoformat() if found else None) == expected
 
 
 def test_schedule_specs_reject_bad_cron_and_zone() -> None:

@@ -58,6 +58,9 @@ from . import alerts as _alerts  # noqa: E402,F401
 from . import status as _status  # noqa: E402,F401
 from . import board as _board  # noqa: E402,F401
 from . import reports as _reports  # noqa: E402,F401
+from . import state_views as _state_views  # noqa: E402,F401
+from . import explain as _explain  # noqa: E402,F401
+from . import diff as _diff  # noqa: E402,F401
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..durations import format_duration
-from ..engine import TicketResult
+from ..engine import TicketResult, describe_action
 from ..ruleset.schema import Ruleset
 
 __all__ = ["results_table", "print_problems", "print_warnings", "provider_text", "level_style", "stdout", "stderr"]
@@ -45,7 +45,7 @@ def results_table(results: Iterable[TicketResult], ruleset: Ruleset, now: dateti
         ticket = result.ticket
         lost = {(c.rule, c.provider) for c in result.route_conflicts}
         lines = [
-            _decision_text(d.action, d.arguments) + (" (conflict: not applied)" if d.action == "route" and (d.rule, d.arguments["provider"]) in lost else "")
+            describe_action(d.action, d.arguments) + (" (conflict: not applied)" if d.action == "route" and (d.rule, d.arguments["provider"]) in lost else "")
             for d in result.decisions
         ]
         decisions = "\n".join(lines) or "-"
@@ -68,16 +68,6 @@ def results_table(results: Iterable[TicketResult], ruleset: Ruleset, now: dateti
                 decisions if index == 0 else "",
             )
     stdout.print(table)
-
-
-def _decision_text(action: str, arguments: dict) -> str:
-    if action == "notify":
-        return "notify " + ", ".join(arguments["receivers"]) + (f" (every {arguments['repeat']})" if "repeat" in arguments else "")
-    if action == "route":
-        return f"route → {arguments['provider']}"
-    if action == "escalate":
-        return f"escalate → {arguments['to']}" + (f" ({arguments['level']})" if "level" in arguments else "")
-    return "tag " + ", ".join(arguments["tags"])
 
 
 def provider_text(assigned: str | None, reported: str | None) -> str:

@@ -20,7 +20,7 @@ __all__ = ["validate", "evaluate", "schema"]
 
 @cli.command()
 @click.argument("rulesets", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--strict", is_flag=True, help="Exit 1 on warnings too (unknown Apprise schemes and levels, d/w targets on business calendars, conflicting routes).")
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too (rules that never fire, values no policy or tier knows, shadowed routes, unused receivers, …: docs/validation.md).")
 def validate(rulesets: tuple[str, ...], strict: bool) -> int:
     """Check RULESETS (YAML files); print each problem, then each warning, with file, line, key
     and a hint.  Exit 1 if any is invalid (or, with --strict, has warnings)."""

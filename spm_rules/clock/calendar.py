@@ -318,7 +318,8 @@ class DstTransition:
 class CalendarExplanation:
     """How ``elapsed(start, end)`` got its number: the windows counted (their durations add
     up to ``total``), holidays that removed working hours, make-up days that added some,
-    and the DST transitions crossed."""
+    the DST transitions crossed, and the days off on the local dates spanned: weekdays
+    without working hours (weekends, usually) that no make-up day turned into working days."""
 
     calendar: str
     timezone: str
@@ -329,6 +330,7 @@ class CalendarExplanation:
     make_up_days: tuple[date, ...]
     dst_transitions: tuple[DstTransition, ...]
     total: timedelta
+    days_off: tuple[date, ...] = ()
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -821,10 +823,14 @@ class BusinessCalendar:
         windows: list[CountedWindow] = []
         holidays: list[date] = []
         make_ups: list[date] = []
+        days_off: list[date] = []
         transitions: list[DstTransition] = []
         if high > low:
+            first_date, last_date = self._zone.wall_day(low), self._zone.wall_day(high - 1)
             for day in range(self._zone.wall_day(low) - 1, self._zone.wall_day(high) + 2):
                 make_up = day in self._make_up_days
+                if first_date <= day <= last_date and not make_up and not self._week[(day + 3) % 7]:
+                    days_off.append(_date_of(day))
                 counted = [(max(a, low), min(b, high)) for a, b in self._intervals(day) if min(b, high) > max(a, low)]
                 windows.extend(CountedWindow(_date_of(day), _instant(a), _instant(b), make_up) for a, b in counted)
                 if make_up and counted:
@@ -847,6 +853,7 @@ class BusinessCalendar:
             make_up_days=tuple(make_ups),
             dst_transitions=tuple(transitions),
             total=sum((window.duration for window in windows), timedelta(0)),
+            days_off=tuple(days_off),
         )
 
 

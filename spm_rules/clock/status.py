@@ -27,9 +27,9 @@ from typing import Any
 from ..durations import WorkingDays, format_duration, format_target
 from ..ruleset.schema import PolicySpec, Ruleset
 from ..tickets import Ticket
-from .calendar import Calendar
+from .calendar import Calendar, CalendarExplanation
 
-__all__ = ["SlaStatus", "Interval", "clock_intervals", "sla_status", "explain_status", "END_TO_END_STAGE"]
+__all__ = ["SlaStatus", "Interval", "Pause", "LevelInstant", "ClockDetail", "clock_intervals", "sla_status", "clock_detail", "explain_status", "END_TO_END_STAGE"]
 
 #: The stage name an end-to-end (``clock: created``) status reports.
 END_TO_END_STAGE = "resolution"
@@ -249,6 +249,68 @@ def sla_status(
     )
 
 
+@dataclass(frozen=True)
+class Pause:
+    """A stretch in a pausing status that overlaps the clock's intervals (end None: still paused)."""
+
+    status: str
+    start: datetime
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class LevelInstant:
+    """One level of a policy for one ticket: the business time it is reached at, and the
+    instant (None: a paused clock that has not reached it, so it depends on the resumption)."""
+
+    name: str
+    threshold: timedelta
+    at: datetime | None
+    reached: bool
+
+
+@dataclass(frozen=True)
+class ClockDetail:
+    """Everything behind one SLA status, for people (``spm-rules explain``): the intervals
+    the clock runs, the pauses cut out of them, per running stretch what the calendar
+    counted, the target as written, and each level's threshold and instant."""
+
+    status: SlaStatus
+    target_written: str
+    working_days_close: datetime | None
+    intervals: tuple[Interval, ...]
+    pauses: tuple[Pause, ...]
+    stretches: tuple[CalendarExplanation, ...]
+    levels: tuple[LevelInstant, ...]
+
+
+def clock_detail(ticket: Ticket, policy: PolicySpec, ruleset: Ruleset, calendar: Calendar, now: datetime) -> ClockDetail | None:
+    """The status with everything behind it (None when no target applies).  Walks the
+    calendar window by window, so it costs more than :func:`sla_status`: one ticket at a time."""
+    status = sla_status(ticket, policy, ruleset, calendar, now)
+    if status is None:
+        return None
+    now = now.astimezone(timezone.utc)
+    intervals = clock_intervals(ticket, policy, now)
+    pauses = _pauses(ticket, set(ruleset.pausing_statuses), now)
+    running = _subtract(intervals, pauses)
+    spec = policy.target if policy.clock == "created" else policy.targets[status.stage]
+    written = spec.for_tier(ticket.tier, ruleset.tiers) if spec is not None else None
+    close = calendar.working_day_close(intervals[0][0], written.days) if isinstance(written, WorkingDays) else None
+    thresholds = sorted(((level.name, level.threshold(status.target)) for level in policy.levels), key=lambda pair: pair[1])
+    return ClockDetail(
+        status=status,
+        target_written=format_target(written) if written is not None else format_duration(status.target),
+        working_days_close=close,
+        intervals=tuple(intervals),
+        pauses=tuple(
+            Pause(name, start, end) for start, end, name in pauses if any(s < (end or now) and (e or now) > start for s, e in intervals)
+        ),
+        stretches=tuple(calendar.explain(start, end if end is not None else now) for start, end in running),
+        levels=tuple(LevelInstant(name, at, _instant_of(calendar, running, at), status.elapsed >= at) for name, at in thresholds),
+    )
+
+
 def explain_status(ticket: Ticket, policy: PolicySpec, ruleset: Ruleset, calendar: Calendar, now: datetime) -> tuple[str, ...]:
     """The status's explanation plus, per stretch of running clock, what the calendar counted:
     windows, holidays skipped, make-up days used and DST changes crossed.
@@ -256,20 +318,17 @@ def explain_status(ticket: Ticket, policy: PolicySpec, ruleset: Ruleset, calenda
     Kept apart from :func:`sla_status` because walking the windows costs more than the
     numbers themselves; ``explain`` asks for it one ticket at a time.
     """
-    status = sla_status(ticket, policy, ruleset, calendar, now)
-    if status is None:
+    detail = clock_detail(ticket, policy, ruleset, calendar, now)
+    if detail is None:
         return (f"policy {policy.name!r} sets no clock for this ticket at {now.isoformat()}",)
-    now = now.astimezone(timezone.utc)
-    running = _subtract(clock_intervals(ticket, policy, now), _pauses(ticket, set(ruleset.pausing_statuses), now))
-    lines = list(status.explanation)
-    for start, end in running:
-        detail = calendar.explain(start, end if end is not None else now)
-        line = f"{detail.start.isoformat()} to {detail.end.isoformat()}: {format_duration(detail.total)} counted in {len(detail.windows)} window(s)"
-        if detail.holidays_skipped:
-            line += f"; holidays skipped: {', '.join(day.isoformat() for day in detail.holidays_skipped)}"
-        if detail.make_up_days:
-            line += f"; make-up working days: {', '.join(day.isoformat() for day in detail.make_up_days)}"
-        for change in detail.dst_transitions:
+    lines = list(detail.status.explanation)
+    for stretch in detail.stretches:
+        line = f"{stretch.start.isoformat()} to {stretch.end.isoformat()}: {format_duration(stretch.total)} counted in {len(stretch.windows)} window(s)"
+        if stretch.holidays_skipped:
+            line += f"; holidays skipped: {', '.join(day.isoformat() for day in stretch.holidays_skipped)}"
+        if stretch.make_up_days:
+            line += f"; make-up working days: {', '.join(day.isoformat() for day in stretch.make_up_days)}"
+        for change in stretch.dst_transitions:
             line += f"; clocks changed at {change.at.isoformat()} ({format_duration(change.offset_before)} to {format_duration(change.offset_after)})"
         lines.append(line)
     return tuple(lines)

@@ -54,6 +54,8 @@ __all__ = [
     "parse_condition",
     "holds",
     "explain",
+    "Trace",
+    "trace",
     "fields_of",
     "render",
 ]
@@ -268,6 +270,41 @@ def explain(condition: Condition, fact: Fact) -> str:
             return render(condition)
         return "(" + joiner.join(explain(item, fact) for item in condition.items) + ")"
     return f"not {explain(condition.item, fact)}"
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Whether a condition held for a fact, node by node: what :func:`explain` says in one
+    line, as data (``spm-rules explain`` shows it as a tree and in JSON).
+
+    ``kind`` is ``test`` (a comparison or presence test: ``text`` is the test as written,
+    ``field`` the field it read and ``seen`` the value it saw, None when missing), or
+    ``all``, ``any``, ``not`` (``items`` are the operands)."""
+
+    kind: str
+    held: bool
+    text: str
+    field: str | None = None
+    seen: Any = None
+    items: tuple["Trace", ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON output."""
+        if self.kind == "test":
+            return {"test": self.text, "field": self.field, "seen": self.seen, "held": self.held}
+        return {self.kind: [item.to_json() for item in self.items], "held": self.held}
+
+
+def trace(condition: Condition, fact: Fact) -> Trace:
+    """The condition's verdict for ``fact``, with every test's and group's own."""
+    if isinstance(condition, (Compare, Present)):
+        return Trace("test", holds(condition, fact), render(condition), condition.field, fact.get(condition.field))
+    if isinstance(condition, (All, AnyOf)):
+        items = tuple(trace(item, fact) for item in condition.items)
+        held = all(i.held for i in items) if isinstance(condition, All) else any(i.held for i in items)
+        return Trace("all" if isinstance(condition, All) else "any", held, render(condition), items=items)
+    inner = trace(condition.item, fact)
+    return Trace("not", not inner.held, render(condition), items=(inner,))
 
 
 def fields_of(condition: Condition) -> Iterator[str]:

@@ -121,14 +121,25 @@ class Escalation:
         """The ticket is at this level now."""
         return self.closed_at is None
 
+    @property
+    def next_repeat_at(self) -> datetime | None:
+        """When the next repeat is due: ``repeat_every`` after the last notification became
+        final, for an open, unacknowledged escalation with nothing in flight (the first run
+        at or after it sends the repeat if the ticket is still at the level); None when no
+        repeat is coming (no interval, acknowledged, closed, or one still in flight)."""
+        if self.repeat_every is None or self.repeat_from is None or self.acknowledged_at is not None or self.pending_key is not None or not self.is_open:
+            return None
+        return self.repeat_from + self.repeat_every
+
 
 @dataclass(frozen=True)
 class Transition:
     """One line of the audit log: what happened to a ticket (or a schedule), when and why.
 
     Kinds: new, stage, entered, left, routed, escalated, tagged, closed, reopened,
-    acknowledged (state); notify (enqueued), sent, failed, held, dead, suppressed
-    (notifications); schedule (a schedule fired).
+    acknowledged (state); notify (enqueued), sent, failed, held, dead, suppressed,
+    requeued (a dead letter put back by ``spm-rules outbox retry``) (notifications);
+    schedule (a schedule fired).
 
     ``at`` is when it happened: the ticket's own time where the ticket gives one (a stage
     change at the new stage's ``entered_at``, closing and reopening at the status

@@ -899,3 +899,64 @@ class Store:
             for row in conn.execute(stmt):
                 found[row.ticket_id].append(_from_row(Transition, row))
         return found
+
+    # -- views for people: open escalations and the outbox; dead letters re-queued ----------
+    # (spm-rules escalations, outbox, outbox retry; reads only, except requeue_dead)
+
+    def open_escalations_by_age(
+        self, *, level: str | None = None, policy: str | None = None, provider: str | None = None, limit: int | None = None
+    ) -> list[tuple[Escalation, TicketState]]:
+        """Open escalations with their tickets, oldest first, optionally only of one level,
+        policy or assigned provider (``TicketState.assigned_provider``)."""
+        stmt = select(escalations, tickets).join(tickets, tickets.c.ticket_id == escalations.c.ticket_id).where(escalations.c.closed_at.is_(None))
+        if level is not None:
+            stmt = stmt.where(escalations.c.level == level)
+        if policy is not None:
+            stmt = stmt.where(escalations.c.policy == policy)
+        if provider is not None:
+            stmt = stmt.where(_provider() == provider)
+        stmt = stmt.order_by(escalations.c.opened_at, escalations.c.ticket_id, escalations.c.policy, escalations.c.level).limit(limit)
+        with self._tx("read open escalations", write=False) as conn:
+            return [(_escalation_from_row(row), _ticket_from_row(row)) for row in conn.execute(stmt)]
+
+    def outbox_by_status(self, statuses: Sequence[str], *, limit: int | None = None) -> list[OutboxEntry]:
+        """Outbox rows in ``statuses``, by next attempt (then key)."""
+        stmt = select(outbox).where(outbox.c.status.in_(sorted(set(statuses)))).order_by(outbox.c.next_attempt_at, outbox.c.key).limit(limit)
+        with self._tx("read the outbox", write=False) as conn:
+            return [_outbox_from_row(row) for row in conn.execute(stmt)]
+
+    def outbox_statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        """The status of each outbox row among ``keys`` (keys with no row are left out)."""
+        wanted = sorted(set(keys))
+        with self._tx("read the outbox", write=False) as conn:
+            return {key: status for key, status in conn.execute(select(outbox.c.key, outbox.c.status).where(outbox.c.key.in_(wanted)))} if wanted else {}
+
+    def requeue_dead(self, keys: Sequence[str] | None, now: datetime, *, by: str = "") -> list[OutboxEntry]:
+        """Put dead letters back in the queue: the rows of ``keys`` (None: every dead one)
+        that are dead become pending, due at ``now``, with their attempts reset (the
+        delivery policy's ``max_attempts`` starts over) and the receivers they reached
+        kept (a retry skips them).  Each is recorded in the audit log (kind ``requeued``,
+        with the attempts and last error it had).  Returns the rows as they were."""
+
+        def work(tx: StateTx) -> list[OutboxEntry]:
+            stmt = select(outbox).where(outbox.c.status == "dead").order_by(outbox.c.key).with_for_update()
+            if keys is not None:
+                stmt = stmt.where(outbox.c.key.in_(sorted(set(keys))))
+            dead = [_outbox_from_row(row) for row in tx.conn.execute(stmt)]
+            if not dead:
+                return []
+            tx.conn.execute(
+                update(outbox)
+                .where(outbox.c.key.in_([entry.key for entry in dead]), outbox.c.status == "dead")
+                .values(status="pending", attempts=0, next_attempt_at=now, done_at=None)
+            )
+            who = f" by {by}" if by else ""
+            tx.record(
+                [
+                    Transition(now, "requeued", e.ticket_id, e.policy, e.level, None, f"dead letter re-queued{who} after {e.attempts} attempts; last error: {e.last_error or '-'}", e.key)
+                    for e in dead
+                ]
+            )
+            return dead
+
+        return self.transaction("re-queue dead letters", work)

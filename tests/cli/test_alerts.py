@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -111,10 +112,10 @@ def test_silences_add_list_expire_and_the_pipeline_honours_them(
     silence_id = capsys.readouterr().out.strip()
     assert len(silence_id) == 32
 
-    assert main(["silences", "list", *args]) == EXIT_OK
-    assert capsys.readouterr().out.splitlines() == [
-        f'{silence_id}  active  2026-11-25T06:00:00+00:00 → 2026-11-25T08:00:00+00:00  {{provider="partner-east", level=~"red|escalate"}}  (partner-east maintenance by ops)'
-    ]
+    assert main(["silences", "list", *args, "--format", "json"]) == EXIT_OK
+    [listed] = json.loads(capsys.readouterr().out)["silences"]
+    assert (listed["id"], listed["state"], listed["starts_at"], listed["ends_at"]) == (silence_id, "active", "2026-11-25T06:00:00+00:00", "2026-11-25T08:00:00+00:00")
+    assert (listed["matchers"], listed["comment"], listed["created_by"]) == (['provider="partner-east"', 'level=~"red|escalate"'], "partner-east maintenance", "ops")
 
     ruleset = load_ruleset(_ruleset(tmp_path, http_server))
     now = datetime(2026, 11, 25, 7, 0, tzinfo=timezone.utc)
@@ -127,7 +128,7 @@ def test_silences_add_list_expire_and_the_pipeline_honours_them(
     assert main(["silences", "expire", silence_id, "--state", state_url, "--at", "2026-11-25T15:00:00+08:00"]) == EXIT_OK
     assert capsys.readouterr().out == f"expired {silence_id}\n"
     assert main(["silences", "list", "--state", state_url, "--at", "2026-11-25T15:00:00+08:00"]) == EXIT_OK
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == "no silences in force or pending\n"
     assert main(["silences", "expire", silence_id, "--state", state_url, "--at", "2026-11-25T15:00:00+08:00"]) == EXIT_INVALID
     assert capsys.readouterr().err == f"error: no silence {silence_id!r} in force or pending\n"
 
@@ -169,7 +170,78 @@ def test_silences_add_reads_matcher_lists_as_alertmanager_does(tmp_path: Path, c
     args = ["--state", f"sqlite:///{tmp_path / 'state.db'}", "--at", AT]
     assert main(["silences", "add", *arguments, "--duration", "2h", "--comment", "east maintenance", *args]) == EXIT_OK
     silence_id = capsys.readouterr().out.strip()
-    assert main(["silences", "list", *args]) == EXIT_OK
+    assert main(["silences", "list", *args, "--format", "json"]) == EXIT_OK
+    [listed] = json.loads(capsys.readouterr().out)["silences"]
+    assert (listed["id"], listed["matchers"], listed["comment"]) == (silence_id, ['provider="partner-east"', 'level="red"'], "east maintenance")
+
+
+@pytest.mark.parametrize(
+    ("expect", "code", "verdict"),
+    [
+        ("duty-manager", EXIT_OK, ["ok: the receivers are the ones expected (duty-manager)"]),
+        (" duty-manager ,", EXIT_OK, ["ok: the receivers are the ones expected (duty-manager)"]),
+        (
+            "partner-desk,duty-manager",
+            EXIT_INVALID,
+            ["FAILED: expected duty-manager, partner-desk; reached duty-manager", "  - partner-desk  (expected, not reached)"],
+        ),
+        ("command-center", EXIT_INVALID, ["FAILED: expected command-center; reached duty-manager", "  - command-center  (expected, not reached)", "  + duty-manager  (reached, not expected)"]),
+    ],
+)
+def test_routes_test_expect_verifies_the_receivers(capsys: pytest.CaptureFixture[str], expect: str, code: int, verdict: list[str]) -> None:
+    args = ["routes", "test", "--ruleset", ENTERPRISE, "--labels", "level=escalate,provider=partner-east", "--expect", expect]
+    assert main(args) == code
+    assert capsys.readouterr().out.splitlines() == ["duty-manager  (via route.routes.0; group_by: policy, level; max_items: 20)", *verdict]
+
+
+def test_routes_test_expect_is_order_insensitive_over_rule_and_route_receivers(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["routes", "test", "--ruleset", ENTERPRISE, "-l", "level=escalate", "--receiver", "partner-desk", "--expect", "duty-manager,partner-desk"]
+    assert main(args) == EXIT_OK
+    assert capsys.readouterr().out.splitlines()[-1] == "ok: the receivers are the ones expected (duty-manager, partner-desk)"
+    assert main(["routes", "test", "--ruleset", ENTERPRISE, "-l", "level=red", "--expect", ","]) == EXIT_USAGE
+    assert "name at least one receiver" in capsys.readouterr().err
+
+
+def test_routes_show_prints_the_shipped_trees(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["routes", "show", "--ruleset", ENTERPRISE]) == EXIT_OK
     assert capsys.readouterr().out.splitlines() == [
-        f'{silence_id}  active  2026-11-25T06:00:00+00:00 → 2026-11-25T08:00:00+00:00  {{provider="partner-east", level="red"}}  (east maintenance)'
+        "enterprise-command-center routing tree: a notification goes to the receivers its rule names and those the routes it matches name; "
+        "the default receiver gets only what reaches nobody else",
+        "route  (every notification)  default → command-center  group_by: policy, level  max_items: 20",
+        '  route.routes.0  {level="escalate"}  → duty-manager  group_by: policy, level  max_items: 20  continue',
+        '  route.routes.1  {provider=~"partner-.*"}  → (no receiver of its own: settings only)  group_by: provider, level  max_items: 20',
+    ]
+    assert main(["routes", "show", "--ruleset", str(ROOT / "rulesets" / "repair-network.yaml"), "--format", "json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out) == {
+        "ruleset": "repair-network",
+        "route": {
+            "path": "route",
+            "matchers": [],
+            "receiver": "service-manager",
+            "receiver_inherited": False,
+            "group_by": ["provider"],
+            "max_items": 25,
+            "repeat_interval": None,
+            "continue": False,
+            "routes": [],
+        },
+    }
+
+
+def test_routes_show_nested_routes_with_inherited_settings(tmp_path: Path, http_server: HttpServer, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "nested.yaml"
+    path.write_text(
+        Path(_ruleset(tmp_path, http_server)).read_text().replace(
+            "    - {match: {level: red}, receiver: broken, continue: true}\n",
+            "    - {match: {level: red}, receiver: broken, continue: true}\n"
+            "    - match_re: {provider: 'partner-.*'}\n      group_by: [provider]\n      repeat_interval: 1h\n"
+            "      routes:\n        - {matchers: ['region!=\"north\"'], max_items: 5}\n",
+        )
+    )
+    assert main(["routes", "show", "--ruleset", str(path)]) == EXIT_OK
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "route  (every notification)  default → web  group_by: -  max_items: 20",
+        '  route.routes.0  {level="red"}  → broken  group_by: -  max_items: 20  continue',
+        '  route.routes.1  {provider=~"partner-.*"}  → (no receiver of its own: settings only)  group_by: provider  max_items: 20  repeat_interval: 1h',
+        '    route.routes.1.routes.0  {region!="north"}  → (no receiver of its own: settings only)  group_by: provider  max_items: 5  repeat_interval: 1h',
     ]

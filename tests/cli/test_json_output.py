@@ -35,7 +35,7 @@ SHIPPED = {
 }
 
 #: The commands whose output these tests hold to one JSON document (``schema`` has no --format: it is always JSON).
-JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "status", "report scorecard"}
+JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "status", "report scorecard", "escalations", "outbox", "silences list", "routes show", "explain", "diff"}
 
 
 def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -70,6 +70,8 @@ def test_evaluate_and_schedule_json_are_the_whole_stdout(name: str, tmp_path: Pa
     ruleset, tickets = (str(ROOT / part) for part in SHIPPED[name][:2])
     evaluated = document(spm("evaluate", "--ruleset", ruleset, "--tickets", tickets, "--at", AT, "--format", "json", cwd=tmp_path))
     assert SHIPPED[name][2] in {entry["ticket"] for entry in evaluated["tickets"]}
+    compared = document(spm("diff", ruleset, ruleset, "--tickets", tickets, "--at", AT, "--format", "json", cwd=tmp_path))
+    assert compared["changed"] == 0 and compared["tickets"] == len(evaluated["tickets"])
     scheduled = document(spm("schedule", "--ruleset", ruleset, "--at", AT, "--next", "2", "--format", "json", cwd=tmp_path))
     assert scheduled["schedules"] and all(len(entry["next"]) == 2 for entry in scheduled["schedules"])
 
@@ -92,6 +94,21 @@ def test_report_scorecard_json_is_the_whole_stdout(tmp_path: Path) -> None:
     assert (card["total"]["tickets"], card["total"]["first_call"]["rate"], card["groups"][0]["group"]) == (1, 1.0, None)
 
 
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_state_views_and_routes_show_json_are_the_whole_stdout(name: str, tmp_path: Path) -> None:
+    ruleset, tickets = (str(ROOT / part) for part in SHIPPED[name][:2])
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    assert spm("run", "--ruleset", ruleset, "--tickets", tickets, "--state", state, "--at", AT, "--no-deliver", "--quiet", cwd=tmp_path).returncode == EXIT_OK
+    escalations = document(spm("escalations", "--state", state, "--at", AT, "--format", "json", cwd=tmp_path))
+    assert SHIPPED[name][2] in {entry["ticket"] for entry in escalations["escalations"]}
+    pending = document(spm("outbox", "--pending", "--state", state, "--format", "json", cwd=tmp_path))
+    assert {entry["ticket"] for entry in pending["notifications"]} >= {SHIPPED[name][2]}
+    assert document(spm("silences", "list", "--state", state, "--format", "json", cwd=tmp_path))["silences"] == []
+    assert document(spm("routes", "show", "--ruleset", ruleset, "--format", "json", cwd=tmp_path))["route"]["path"] == "route"
+    explained = document(spm("explain", SHIPPED[name][2], "--ruleset", ruleset, "--tickets", tickets, "--state", state, "--at", AT, "--format", "json", cwd=tmp_path))
+    assert explained["ticket"]["ticket"] == SHIPPED[name][2] and explained["state"]["seen"]
+
+
 def test_schema_is_one_json_document(tmp_path: Path) -> None:
     assert document(spm("schema", cwd=tmp_path))["title"] == "spm-rules ruleset"
 
@@ -102,7 +119,7 @@ def test_every_command_with_a_json_format_is_covered_here() -> None:
         for name, command in group.commands.items():
             if isinstance(command, click.Group):
                 found |= walk(command, f"{prefix}{name} ")
-            elif any(isinstance(p, click.Option) and "--format" in p.opts and "json" in getattr(p.type, "choices", ()) for p in command.params):
+            if any(isinstance(p, click.Option) and "--format" in p.opts and "json" in getattr(p.type, "choices", ()) for p in command.params):
                 found.add(prefix + name)
         return found
 

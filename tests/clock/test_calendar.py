@@ -115,6 +115,7 @@ def test_china_holiday_weeks_are_explained() -> None:
     assert [w.day for w in explanation.windows if w.make_up] == [date(2026, 10, 10)] * 2
     assert len(explanation.windows) == 12
     assert explanation.dst_transitions == ()
+    assert explanation.days_off == (date(2026, 10, 3), date(2026, 10, 4), date(2026, 10, 11))  # the weekend, holiday or not; not the make-up Saturday
 
 
 def test_china_long_span_matches_the_oracle() -> None:

@@ -1,9 +1,13 @@
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
 
 from spm_rules.ruleset.conditions import (
     All,
     AnyOf,
     Compare,
+    Condition,
     ConditionSyntaxError,
     Not,
     Present,
@@ -11,7 +15,9 @@ from spm_rules.ruleset.conditions import (
     fields_of,
     holds,
     parse_condition,
+    trace,
 )
+from tests.match.strategies import conditions, facts
 
 
 def test_parses_nested_tree() -> None:
@@ -91,3 +97,22 @@ def test_explain_shows_each_value_seen() -> None:
     text = explain(tree, {"sla.level": "red"})
     assert "sla.level == 'red' [sla.level='red': yes]" in text
     assert "provider is missing [provider=missing: yes]" in text
+
+
+def test_trace_gives_each_test_its_verdict_and_the_value_seen() -> None:
+    tree = parse_condition({"all": [{"field": "sla.level", "eq": "red"}, {"not": {"field": "provider", "present": True}}]})
+    found = trace(tree, {"sla.level": "yellow", "provider": "p"})
+    assert found.to_json() == {
+        "all": [
+            {"test": "sla.level == 'red'", "field": "sla.level", "seen": "yellow", "held": False},
+            {"not": [{"test": "provider is present", "field": "provider", "seen": "p", "held": True}], "held": False},
+        ],
+        "held": False,
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(condition=conditions(3), sample=facts())
+def test_a_traces_verdict_is_the_reference_semantics(condition: Condition, sample: list[dict[str, Any]]) -> None:
+    for fact in sample:
+        assert trace(condition, fact).held is holds(condition, fact)

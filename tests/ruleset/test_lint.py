@@ -41,6 +41,7 @@ policies:
 RECEIVERS = """\
 receivers:
   ops: {urls: ["json://localhost/ops"]}
+route: {receiver: ops}
 """
 
 
@@ -54,15 +55,35 @@ def route_rules(*conditions: tuple[str, str]) -> str:
 
 NORTH = "{field: region, eq: north}"
 
+ROUTE_RECEIVERS = """\
+receivers:
+  ops: {urls: ["json://localhost/ops"]}
+  a: {urls: ["json://localhost/a"]}
+  b: {urls: ["json://localhost/b"]}
+"""  # lines 7-10
+
+
+def rule_when(when: str) -> str:
+    """A rules: section with one tagging rule (its when: on the second line of the section)."""
+    return f"rules:\n  - {{name: r, when: {when}, then: [{{tag: x}}]}}\n"
+
+
+def schedules(*crons: str) -> str:
+    """A schedules: section with one digest to ops per cron expression, one line each."""
+    lines = ["schedules:"]
+    for index, cron in enumerate(crons):
+        lines.append(f"  - {{name: s{index}, cron: '{cron}', timezone: Asia/Shanghai, action: digest, receivers: [ops]}}")
+    return "\n".join(lines) + "\n"
+
 CASES = [
     pytest.param(POLICIES + RECEIVERS, [], id="clean"),
     # receivers: Apprise schemes
     pytest.param(
-        'receivers:\n  ops:\n    urls:\n      - "json://localhost/ops"\n      - "slak://T000/B000/s3cr3tt0ken"\n',
+        'receivers:\n  ops:\n    urls:\n      - "json://localhost/ops"\n      - "slak://T000/B000/s3cr3tt0ken"\nroute: {receiver: ops}\n',
         ["r.yaml:11: receivers.ops.urls.1: unknown Apprise scheme 'slak': notifications to this URL cannot be sent (hint: did you mean 'slack'?)"],
         id="unknown-scheme",
     ),
-    pytest.param('receivers:\n  tv: {urls: ["kodi://living-room", {url_file: /run/secrets/wecom}]}\n', [], id="scheme-known-to-apprise-and-url-file"),
+    pytest.param('receivers:\n  tv: {urls: ["kodi://living-room", {url_file: /run/secrets/wecom}]}\nroute: {receiver: tv}\n', [], id="scheme-known-to-apprise-and-url-file"),
     # rules: sla.level against the levels the policies define
     pytest.param(
         POLICIES + "rules:\n  - name: r\n    when: {all: [{field: sla.policy, eq: response}, {field: sla.level, eq: redd}]}\n    then: [{tag: x}]\n",
@@ -92,8 +113,8 @@ CASES = [
         id="week-on-a-calendar-chosen-by-field",
     ),
     pytest.param(
-        "policies:\n  - {name: a, targets: {dispatched: 2d}, levels: [{name: late, at: 100%}]}\n"
-        "  - {name: b, calendar: office, targets: {dispatched: {P2: 16h, P4: 2wd}}, levels: [{name: late, at: 100%}]}\n",
+        "policies:\n  - {name: a, applies_to: {field: region, ne: north}, targets: {dispatched: 2d}, levels: [{name: late, at: 100%}]}\n"
+        "  - {name: b, applies_to: {field: region, eq: north}, calendar: office, targets: {dispatched: {P2: 16h, P4: 2wd}}, levels: [{name: late, at: 100%}]}\n",
         [],
         id="days-on-24x7-and-hours-or-working-days-on-business",
     ),
@@ -108,7 +129,9 @@ CASES = [
         route_rules(
             ("{all: [{field: sla.policy, eq: response}, {field: region, eq: north}]}", "partner-a"),
             ("{all: [{field: sla.policy, eq: resolution}, {field: region, eq: north}]}", "partner-b"),
-        ),
+        )
+        + "policies:\n  - {name: response, targets: {dispatched: 2h}, levels: [{name: late, at: 100%}]}\n"
+        "  - {name: resolution, clock: created, target: 1d, levels: [{name: late, at: 100%}]}\n",
         ["r.yaml:9: rules.1.then.0.route: rules 'r0' and 'r1' can both"],
         id="sla-fields-do-not-separate-one-ticket",
     ),
@@ -128,9 +151,95 @@ CASES = [
     ),
     pytest.param(
         route_rules((NORTH, "partner-a"), ("{all: [{field: region, eq: north}, {field: region, eq: south}]}", "partner-b")),
-        [],
-        id="a-rule-that-never-holds",
+        ["r.yaml:9: rules.1.when: rule 'r1' can never fire"],
+        id="a-rule-that-never-holds-conflicts-with-no-route",
     ),
+    # rules and policies whose condition never holds
+    pytest.param(rule_when("{all: [{field: region, eq: north}, {field: region, eq: south}]}"), ["r.yaml:8: rules.0.when: rule 'r' can never fire: no ticket meets its condition (its tests on region exclude each other) (hint: an all: needs every test to hold at once; for alternatives use any:)"], id="never-eq-a-and-eq-b"),
+    pytest.param(POLICIES + rule_when("{all: [{field: sla.elapsed, gt: 5h}, {field: sla.elapsed, lt: 3h}]}"), ["r.yaml:12: rules.0.when: rule 'r' can never fire: no ticket meets its condition (its tests on sla.elapsed exclude each other) (hint: an all: needs every test to hold at once; for alternatives use any:)"], id="never-gt-5-and-lt-3"),
+    pytest.param(POLICIES + rule_when("{all: [{field: sla.level, eq: red}, {not: {field: sla.level, in: [red, yellow]}}]}"), ["r.yaml:12: rules.0.when: rule 'r' can never fire: no ticket meets its condition (its tests on sla.level exclude each other) (hint: an all: needs every test to hold at once; for alternatives use any:)"], id="never-a-value-and-not-it"),
+    pytest.param(rule_when("{all: [{field: provider, present: false}, {any: [{field: provider, eq: a}, {field: provider, eq: b}]}]}"), ["r.yaml:8: rules.0.when: rule 'r' can never fire: no ticket meets its condition (its tests on provider exclude each other) (hint: an all: needs every test to hold at once; for alternatives use any:)"], id="never-missing-and-a-value"),
+    pytest.param(rule_when("{all: [{field: customer.vip, eq: yes}, {field: customer.vip, gte: 1}]}"), ["r.yaml:8: rules.0.when: rule 'r' can never fire: no ticket meets its condition (its tests on customer.vip exclude each other) (hint: an all: needs every test to hold at once; for alternatives use any:)"], id="never-text-and-a-number"),
+    pytest.param(
+        "policies:\n  - {name: p, applies_to: {all: [{field: tier, in: [P2]}, {field: tier, ne: P2}]}, targets: {dispatched: 2h}, levels: [{name: late, at: 100%}]}\n",
+        ["r.yaml:8: policies.0.applies_to: policy 'p' applies to no ticket: no ticket meets its applies_to (its tests on tier exclude each other) (hint: an all: needs every test to hold at once; for alternatives use any:)"],
+        id="never-applies",
+    ),
+    pytest.param(rule_when("{any: [{field: region, eq: north}, {field: region, eq: south}]}"), [], id="any-of-two-values-can-hold"),
+    pytest.param(rule_when("{all: [{field: sla.elapsed, gte: 5h}, {field: sla.elapsed, lte: 5h}, {field: region, gt: m}, {field: region, lt: o}]}"), [], id="touching-bounds-can-hold"),
+    pytest.param(rule_when("{all: [{any: [{field: provider, present: false}, {field: provider, eq: a}]}, {field: provider, ne: a}]}"), ["r.yaml:8: rules.0.when: rule 'r' can never fire: no ticket meets its condition (its tests on provider exclude each other)"], id="never-missing-or-a-and-not-a"),
+    pytest.param(rule_when("{all: [{any: [{field: provider, present: false}, {field: provider, eq: a}]}, {not: {field: provider, eq: b}}]}"), [], id="missing-or-a-and-not-b-can-hold"),
+    # values outside a field's known set
+    pytest.param(rule_when("{field: tier, eq: P9}"), ["r.yaml:8: rules.0.when.eq: tier is compared with 'P9', which is not one of the ruleset's tiers (hint: declared: P2, P4)"], id="unknown-tier"),
+    pytest.param(rule_when("{field: stage, in: [dispatched, onsit]}"), ["r.yaml:8: rules.0.when.in.1: stage is compared with 'onsit', which is not one of the ruleset's stages (hint: did you mean 'onsite'?)"], id="unknown-stage"),
+    pytest.param(POLICIES + rule_when("{all: [{field: sla.policy, eq: respons}, {field: sla.stage, eq: onsite}]}"), [
+            "r.yaml:12: rules.0.when.all.0.eq: sla.policy is compared with 'respons', which names no policy (hint: did you mean 'response'?)",
+            "r.yaml:12: rules.0.when.all.1.eq: sla.stage is compared with 'onsite', which no policy measures (hint: declared: dispatched)",
+        ], id="unknown-policy-and-unmeasured-stage"),
+    pytest.param(rule_when("{field: status, in: [open, resolved]}"), ["r.yaml:8: rules.0.when.in.1: status is compared with 'resolved', a terminal status: rules and policies never see a ticket in a terminal status (hint: compare with open statuses only: a closed ticket's escalations close by themselves)"], id="terminal-status"),
+    pytest.param(
+        "policies:\n  - {name: p, applies_to: {field: tier, ne: P6}, targets: {dispatched: 2h}, levels: [{name: late, at: 100%}]}\n",
+        ["r.yaml:8: policies.0.applies_to.ne: tier is compared with 'P6', which is not one of the ruleset's tiers (hint: declared: P2, P4)"],
+        id="unknown-tier-in-applies-to",
+    ),
+    pytest.param(POLICIES + rule_when("{all: [{field: tier, in: [P2, P4]}, {field: stage, eq: onsite}, {field: status, ne: waiting}, {field: sla.stage, eq: dispatched}]}"), [], id="known-values"),
+    # policies measuring the same stage of the same tickets
+    pytest.param(POLICIES + "  - {name: contract, targets: {dispatched: {P4: 3h}, onsite: 8h}, levels: [{name: late, at: 100%}]}\n", ["r.yaml:11: policies.1.targets.dispatched: policies 'response' and 'contract' both measure stage 'dispatched' for tier P4: a ticket both apply to runs two clocks and escalates twice (hint: give one policy more levels, or make their applies_to exclude each other)"], id="overlapping-policies"),
+    pytest.param(
+        "policies:\n  - {name: a, clock: created, target: 1d, levels: [{name: late, at: 100%}]}\n"
+        "  - {name: b, clock: created, applies_to: {field: region, eq: north}, target: 2d, levels: [{name: late, at: 100%}]}\n",
+        ["r.yaml:9: policies.1.target: policies 'a' and 'b' both measure end to end for tiers P2, P4: a ticket both apply to runs two clocks and escalates twice (hint: give one policy more levels, or make their applies_to exclude each other)"],
+        id="overlapping-end-to-end",
+    ),
+    pytest.param(
+        "policies:\n  - {name: a, applies_to: {field: tier, eq: P2}, targets: {dispatched: 2h}, levels: [{name: late, at: 100%}]}\n"
+        "  - {name: b, applies_to: {field: tier, eq: P4}, targets: {dispatched: 4h}, levels: [{name: late, at: 100%}]}\n"
+        "  - {name: c, targets: {onsite: 4h}, levels: [{name: late, at: 100%}]}\n"
+        "  - {name: d, targets: {dispatched: {P2: 1h}}, applies_to: {field: tier, eq: P4}, levels: [{name: late, at: 100%}]}\n",
+        [],
+        id="policies-on-other-tickets-stages-or-tiers",
+    ),
+    # the routing tree
+    pytest.param(ROUTE_RECEIVERS + "route:\n  receiver: ops\n  routes:\n    - {receiver: a}\n    - {match: {level: red}, receiver: b}\n", ["r.yaml:15: route.routes.1: this route is never reached: the earlier sibling route.routes.0 (without continue) matches every notification it matches (hint: put the more specific route first, or add continue: true to route.routes.0)"], id="catch-all-route-shadows"),
+    pytest.param(
+        ROUTE_RECEIVERS + "route:\n  receiver: ops\n  routes:\n    - {match_re: {level: red|escalate}, receiver: a}\n    - {match: {level: red, provider: x}, receiver: b}\n",
+        ["r.yaml:15: route.routes.1: this route is never reached: the earlier sibling route.routes.0 (without continue) matches every notification it matches (hint: put the more specific route first, or add continue: true to route.routes.0)"],
+        id="regex-route-shadows-a-value",
+    ),
+    pytest.param(
+        ROUTE_RECEIVERS + "route:\n  receiver: ops\n  routes:\n    - receiver: a\n      routes:\n        - {matchers: ['level!=\"yellow\"'], receiver: b}\n        - {match_re: {level: red|escalate}, receiver: ops}\n",
+        ["r.yaml:17: route.routes.0.routes.1: this route is never reached: the earlier sibling route.routes.0.routes.0 (without continue) matches every notification it matches (hint: put the more specific route first, or add continue: true to route.routes.0.routes.0)"],
+        id="nested-not-equal-shadows-a-regex-missing-it",
+    ),
+    pytest.param(
+        ROUTE_RECEIVERS + "route:\n  receiver: ops\n  routes:\n    - {match: {level: red}, receiver: a, continue: true}\n    - {match: {level: red}, receiver: b}\n"
+        "    - {match_re: {level: red|escalate}, receiver: a}\n    - {match: {provider: x}, receiver: ops}\n",
+        [],
+        id="continue-and-more-general-routes-do-not-shadow",
+    ),
+    # receivers and templates nothing uses
+    pytest.param(
+        ROUTE_RECEIVERS + "  spare: {urls: ['json://localhost/spare']}\nroute: {receiver: ops}\nrules:\n  - {name: r, then: [{notify: [a]}]}\n"
+        "schedules:\n  - {name: s, cron: '0 8 * * *', timezone: Asia/Shanghai, action: digest, receivers: [b]}\n",
+        ["r.yaml:11: receivers.spare: receiver 'spare' is never used: no rule, route, schedule or delivery.fallback_receiver names it (hint: name it in a rule's notify or a route, or remove it)"],
+        id="unused-receiver",
+    ),
+    pytest.param(
+        "receivers:\n  ops: {urls: ['json://localhost/ops'], template: short}\n  dead: {urls: ['json://localhost/dead']}\nroute: {receiver: ops}\ndelivery: {fallback_receiver: dead}\n"
+        "templates:\n  short: {title: t, body: b}\n  long: {title: t, body: b}\n  default: {title: t, body: b}\n  digest: {title: t, body: b}\n  indicators: {title: t, body: b}\n"
+        "schedules:\n  - {name: s, cron: '0 8 * * *', timezone: Asia/Shanghai, action: digest, receivers: [ops]}\n",
+        [
+            "r.yaml:14: templates.long: template 'long' is never used: no receiver names it (hint: name it in a receiver's template:, or remove it)",
+            "r.yaml:17: templates.indicators: template 'indicators' is never used: no receiver names it and no schedule has action 'indicators' (hint: name it in a receiver's template:, or remove it)",
+        ],
+        id="unused-templates",
+    ),
+    # schedules
+    pytest.param(RECEIVERS + schedules("0 0 30 2 *", "0 0 29 2 *", "0 0 * 2 1#5"), ["r.yaml:11: schedules.0.cron: schedule 's0' never fires: cron '0 0 30 2 *' names no date that exists (hint: check day-of-month against the month (30 and 31 do not exist in every month))"], id="schedule-never-fires"),
+    pytest.param(RECEIVERS + schedules("0 9 1-7 * 1", "30 8 15 1,7 1-5", "0 9 * * 1#1", "0 9 1 * *"), [
+            "r.yaml:11: schedules.0.cron: cron '0 9 1-7 * 1' sets both day-of-month (1-7) and day-of-week (1): cron fires on the days either one names, not only on days both name (hint: for the first such weekday of the month write '0 9 * * 1#1')",
+            "r.yaml:12: schedules.1.cron: cron '30 8 15 1,7 1-5' sets both day-of-month (15) and day-of-week (1-5): cron fires on the days either one names, not only on days both name (hint: write '*' in one of the two fields; for the n-th weekday of a month use day-of-week d#n (1#1: the first Monday))",
+        ], id="cron-day-of-month-and-week"),
 ]
 
 
@@ -197,15 +306,18 @@ def _meets(fact: dict[str, Any], requirements: dict[str, Any]) -> bool:
                 return False
             continue
         tagged = (isinstance(value, bool), value)
+        kind = "bool" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else "text"
         if need.present is False or (need.allowed is not None and tagged not in need.allowed) or tagged in need.excluded:
+            return False
+        if not need.admits(kind) or (kind in need.bounds and not need.bounds[kind].holds(value)):
             return False
     return True
 
 
 @settings(max_examples=400, deadline=None)
-@given(condition=conditions(3), sample=facts())
-def test_every_fact_a_condition_holds_for_meets_its_requirements(condition: Condition, sample: list[dict[str, Any]]) -> None:
-    requirements = _requirements(condition)
+@given(condition=conditions(3), sample=facts(), sla=st.booleans())
+def test_every_fact_a_condition_holds_for_meets_its_requirements(condition: Condition, sample: list[dict[str, Any]], sla: bool) -> None:
+    requirements = _requirements(condition, sla=sla)
     for fact in sample:
         if holds(condition, fact):
             assert requirements is not None and _meets(fact, requirements)
