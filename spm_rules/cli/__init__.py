@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 from . import rulesets as _rulesets  # noqa: E402,F401  (registers its commands)
 from . import runs as _runs  # noqa: E402,F401
 from . import alerts as _alerts  # noqa: E402,F401
+from . import ruletests as _ruletests  # noqa: E402,F401
 
 
 if __name__ == "__main__":  # pragma: no cover
