@@ -48,7 +48,7 @@ def _text_report(file: Path, ruleset: "Ruleset", results: list["CaseResult"]) ->
     click.echo(f"{file} (ruleset {ruleset.source})")
     for result in results:
         if result.passed:
-            click.echo(f"  {click.style('PASS', fg='green')}  {result.name} ({result.steps} steps)")
+            click.echo(f"  {click.style('PASS', fg='green')}  {result.name} ({result.steps} step{'s' if result.steps != 1 else ''})")
             continue
         click.echo(f"  {click.style('FAIL', fg='red', bold=True)}  {result.name} ({file}:{result.line})")
         for line in format_failures(result).splitlines():

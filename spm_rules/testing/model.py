@@ -338,8 +338,16 @@ class CaseSpec(StrictModel):
     timezone: ZoneName | None = None
     ticket_defaults: dict[str, Any] = {}
     exactly: bool | None = None
+    tickets_from: list[str] = []
     tickets: list[TicketSpec] = []
     steps: list[StepSpec] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_file(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "tickets_from" in raw:
+            raw = {**raw, "tickets_from": _listed(raw["tickets_from"])}
+        return raw
 
 
 class SuiteSpec(StrictModel):

@@ -9,6 +9,7 @@ that loads runs without a surprise.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
@@ -19,9 +20,10 @@ from pydantic import ValidationError
 
 from ..alerting.matchers import combine
 from ..alerting.silences import silence_problem
-from ..errors import Location, RulesetError, RulesetProblem, did_you_mean
+from ..errors import Location, RulesetError, RulesetProblem, TicketError, did_you_mean
 from ..ruleset.loader import LineMap, load_ruleset, read_located_yaml, read_text, validation_problems
 from ..ruleset.schema import Ruleset
+from ..sources.files import read_tickets
 from ..tickets import Ticket
 from .model import (
     HISTORY_KEYS,
@@ -74,6 +76,23 @@ class Timeline:
     stages: tuple[tuple[str, datetime], ...] = ()
     statuses: tuple[tuple[str, datetime], ...] = ()
     tiers: tuple[tuple[str, datetime], ...] = ()
+
+    @classmethod
+    def of_ticket(cls, ticket: Ticket) -> "Timeline":
+        """A ticket as a file gives it (its histories dated as written)."""
+        known = ("id", "tier", "status", "stage", "created_at", *HISTORY_KEYS.values())
+        fields = {k: v for k, v in ticket.model_dump(mode="json").items() if k not in known}
+        return cls(
+            ticket.id,
+            fields,
+            ticket.created_at,
+            ticket.tier,
+            ticket.status,
+            ticket.stage if not ticket.stage_history else None,
+            tuple((e.stage, e.entered_at) for e in ticket.stage_history),
+            tuple((e.status, e.at) for e in ticket.status_history),
+            tuple((e.tier, e.at) for e in ticket.tier_history),
+        )
 
     def exists(self, now: datetime) -> bool:
         """The ticket is in the feed at ``now`` (it was created by then)."""
@@ -270,7 +289,7 @@ def parse_suite(text: str, source: str) -> Suite:
         problems = validation_problems(exc, lines, source, SuiteSpec)
         problems.sort(key=lambda p: (p.location.line or 0, p.location.key or ""))
         raise RulesetError(problems) from None
-    ruleset_path = Path(source).parent / spec.ruleset
+    ruleset_path = Path(os.path.normpath(Path(source).parent / spec.ruleset))
     try:
         ruleset = load_ruleset(ruleset_path)
     except RulesetError as exc:
@@ -312,7 +331,8 @@ def _case(suite: SuiteSpec, index: int, spec: CaseSpec, ruleset: Ruleset, proble
         problems.add(where, f"{key} cannot be a default: each ticket has its own")
     compiler = _CaseCompiler(ruleset, problems, here, start, zone, defaults)
     exactly = spec.exactly if spec.exactly is not None else suite.exactly
-    tickets = [compiler.timeline(ticket, here + ("tickets", position), None) for position, ticket in enumerate(spec.tickets)]
+    tickets = [timeline for position, name in enumerate(spec.tickets_from) for timeline in compiler.from_file(name, here + ("tickets_from", position))]
+    tickets += [compiler.timeline(ticket, here + ("tickets", position), None) for position, ticket in enumerate(spec.tickets)]
     steps = [compiler.step(step, position, exactly) for position, step in enumerate(spec.steps)]
     return Case(spec.name, spec.description, problems.lines.line(here), start, zone or timezone.utc, tuple(t for t in tickets if t), tuple(s for s in steps if s))
 
@@ -384,6 +404,25 @@ class _CaseCompiler:
         self.timelines[spec.id] = timeline
         self._check_view(timeline, max([created, *(at for _, at in (*stages, *statuses, *tiers))]), path)
         return timeline
+
+    def from_file(self, name: str, path: Path_) -> list[Timeline]:
+        """The tickets of a file (relative to the test file), each as a timeline."""
+        try:
+            tickets, problems = read_tickets([Path(self.problems.source).parent / name], self.ruleset.ticket_timezone)
+        except TicketError as exc:
+            self.problems.add(path, f"cannot read the tickets of {name}: {exc}")
+            return []
+        for problem in problems:
+            self.problems.add(path, f"cannot read a ticket of {name}: {problem}")
+        found = []
+        for ticket in tickets:
+            if ticket.id in self.defined_at:
+                self.problems.add(path, f"ticket {ticket.id!r} of {name} is already defined at {'.'.join(map(str, self.defined_at[ticket.id]))}")
+                continue
+            self.defined_at[ticket.id] = path
+            self.timelines[ticket.id] = Timeline.of_ticket(ticket)
+            found.append(self.timelines[ticket.id])
+        return found
 
     def _check_view(self, timeline: Timeline, now: datetime, path: Path_) -> None:
         if timeline.id in self.broken:
