@@ -56,6 +56,7 @@ from . import rulesets as _rulesets  # noqa: E402,F401  (registers its commands)
 from . import runs as _runs  # noqa: E402,F401
 from . import alerts as _alerts  # noqa: E402,F401
 from . import ruletests as _ruletests  # noqa: E402,F401
+from . import init as _init  # noqa: E402,F401
 
 
 if __name__ == "__main__":  # pragma: no cover
