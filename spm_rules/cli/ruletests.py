@@ -113,7 +113,7 @@ def test_command(paths: tuple[str, ...], select: str | None, fmt: str, coverage:
         if coverage:
             for ruleset, merged in covered.values():
                 click.echo(format_coverage(ruleset, coverage_items(ruleset, merged)))
-        summary = f"{len(results_all)} tests: {len(results_all) - failed} passed, {failed} failed"
+        summary = f"{len(results_all)} test{'s' if len(results_all) != 1 else ''}: {len(results_all) - failed} passed, {failed} failed"
         if invalid:
             summary += f"; {invalid} invalid test file{'s' if invalid != 1 else ''}"
         click.echo(summary)

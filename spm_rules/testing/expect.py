@@ -236,27 +236,36 @@ def check_step(step: Step, label: str, results: Mapping[str, TicketResult], sent
     matched = match_messages(specs, sent)
     spare = [message for index, message in enumerate(sent) if index not in set(matched.values())]
     sent_lines = tuple(f"  {message.describe()}" for message in sent)
+    shown: list[SentMessage] = []  # closest to a missing expectation: reported there, not again
     for position, item in enumerate(step.notifications):
         if position in matched:
             continue
-        failures.append(_missing(step, label, item, spare, sent_lines))
+        failure, closest = _missing(step, label, item, spare, sent_lines)
+        failures.append(failure)
+        if closest is not None:
+            shown.append(closest)
     if step.exactly or not step.notifications:
         for message in spare:
+            if any(message is other for other in shown):
+                continue
             why = "nothing sent at this step" if not step.notifications else "no other message (exactly: true)"
             failures.append(Failure(step.index, label, step.line, "notifications", "unexpected message", why, message.describe()))
     return failures
 
 
-def _missing(step: Step, label: str, item: ExpectedMessage, spare: Sequence[SentMessage], sent_lines: tuple[str, ...]) -> Failure:
+def _missing(
+    step: Step, label: str, item: ExpectedMessage, spare: Sequence[SentMessage], sent_lines: tuple[str, ...]
+) -> tuple[Failure, SentMessage | None]:
+    """The failure of an expectation no message matched, and the closest message it shows."""
     what = f"expected notification {item.index + 1}"
     closest = _closest(item.spec, spare)
     if closest is None:
         got = "no message was sent at this step" if not sent_lines else "no message left to match (each message matches one expectation)"
         detail = ("sent at this step:", *sent_lines) if sent_lines else ()
-        return Failure(step.index, label, item.line, "notifications", what, describe_expected(item.spec), got, detail)
+        return Failure(step.index, label, item.line, "notifications", what, describe_expected(item.spec), got, detail), None
     message, differences = closest
     detail = [f"closest: {message.describe()}"]
     for name, wanted, got in differences:
         detail += [f"  {name}:", f"    expected: {wanted}", f"    got:      {got}"]
     detail += ["sent at this step:", *sent_lines]
-    return Failure(step.index, label, item.line, "notifications", what, describe_expected(item.spec), "no message matches", tuple(detail))
+    return Failure(step.index, label, item.line, "notifications", what, describe_expected(item.spec), "no message matches", tuple(detail)), message
