@@ -35,7 +35,7 @@ SHIPPED = {
 }
 
 #: The commands whose output these tests hold to one JSON document (``schema`` has no --format: it is always JSON).
-JSON_COMMANDS = {"run", "evaluate", "history", "schedule"}
+JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "test"}
 
 
 def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -72,6 +72,13 @@ def test_evaluate_and_schedule_json_are_the_whole_stdout(name: str, tmp_path: Pa
     assert SHIPPED[name][2] in {entry["ticket"] for entry in evaluated["tickets"]}
     scheduled = document(spm("schedule", "--ruleset", ruleset, "--at", AT, "--next", "2", "--format", "json", cwd=tmp_path))
     assert scheduled["schedules"] and all(len(entry["next"]) == 2 for entry in scheduled["schedules"])
+
+
+def test_ruleset_tests_json_is_the_whole_stdout_and_nothing_is_printed_by_receivers(tmp_path: Path) -> None:
+    result = spm("test", str(ROOT / "rulesets" / "tests"), "--format", "json", "--coverage", cwd=tmp_path)
+    report = document(result)
+    assert report["summary"]["failed"] == 0 and report["summary"]["tests"] == sum(len(file["tests"]) for file in report["files"]) > 0
+    assert len(report["coverage"]) == 2 and result.stderr == ""
 
 
 def test_schema_is_one_json_document(tmp_path: Path) -> None:
