@@ -22,7 +22,7 @@ from .common import build_engine, matcher_option
 
 if TYPE_CHECKING:
     from ..ruleset.schema import Ruleset
-    from ..testing import CaseResult, Coverage
+    from ..testing import CaseResult
 
 __all__ = ["test_command", "test_files"]
 
@@ -68,8 +68,7 @@ def test_command(paths: tuple[str, ...], select: str | None, fmt: str, coverage:
     matches no test."""
     from ..errors import RulesetError
     from ..logs import setup_logging
-    from ..testing import coverage_items, coverage_to_json, format_coverage, load_suite, run_suite
-    from ..testing import Coverage as CoverageOf
+    from ..testing import Coverage, coverage_items, coverage_to_json, format_coverage, load_suite, run_suite
     from .render import print_problems
 
     setup_logging("text", "ERROR")  # a test's runs log route conflicts and schedules: the report says what matters
@@ -78,7 +77,7 @@ def test_command(paths: tuple[str, ...], select: str | None, fmt: str, coverage:
         click.echo(f"error: no test files ({', '.join(TEST_FILE_PATTERNS)}) in {', '.join(paths)}", err=True)
         return EXIT_INVALID
     documents: list[dict[str, Any]] = []
-    covered: dict[str, tuple[Ruleset, Coverage]] = {}
+    covered: dict[str, tuple[Ruleset, "Coverage"]] = {}
     invalid = 0
     results_all: list[CaseResult] = []
     for file in files:
@@ -91,9 +90,10 @@ def test_command(paths: tuple[str, ...], select: str | None, fmt: str, coverage:
             continue
         results = run_suite(suite, select=select, engine=build_engine(suite.ruleset, matcher))
         results_all += results
-        for result in results:
-            ruleset, merged = covered.setdefault(suite.ruleset_path, (suite.ruleset, CoverageOf(suite.ruleset_path)))
-            merged.add(result.coverage)
+        if results:
+            _, merged = covered.setdefault(suite.ruleset_path, (suite.ruleset, Coverage(suite.ruleset_path)))
+            for result in results:
+                merged.add(result.coverage)
         if fmt == "json":
             documents.append({"file": str(file), "ruleset": suite.ruleset_path, "problems": [], "tests": [r.to_json() for r in results]})
         elif results:

@@ -11,7 +11,6 @@ times resolved, by :mod:`spm_rules.testing.suite`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Annotated, Any, Literal, Union
@@ -30,7 +29,7 @@ __all__ = [
     "TicketSpec",
     "TicketUpdate",
     "AckSpec",
-    "SilenceSpec",
+    "StepSilence",
     "LevelExpectation",
     "DecisionExpectation",
     "TicketExpectation",
@@ -215,7 +214,7 @@ class AckSpec(StrictModel):
         return {"ticket": raw} if isinstance(raw, str) else raw
 
 
-class SilenceSpec(StrictModel):
+class StepSilence(StrictModel):
     """A silence added to the state at a step's instant, for ``for`` or until ``ends``."""
 
     id: str | None = None
@@ -228,7 +227,7 @@ class SilenceSpec(StrictModel):
     by: str = ""
 
     @model_validator(mode="after")
-    def _one_end(self) -> "SilenceSpec":
+    def _one_end(self) -> "StepSilence":
         if (self.for_ is None) == (self.ends is None):
             raise ValueError("give exactly one of for (a duration) and ends (a time)")
         return self
@@ -317,7 +316,7 @@ class StepSpec(StrictModel):
     update: dict[str, TicketUpdate] = {}
     add: list[TicketSpec] = []
     ack: list[AckSpec] = []
-    silence: list[SilenceSpec] = []
+    silence: list[StepSilence] = []
     expire: list[str] = []
     expect: Expectation | None = None
 

@@ -4,7 +4,8 @@ Installed with spm-rules, pytest loads this plugin by itself (entry point ``pyte
 named ``spm_rules``); with plugin autoloading off, load it with ``-p spm_rules`` or
 ``pytest_plugins = ["spm_rules.testing.pytest_plugin"]`` in the root ``conftest.py``.
 Which files are collected is the ini option ``spm_rules_test_files`` (glob patterns on
-the file name; default ``*.test.yaml *.test.yml``).  A failing test's report is the same
+the file name; default ``*.test.yaml *.test.yml``); a matching file without a top-level
+``ruleset:`` key belongs to another tool and is left alone.  A failing test's report is the same
 expected-versus-got text ``spm-rules test`` prints; an invalid test file is a collection
 error listing each problem with file, line and key.
 """
@@ -12,6 +13,7 @@ error listing each problem with file, line and key.
 from __future__ import annotations
 
 import fnmatch
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -34,9 +36,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> "RulesetTestFile | None":
     patterns = parent.config.getini("spm_rules_test_files")
-    if any(fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns):
+    if any(fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns) and _names_a_ruleset(file_path):
         return RulesetTestFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
     return None
+
+
+def _names_a_ruleset(path: Path) -> bool:
+    """The file has a top-level ``ruleset:`` key (unreadable files are collected, to be reported)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return True
+    return re.search(r"^ruleset\s*:", text, flags=re.MULTILINE) is not None
 
 
 class RulesetTestFailed(Exception):

@@ -19,7 +19,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from ..alerting import notification_labels
 from ..alerting.receivers import AlertMessage
@@ -29,6 +29,9 @@ from ..errors import SpmError
 from ..ruleset.schema import Ruleset
 from .expect import Failure, SentMessage, check_step
 from .suite import Case, Step, Suite, Timeline
+
+if TYPE_CHECKING:
+    from ..state.store import Store
 
 __all__ = ["CAPTURE_HOOK", "Coverage", "CaseResult", "capturing_ruleset", "run_case", "run_suite", "select_cases"]
 
@@ -170,7 +173,7 @@ def run_case(suite: Suite, case: Case, *, engine: Engine | None = None) -> CaseR
     return CaseResult(suite.path, case.name, case.line, done, tuple(failures), coverage)
 
 
-def _before_run(store: Any, step: Step, label: str, timelines: dict[str, Timeline]) -> list[Failure]:
+def _before_run(store: "Store", step: Step, label: str, timelines: dict[str, Timeline]) -> list[Failure]:
     """Apply what happens at ``step`` before its run; a failure for an acknowledgement or an
     expiry that found nothing to act on (the test expected something that is not there)."""
     failures = []

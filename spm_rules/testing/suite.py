@@ -27,11 +27,13 @@ from ..sources.files import read_tickets
 from ..tickets import Ticket
 from .model import (
     HISTORY_KEYS,
+    AckSpec,
     CaseSpec,
     DecisionExpectation,
     Expectation,
     History,
     NotificationExpectation,
+    StepSilence,
     StepSpec,
     SuiteSpec,
     TicketSpec,
@@ -500,7 +502,7 @@ class _CaseCompiler:
         self.timelines[ticket] = self.timelines[ticket].changed(change)
         return change
 
-    def _ack(self, ack: Any, path: Path_) -> Ack | None:
+    def _ack(self, ack: AckSpec, path: Path_) -> Ack | None:
         if not self._known_ticket(ack.ticket, path):
             return None
         self._policy_level(ack.policy, ack.level, path)
@@ -514,7 +516,7 @@ class _CaseCompiler:
             if level not in (known or []):
                 self.problems.unknown(path + ("level",), "level", level, known or [])
 
-    def _silence(self, spec: Any, at: datetime, path: Path_, step: int, position: int) -> NewSilence | None:
+    def _silence(self, spec: StepSilence, at: datetime, path: Path_, step: int, position: int) -> NewSilence | None:
         matchers = combine(spec.match, spec.match_re, spec.matchers)
         problem = silence_problem(matchers)
         if problem is not None:

@@ -77,7 +77,14 @@ def test_an_invalid_test_file_is_a_collection_error_with_located_problems(tmp_pa
 def test_the_ini_option_names_the_files_collected(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\nspm_rules_test_files = *.rules.yaml\n", encoding="utf-8")
     (tmp_path / "ok.rules.yaml").write_text(PASSING, encoding="utf-8")
-    (tmp_path / "ignored.test.yaml").write_text("not: a test file\n", encoding="utf-8")
+    (tmp_path / "ignored.test.yaml").write_text(PASSING, encoding="utf-8")
+    done = _pytest(tmp_path)
+    assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout
+
+
+def test_a_file_of_another_tool_with_the_same_name_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "ok.test.yaml").write_text(PASSING, encoding="utf-8")
+    (tmp_path / "k8s.test.yaml").write_text("apiVersion: v1\nkind: Pod\n", encoding="utf-8")
     done = _pytest(tmp_path)
     assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout
 
