@@ -61,6 +61,8 @@ from . import reports as _reports  # noqa: E402,F401
 from . import state_views as _state_views  # noqa: E402,F401
 from . import explain as _explain  # noqa: E402,F401
 from . import diff as _diff  # noqa: E402,F401
+from . import ruletests as _ruletests  # noqa: E402,F401
+from . import init as _init  # noqa: E402,F401
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,7 @@ from .checks import check_references
 from .conditions import ConditionSyntaxError
 from .schema import Ruleset
 
-__all__ = ["load_ruleset", "parse_ruleset", "origin_of", "LineMap"]
+__all__ = ["load_ruleset", "parse_ruleset", "origin_of", "LineMap", "read_located_yaml", "read_text", "validation_problems"]
 
 Path_ = tuple[str | int, ...]
 
@@ -100,7 +100,10 @@ def _dotted(path: Iterable[str | int]) -> str:
     return ".".join(str(p) for p in path)
 
 
-def _read_yaml(text: str, source: str) -> tuple[Any, LineMap]:
+def read_located_yaml(text: str, source: str) -> tuple[Any, LineMap]:
+    """One YAML 1.2 document and where each key stands; RulesetError with every located
+    problem (malformed YAML, duplicate keys, an empty file).  Other YAML files of the
+    project (ruleset test files) are read with it, so their errors read like a ruleset's."""
     problems: list[RulesetProblem] = []
     lines = LineMap()
     loader = _Yaml12Loader(text)
@@ -120,6 +123,11 @@ def _read_yaml(text: str, source: str) -> tuple[Any, LineMap]:
         loader.dispose()
     if problems:
         raise RulesetError(problems)
+    return data, lines
+
+
+def _read_yaml(text: str, source: str) -> tuple[Any, LineMap]:
+    data, lines = read_located_yaml(text, source)
     if not isinstance(data, dict):
         raise RulesetError([RulesetProblem(Location(source, 1), "a ruleset is a mapping of sections (name, tiers, stages, policies, rules, …)")])
     return data, lines
@@ -156,7 +164,9 @@ def _model_of(annotation: Any, owner: type) -> Any:
     return None
 
 
-def _validation_problems(exc: ValidationError, lines: LineMap, source: str) -> list[RulesetProblem]:
+def validation_problems(exc: ValidationError, lines: LineMap, source: str, model: type[BaseModel] = Ruleset) -> list[RulesetProblem]:
+    """``exc``'s errors as problems located in the file (line and key path as written), with
+    a did-you-mean hint for an unknown key among the keys ``model`` accepts there."""
     problems = []
     for error in exc.errors():
         loc = lines.as_written(part for part in error["loc"] if not (isinstance(part, str) and ("[" in part or part.startswith("function-"))))
@@ -171,7 +181,7 @@ def _validation_problems(exc: ValidationError, lines: LineMap, source: str) -> l
         if error["type"] == "extra_forbidden":
             key = str(loc[-1])
             message = f"unknown key {key!r}"
-            close = difflib.get_close_matches(key, _known_keys(Ruleset, loc), n=1)
+            close = difflib.get_close_matches(key, _known_keys(model, loc), n=1)
             hint = f"did you mean {close[0]!r}?" if close else None
         elif error["type"] == "missing":
             message = f"missing required key {str(loc[-1])!r}"
@@ -187,7 +197,7 @@ def parse_ruleset(text: str, source: str = "<ruleset>") -> Ruleset:
     try:
         ruleset = Ruleset.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_validation_problems(exc, lines, source))
+        problems.extend(validation_problems(exc, lines, source))
     problems.extend(check_references(data, lines, source))
     if problems or ruleset is None:
         problems.sort(key=lambda p: (p.location.line or 0, p.location.key or ""))
@@ -203,13 +213,17 @@ def origin_of(ruleset: Ruleset) -> tuple[dict[str, Any], LineMap] | None:
     return origin if isinstance(origin, tuple) else None
 
 
-def load_ruleset(path: str | Path) -> Ruleset:
-    """Load, validate and cross-check the ruleset file at ``path``."""
+def read_text(path: str | Path, what: str = "ruleset") -> str:
+    """The UTF-8 text of the file at ``path``; a located RulesetError when it cannot be read."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise RulesetError([RulesetProblem(Location(str(file)), f"cannot read ruleset: {exc.strerror or exc}")]) from None
+        raise RulesetError([RulesetProblem(Location(str(file)), f"cannot read {what}: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
         raise RulesetError([RulesetProblem(Location(str(file)), f"not UTF-8 text: {exc.reason}")]) from None
-    return parse_ruleset(text, str(file))
+
+
+def load_ruleset(path: str | Path) -> Ruleset:
+    """Load, validate and cross-check the ruleset file at ``path``."""
+    return parse_ruleset(read_text(path), str(Path(path)))

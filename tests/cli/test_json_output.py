@@ -35,7 +35,7 @@ SHIPPED = {
 }
 
 #: The commands whose output these tests hold to one JSON document (``schema`` has no --format: it is always JSON).
-JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "status", "report scorecard", "escalations", "outbox", "silences list", "routes show", "explain", "diff"}
+JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "status", "report scorecard", "escalations", "outbox", "silences list", "routes show", "explain", "diff", "test"}
 
 
 def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -107,6 +107,13 @@ def test_state_views_and_routes_show_json_are_the_whole_stdout(name: str, tmp_pa
     assert document(spm("routes", "show", "--ruleset", ruleset, "--format", "json", cwd=tmp_path))["route"]["path"] == "route"
     explained = document(spm("explain", SHIPPED[name][2], "--ruleset", ruleset, "--tickets", tickets, "--state", state, "--at", AT, "--format", "json", cwd=tmp_path))
     assert explained["ticket"]["ticket"] == SHIPPED[name][2] and explained["state"]["seen"]
+
+
+def test_ruleset_tests_json_is_the_whole_stdout_and_nothing_is_printed_by_receivers(tmp_path: Path) -> None:
+    result = spm("test", str(ROOT / "rulesets" / "tests"), "--format", "json", "--coverage", cwd=tmp_path)
+    report = document(result)
+    assert report["summary"]["failed"] == 0 and report["summary"]["tests"] == sum(len(file["tests"]) for file in report["files"]) > 0
+    assert len(report["coverage"]) == 2 and result.stderr == ""
 
 
 def test_schema_is_one_json_document(tmp_path: Path) -> None:
