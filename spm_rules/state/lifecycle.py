@@ -45,6 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Iterable, Mapping
 
 from ..durations import format_duration, parse_duration
@@ -250,7 +251,7 @@ class Lifecycle:
         told = tuple(name for name in esc.notified_to if name in self.send_resolved)
         if not told:
             return
-        ticket, now, fact = work.ticket, work.now, work.fact()
+        ticket, now, fact = work.ticket, work.now, work.fact
         key = resolved_key(ticket.id, esc.policy, esc.level, esc.occurrences)
         stage = work.prev.stage if work.prev is not None else ticket.stage
         labels = ticket_labels(fact) | {"policy": esc.policy, "level": esc.level, "stage": stage or ""}
@@ -302,7 +303,7 @@ class Lifecycle:
     def _send(
         self, work: _Work, esc: Escalation, kind: str, decisions: list[Decision], receivers: tuple[str, ...], status: SlaStatus | None
     ) -> None:
-        ticket, now, fact = work.ticket, work.now, work.fact()
+        ticket, now, fact = work.ticket, work.now, work.fact
         occurrence = esc.occurrences + 1
         key = notification_key(ticket.id, esc.policy, esc.level, occurrence)
         rule = decisions[0].rule
@@ -350,8 +351,10 @@ class _Work:
         self.records[esc.key] = esc
         self.changed.add(esc.key)
 
+    @cached_property
     def fact(self) -> dict[str, Any]:
-        """The ticket's fact as notifications carry it: the assigned provider and the reported one."""
+        """The ticket's fact as notifications carry it: the assigned provider and the reported
+        one (built once per plan, shared by its notifications)."""
         return ticket_fact(self.ticket, self.reported)
 
     def note(
