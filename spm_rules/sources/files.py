@@ -25,6 +25,7 @@ import io
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, TextIO
 
@@ -36,7 +37,7 @@ from ..tickets import TICKET_FIELDS, Ticket, ticket_warnings
 if TYPE_CHECKING:
     from ..ruleset.schema import Ruleset
 
-__all__ = ["TicketReader", "read_tickets", "REQUIRED_COLUMNS", "check_encoding"]
+__all__ = ["TicketReader", "RawRow", "read_tickets", "REQUIRED_COLUMNS", "check_encoding"]
 
 _HISTORY_FIELDS = ("stage_history", "status_history", "tier_history")
 _INT = re.compile(r"-?(0|[1-9]\d*)")
@@ -89,6 +90,28 @@ def _strings(value: Any) -> Iterator[tuple[str, str]]:
         yield "", value
 
 
+@dataclass(frozen=True)
+class RawRow:
+    """One row of a source before validation: its place, its parsed data, and its text as
+    read (a JSON Lines row; None for a JSON array item or a CSV row)."""
+
+    row: int
+    data: Any
+    text: str | None
+
+    @property
+    def ticket_id(self) -> str | None:
+        """The row's ``id`` if it is text (validation says what is wrong otherwise)."""
+        found = self.data.get("id") if isinstance(self.data, dict) else None
+        return found if isinstance(found, str) else None
+
+    def content(self) -> str:
+        """The row's text, or its data as canonical JSON when it has no text of its own."""
+        if self.text is not None:
+            return self.text.rstrip("\r\n")
+        return json.dumps(self.data, sort_keys=True, ensure_ascii=False, default=str)
+
+
 class TicketReader:
     """Iterate the tickets of one source; the rows that failed collect in ``problems``, and,
     when a ``ruleset`` is given, the tickets it cannot measure in ``warnings``.
@@ -118,14 +141,19 @@ class TicketReader:
         self.count = 0
 
     def __iter__(self) -> Iterator[Ticket]:
+        for raw in self.raw_rows():
+            ticket = self.validate(raw)
+            if ticket is not None:
+                yield ticket
+
+    def raw_rows(self) -> Iterator[RawRow]:
+        """The rows as read, before validation (which :meth:`validate` does), so that a
+        stateful run can tell an unchanged row by its text without validating it."""
         stream, close = self._open()
         row = 0
         try:
-            for row, data in self._rows(stream):
-                ticket = self._validate(row, data)
-                if ticket is not None:
-                    self.count += 1
-                    yield ticket
+            for row, data, text in self._rows(stream):
+                yield RawRow(row, data, text)
         except UnicodeDecodeError as exc:  # a codec that cannot set bad bytes aside (UTF-16, UTF-32)
             self.problems.append(
                 TicketProblem(self.path, row + 1, "encoding", f"not valid {_label(self.encoding)} text ({exc.reason}); the rest of the file was not read")
@@ -135,6 +163,13 @@ class TicketReader:
                 stream.close()
             elif isinstance(stream, io.TextIOWrapper):
                 stream.detach()  # standard input's buffer stays open
+
+    def validate(self, raw: RawRow) -> Ticket | None:
+        """The row's ticket, or None when it is rejected (the problems are recorded)."""
+        ticket = self._validate(raw.row, raw.data)
+        if ticket is not None:
+            self.count += 1
+        return ticket
 
     def _open(self) -> tuple[TextIO, bool]:
         if self.path == "-":
@@ -169,10 +204,10 @@ class TicketReader:
             return ("json" if first == "[" else "jsonl"), rest
         return ("jsonl" if first == "{" else "csv"), rest
 
-    def _rows(self, stream: TextIO) -> Iterator[tuple[int, Any]]:
+    def _rows(self, stream: TextIO) -> Iterator[tuple[int, Any, str | None]]:
         fmt, stream = self._format(stream)
         if fmt == "csv":
-            yield from self._csv_rows(stream)
+            yield from ((row, data, None) for row, data in self._csv_rows(stream))
         elif fmt == "json":
             try:
                 data = json.load(stream)
@@ -184,13 +219,13 @@ class TicketReader:
                 return
             for index, item in enumerate(data, 1):
                 if not any(self._undecoded(index, field or "ticket", text, "the value") for field, text in _strings(item)):
-                    yield index, item
+                    yield index, item, None
         else:
             for line_number, line in enumerate(stream, 1):
                 if not line.strip() or self._undecoded(line_number, "encoding", line, "the row"):
                     continue
                 try:
-                    yield line_number, json.loads(line)
+                    yield line_number, json.loads(line), line
                 except json.JSONDecodeError as exc:
                     self.problems.append(TicketProblem(self.path, line_number, "json", f"malformed JSON: {exc.msg} at column {exc.colno}"))
 
