@@ -27,11 +27,14 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import hashlib
 import io
 import json
 import math
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, TextIO
 
@@ -113,6 +116,8 @@ def _number(text: str) -> float:
     return value if math.isfinite(value) else _NonFinite(text)
 
 
+#: Bits of the duplicate pass's Bloom filter (8 MiB): few false candidates up to ten million rows.
+_BLOOM_BITS = 1 << 26
 _NUL = "holds a NUL character (U+0000), which no state database stores"
 _DECODER = json.JSONDecoder(parse_float=_number, parse_constant=_NonFinite)
 _OPENERS = re.compile(r"[\[{]")
@@ -209,6 +214,14 @@ class _BoundedLines:
         return line
 
 
+def _row_id(data: Any) -> str | None:
+    """The id of a parsed row as the ticket model reads it (an integer as text), None without one."""
+    value = data.get("id") if isinstance(data, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) and value else None
+
+
 def _strings(value: Any) -> Iterator[tuple[str, str]]:
     """(dotted field, text) of every key and string inside a parsed JSON value."""
     if isinstance(value, dict):
@@ -251,10 +264,18 @@ class TicketReader:
         self.count = 0
 
     def __iter__(self) -> Iterator[Ticket]:
-        stream, close = self._open()
+        stream = self._open()
         row = 0
         try:
+            latest = self._last_rows(stream)
+            stream.seek(0)
             for row, data in self._rows(stream):
+                ticket_id = _row_id(data)
+                last = latest.get(ticket_id) if ticket_id is not None else None
+                if last is not None and last != row:
+                    message = f"superseded by row {last}: a ticket listed more than once counts once, by its last row"
+                    self.warnings.append(TicketProblem(self.path, row, "id", message, ticket_id))
+                    continue
                 ticket = self._validate(row, data)
                 if ticket is not None:
                     self.count += 1
@@ -264,21 +285,62 @@ class TicketReader:
                 TicketProblem(self.path, row + 1, "encoding", f"not valid {_label(self.encoding)} text ({exc.reason}); the rest of the file was not read")
             )
         finally:
-            if close:
-                stream.close()
-            elif isinstance(stream, io.TextIOWrapper):
-                stream.detach()  # standard input's buffer stays open
+            stream.close()
 
-    def _open(self) -> tuple[TextIO, bool]:
+    def _open(self) -> TextIO:
+        """The source as seekable text: standard input is spooled to a temporary file, since
+        the duplicate rule reads the input more than once."""
         if self.path == "-":
             binary = getattr(sys.stdin, "buffer", None)
             if binary is None:  # already text (an embedding application replaced stdin)
-                return sys.stdin, False
-            return io.TextIOWrapper(binary, encoding=self.encoding, errors="surrogateescape", newline=""), False
+                return io.StringIO(sys.stdin.read(), newline="")
+            spool = tempfile.TemporaryFile()
+            shutil.copyfileobj(binary, spool)
+            spool.seek(0)
+            return io.TextIOWrapper(spool, encoding=self.encoding, errors="surrogateescape", newline="")
         try:
-            return open(self.path, encoding=self.encoding, errors="surrogateescape", newline=""), True
+            return open(self.path, encoding=self.encoding, errors="surrogateescape", newline="")
         except OSError as exc:
             raise TicketError([TicketProblem(self.path, 0, "file", f"cannot read tickets: {exc.strerror or exc}")]) from None
+
+    def _last_rows(self, stream: TextIO) -> dict[str, int]:
+        """The last row of each ticket id more than one row has, from two quiet passes over
+        ``stream`` (their problems are the main pass's to report).
+
+        The first pass keeps a fixed-size Bloom filter of the ids, not the ids: the rows
+        whose id it may have seen are the only candidates, and the second pass counts
+        those exactly, so memory stays flat on a million tickets and no id is mistaken."""
+        bits = bytearray(_BLOOM_BITS // 8)
+        candidates: set[str] = set()
+        try:
+            for _row, data in self._scout()._rows(stream):
+                ticket_id = _row_id(data)
+                if ticket_id is None:
+                    continue
+                digest = int.from_bytes(hashlib.blake2b(ticket_id.encode("utf-8", "surrogatepass"), digest_size=12).digest(), "big")
+                seen = True
+                for shift in (0, 32, 64):
+                    position = (digest >> shift) % _BLOOM_BITS
+                    if not bits[position >> 3] & 1 << (position & 7):
+                        seen = False
+                        bits[position >> 3] |= 1 << (position & 7)
+                if seen:
+                    candidates.add(ticket_id)
+            if not candidates:
+                return {}
+            stream.seek(0)
+            rows: dict[str, list[int]] = {}
+            for row, data in self._scout()._rows(stream):
+                ticket_id = _row_id(data)
+                if ticket_id in candidates:
+                    rows.setdefault(ticket_id, []).append(row)
+        except UnicodeDecodeError:  # the main pass reports it, at its row
+            return {}
+        return {ticket_id: found[-1] for ticket_id, found in rows.items() if len(found) > 1}
+
+    def _scout(self) -> "TicketReader":
+        """A reader of the same source whose problems nobody reports (for the duplicate passes)."""
+        return TicketReader(self.path, fmt=self.format, encoding=self.encoding)
 
     def _undecoded(self, row: int, field: str, text: str, where: str, ticket_id: str | None = None) -> bool:
         """Record a problem and say True when ``text`` holds bytes that did not decode."""
@@ -287,23 +349,23 @@ class TicketReader:
             self.problems.append(TicketProblem(self.path, row, field, found[0], ticket_id, found[1]))
         return found is not None
 
-    def _format(self, stream: TextIO) -> tuple[str, TextIO]:
+    def _format(self, stream: TextIO) -> str:
+        """The format given, else by the file name, else sniffed from the first character (the stream is rewound)."""
         if self.format:
-            return self.format, stream
+            return self.format
         suffix = Path(self.path).suffix.lower()
         if suffix in (".jsonl", ".ndjson"):
-            return "jsonl", stream
+            return "jsonl"
         if suffix == ".csv":
-            return "csv", stream
-        head = stream.read(4096)
-        rest = io.StringIO(head + stream.read()) if head else io.StringIO("")
-        first = head.lstrip()[:1]
+            return "csv"
+        first = stream.read(4096).lstrip()[:1]
+        stream.seek(0)
         if suffix == ".json" or first == "[":
-            return ("json" if first == "[" else "jsonl"), rest
-        return ("jsonl" if first == "{" else "csv"), rest
+            return "json" if first == "[" else "jsonl"
+        return "jsonl" if first == "{" else "csv"
 
     def _rows(self, stream: TextIO) -> Iterator[tuple[int, Any]]:
-        fmt, stream = self._format(stream)
+        fmt = self._format(stream)
         if fmt == "csv":
             yield from self._csv_rows(stream)
         elif fmt == "json":

@@ -99,7 +99,7 @@ def test_hostile_rows_cost_only_themselves_and_the_rest_is_evaluated_and_deliver
     """Through the real CLI: exit 3, one located line per hostile row, and the example
     tickets' notifications delivered (on the shipped console receivers) in the same run."""
     examples = (ROOT / "examples" / "enterprise-tickets.jsonl").read_text(encoding="utf-8").splitlines()
-    hostile = [case[1] for case in HOSTILE_ROWS]
+    hostile = [case[1].replace('"id": "H"', f'"id": "H{number}"') for number, case in enumerate(HOSTILE_ROWS)]  # one id each: no duplicates
     undecodable = json.dumps(GOOD | {"id": "H"}).encode("utf-8").replace(b'"H"', b'"H\xff"')
     tickets = tmp_path / "tickets.jsonl"
     tickets.write_bytes(b"\n".join([examples[0].encode(), *(line.encode() for line in hostile), undecodable, *(line.encode() for line in examples[1:])]) + b"\n")
