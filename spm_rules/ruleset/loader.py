@@ -200,7 +200,11 @@ def read_located_yaml(text: str, source: str) -> tuple[Any, LineMap]:
         raise RulesetError([RulesetProblem(Location(source, deep), f"malformed YAML: {_TOO_DEEP}")])
     problems: list[RulesetProblem] = []
     lines = LineMap()
-    loader = _Yaml12Loader(text)
+    try:
+        loader = _Yaml12Loader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        where = Location(source, text.count("\n", 0, exc.position) + 1)
+        raise RulesetError([RulesetProblem(where, f"malformed YAML: the character U+{exc.character:04X} is not allowed in YAML")]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -272,13 +276,14 @@ def validation_problems(exc: ValidationError, lines: LineMap, source: str, model
             message = cause.message
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
+        named = str(error["loc"][-1]) if error["loc"] else ""  # the key itself, even one the filter above drops ("a[")
         if error["type"] == "extra_forbidden":
-            key = str(loc[-1])
+            key = named
             message = f"unknown key {key!r}"
             close = difflib.get_close_matches(key, _known_keys(model, loc), n=1)
             hint = f"did you mean {close[0]!r}?" if close else None
         elif error["type"] == "missing":
-            message = f"missing required key {str(loc[-1])!r}"
+            message = f"missing required key {named!r}"
         problems.append(RulesetProblem(Location(source, lines.line(loc), _dotted(loc) or None), message, hint))
     return problems
 
