@@ -7,7 +7,9 @@ kept as-is and can be used in rule conditions (``customer.vip``, ``fault_code``)
 
 Times must be timezone-aware.  A naive time is a validation error that names the field,
 unless the ruleset declares ``ticket_timezone``, in which case naive times are read in
-that zone (pass it as ``default_timezone`` in the validation context).
+that zone (pass it as ``default_timezone`` in the validation context).  A time outside
+:data:`TIME_RANGE` (which keeps every clock computation inside what ``datetime`` can
+hold, whatever the offset) is a validation error too, never an ``OverflowError``.
 
 A valid ticket may still not fit the ruleset: :func:`ticket_warnings` says which facts
 keep its SLA clock from running as the ruleset says (an undeclared tier or stage, a
@@ -28,7 +30,33 @@ from .errors import did_you_mean
 if TYPE_CHECKING:
     from .ruleset.schema import Ruleset
 
-__all__ = ["StageEntry", "StatusEntry", "TierEntry", "Ticket", "TICKET_FIELDS", "TicketWarning", "ticket_warnings", "TICKET_WARNING_FIELDS"]
+__all__ = [
+    "StageEntry",
+    "StatusEntry",
+    "TierEntry",
+    "Ticket",
+    "TICKET_FIELDS",
+    "TicketWarning",
+    "ticket_warnings",
+    "TICKET_WARNING_FIELDS",
+    "TIME_RANGE",
+    "out_of_range",
+]
+
+#: The instants spm-rules accepts, in UTC: far enough from datetime's own limits (years
+#: 1 and 9999) that offsets, targets and calendars added to them cannot overflow.
+TIME_RANGE = (datetime(1900, 1, 1, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc))
+
+
+def out_of_range(value: datetime) -> str | None:
+    """Why the aware ``value`` is not an instant spm-rules accepts, or None when it is."""
+    try:
+        instant = value.astimezone(timezone.utc)
+    except OverflowError:
+        instant = None
+    if instant is None or not TIME_RANGE[0] <= instant < TIME_RANGE[1]:
+        return f"{value.isoformat()} is outside the years {TIME_RANGE[0].year}-{TIME_RANGE[1].year - 1} (UTC) spm-rules accepts"
+    return None
 
 
 def _aware(value: Any, info: ValidationInfo) -> Any:
@@ -47,6 +75,9 @@ def _aware(value: Any, info: ValidationInfo) -> Any:
                     "or declare ticket_timezone in the ruleset"
                 )
             value = value.replace(tzinfo=ZoneInfo(zone) if isinstance(zone, str) else zone)
+        problem = out_of_range(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value.astimezone(timezone.utc)
     return value
 

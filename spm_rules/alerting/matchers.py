@@ -157,6 +157,9 @@ def _tokens(text: str) -> list[_Token]:
     return found
 
 
+_UNDECODED = re.compile("[\ud800-\udfff]")
+
+
 def parse_matchers(text: str) -> list["LabelMatcher"]:
     """Parse Alertmanager's matcher text into matchers, or raise :class:`MatcherSyntaxError`.
 
@@ -169,8 +172,12 @@ def parse_matchers(text: str) -> list["LabelMatcher"]:
     ignored.  So ``provider=partner-east,level=red`` is two matchers, and
     ``region=north america`` is refused (quote it: ``region="north america"``).  Label
     names are the project's (letters, digits, ``_``, ``.``, ``-``), and regular
-    expressions must compile.
+    expressions must compile.  Text holding a byte that did not decode (a lone surrogate,
+    as Python reads such a command-line argument) is refused at that byte.
     """
+    undecoded = _UNDECODED.search(text)
+    if undecoded is not None:
+        raise MatcherSyntaxError(text, undecoded.start() + 1, "a byte that is not valid UTF-8 text")
     tokens = _tokens(text)
     end = _Token("end", "", "", len(text))
 

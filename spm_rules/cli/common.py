@@ -95,6 +95,8 @@ def parse_instant(text: str | None, option: str, zone: str | None = None) -> dat
 
     A time without an offset is read in ``zone`` (the ruleset's ticket_timezone) and
     refused when there is none: guessing the server's local zone is how SLA clocks drift.
+    An instant outside the range tickets may have is refused too (it would overflow in
+    the clocks and retention after the run committed).
     """
     if text is None:
         return datetime.now(timezone.utc)
@@ -106,6 +108,11 @@ def parse_instant(text: str | None, option: str, zone: str | None = None) -> dat
         if zone is None:
             raise click.BadParameter("give an offset (…+08:00 or …Z): the ruleset declares no ticket_timezone", param_hint=option)
         value = value.replace(tzinfo=ZoneInfo(zone))
+    from ..tickets import out_of_range
+
+    problem = out_of_range(value)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint=option)
     return value.astimezone(timezone.utc)
 
 

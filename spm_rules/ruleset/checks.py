@@ -103,14 +103,13 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
                 yield problem((section, index, "name"), f"{kind} name {name!r} is used {counts[name]} times; names must be unique")
             seen.add(name)
 
-    terminal = {s for _, s in _items(data.get("terminal_statuses"))}
+    terminal = {s for _, s in _items(data.get("terminal_statuses")) if isinstance(s, str)}
     for index, status in _items(data.get("pausing_statuses")):
-        if status in terminal:
+        if isinstance(status, str) and status in terminal:
             yield problem(("pausing_statuses", index), f"status {status!r} is both terminal and pausing")
     for index, status in _items(_mapping(data.get("reports")).get("first_call_statuses")):
         if isinstance(status, str) and status not in terminal:
-            known = [s for s in terminal if isinstance(s, str)]
-            yield problem(("reports", "first_call_statuses", index), f"first-call status {status!r} is not one of the terminal_statuses", did_you_mean(status, known))
+            yield problem(("reports", "first_call_statuses", index), f"first-call status {status!r} is not one of the terminal_statuses", did_you_mean(status, terminal))
 
     for p_index, policy in policies:
         base: _Path = ("policies", p_index)

@@ -6,6 +6,12 @@ reported together, so an operator fixes a ruleset in one pass instead of one err
 YAML is read with a safe loader restricted to YAML 1.2 scalars: only ``true``/``false``
 are booleans (``no``, ``off`` stay text: the Norway problem) and ``09:30`` is text, not
 the sexagesimal number 570.  Duplicate keys are errors instead of silently keeping the last.
+
+Hostile YAML is refused fast, with the place: a file over :data:`MAX_RULESET_BYTES`
+before it is read, aliases that would expand to more than :data:`MAX_ALIAS_NODES` nodes
+(the "billion laughs" alias bomb) or that name the collection they stand in (a recursive
+structure) at the alias, and nesting deeper than :data:`MAX_DEPTH` at the line it reaches.
+Tags outside the YAML core schema (``!!python/object/apply``) are never constructed.
 """
 
 from __future__ import annotations
@@ -24,13 +30,96 @@ from .checks import check_references
 from .conditions import ConditionSyntaxError
 from .schema import Ruleset
 
-__all__ = ["load_ruleset", "parse_ruleset", "origin_of", "LineMap", "read_located_yaml", "read_text", "validation_problems"]
+__all__ = [
+    "load_ruleset",
+    "parse_ruleset",
+    "origin_of",
+    "LineMap",
+    "read_located_yaml",
+    "read_text",
+    "validation_problems",
+    "MAX_RULESET_BYTES",
+    "MAX_ALIAS_NODES",
+    "MAX_DEPTH",
+]
 
 Path_ = tuple[str | int, ...]
 
+#: The largest YAML file read (a ruleset is a few hundred kilobytes at most).
+MAX_RULESET_BYTES = 4 * 1024 * 1024
+#: The nodes aliases may add to a document once expanded (an alias bomb adds billions).
+MAX_ALIAS_NODES = 100_000
+#: The deepest nesting of mappings and sequences read.
+MAX_DEPTH = 100
+_TOO_LARGE = f"the file is larger than {MAX_RULESET_BYTES:,} bytes, the most a YAML file of spm-rules may have"
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+
 
 class _Yaml12Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans and no sexagesimal numbers."""
+    """SafeLoader with YAML 1.2 booleans and no sexagesimal numbers, refusing alias bombs,
+    recursive aliases and deep nesting while composing (before anything is expanded)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._alias_nodes = 0
+        self._sizes: dict[int, int] = {}
+        self._open_anchors: list[str | None] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open_anchors:
+                raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor} stands inside the collection it names (a recursive structure)", event.start_mark)
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                self._alias_nodes += _expanded_size(target, self._sizes)
+                if self._alias_nodes > MAX_ALIAS_NODES:
+                    message = f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes (an alias bomb?); write the repeated parts out or use fewer aliases"
+                    raise yaml.composer.ComposerError(None, None, message, event.start_mark)
+            return super().compose_node(parent, index)
+        if not isinstance(event, yaml.CollectionStartEvent):
+            return super().compose_node(parent, index)
+        if len(self._open_anchors) >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, _TOO_DEEP, event.start_mark)
+        self._open_anchors.append(event.anchor)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._open_anchors.pop()
+
+
+def _flow_too_deep(text: str) -> int | None:
+    """The line where ``[``/``{`` first open more than :data:`MAX_DEPTH` levels, else None.
+
+    PyYAML's scanner takes time quadratic in the flow nesting, so this is checked on the
+    text before YAML reads it (brackets inside quoted text count too, which only matters
+    for text holding a hundred unclosed brackets)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth = 0
+    for found in _BRACKETS.finditer(text):
+        depth = depth + 1 if found.group() in "[{" else max(depth - 1, 0)
+        if depth > MAX_DEPTH:
+            return text.count("\n", 0, found.start()) + 1
+    return None
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for once its aliases are expanded (memoised by node)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(item, sizes) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(key, sizes) + _expanded_size(value, sizes) for key, value in node.value)
+    else:
+        size = 1
+    sizes[id(node)] = size
+    return size
 
 
 _Yaml12Loader.yaml_implicit_resolvers = {
@@ -104,9 +193,18 @@ def read_located_yaml(text: str, source: str) -> tuple[Any, LineMap]:
     """One YAML 1.2 document and where each key stands; RulesetError with every located
     problem (malformed YAML, duplicate keys, an empty file).  Other YAML files of the
     project (ruleset test files) are read with it, so their errors read like a ruleset's."""
+    if len(text) > MAX_RULESET_BYTES:
+        raise RulesetError([RulesetProblem(Location(source), _TOO_LARGE)])
+    deep = _flow_too_deep(text)
+    if deep is not None:
+        raise RulesetError([RulesetProblem(Location(source, deep), f"malformed YAML: {_TOO_DEEP}")])
     problems: list[RulesetProblem] = []
     lines = LineMap()
-    loader = _Yaml12Loader(text)
+    try:
+        loader = _Yaml12Loader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        where = Location(source, text.count("\n", 0, exc.position) + 1)
+        raise RulesetError([RulesetProblem(where, f"malformed YAML: the character U+{exc.character:04X} is not allowed in YAML")]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -178,13 +276,14 @@ def validation_problems(exc: ValidationError, lines: LineMap, source: str, model
             message = cause.message
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
+        named = str(error["loc"][-1]) if error["loc"] else ""  # the key itself, even one the filter above drops ("a[")
         if error["type"] == "extra_forbidden":
-            key = str(loc[-1])
+            key = named
             message = f"unknown key {key!r}"
             close = difflib.get_close_matches(key, _known_keys(model, loc), n=1)
             hint = f"did you mean {close[0]!r}?" if close else None
         elif error["type"] == "missing":
-            message = f"missing required key {str(loc[-1])!r}"
+            message = f"missing required key {named!r}"
         problems.append(RulesetProblem(Location(source, lines.line(loc), _dotted(loc) or None), message, hint))
     return problems
 
@@ -217,6 +316,8 @@ def read_text(path: str | Path, what: str = "ruleset") -> str:
     """The UTF-8 text of the file at ``path``; a located RulesetError when it cannot be read."""
     file = Path(path)
     try:
+        if file.stat().st_size > MAX_RULESET_BYTES:
+            raise RulesetError([RulesetProblem(Location(str(file)), _TOO_LARGE)])
         return file.read_text(encoding="utf-8")
     except OSError as exc:
         raise RulesetError([RulesetProblem(Location(str(file)), f"cannot read {what}: {exc.strerror or exc}")]) from None

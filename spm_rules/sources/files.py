@@ -11,6 +11,12 @@ byte and a hint at the encoding to use, and the other rows are read.  A CSV whos
 lacks the required columns is one problem for the file, naming what it expected and what
 it found, rather than one ``Field required`` per row.
 
+Hostile rows cost only themselves too: a row longer than :data:`MAX_ROW_CHARS` (skipped
+without being held in memory, in JSON Lines and CSV), JSON nested deeper than
+:data:`MAX_DEPTH`, ``NaN``/``Infinity`` or a number too large for a float, text holding a
+NUL character (no state database stores it), a CSV record the csv module cannot parse,
+and a time outside the years tickets may have are each rejected with their row and field.
+
 Given the ruleset, the reader also checks each ticket against it (:func:`ticket_warnings`)
 and keeps what it finds in ``warnings``, located like the problems: the ticket is still
 read (its other rules still run), but its SLA clock cannot run as the ruleset says.
@@ -21,11 +27,15 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import hashlib
 import io
 import json
+import math
 import re
+import shutil
 import sys
 from dataclasses import dataclass
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, TextIO
 
@@ -37,7 +47,12 @@ from ..tickets import TICKET_FIELDS, Ticket, ticket_warnings
 if TYPE_CHECKING:
     from ..ruleset.schema import Ruleset
 
-__all__ = ["TicketReader", "RawRow", "read_tickets", "REQUIRED_COLUMNS", "check_encoding"]
+__all__ = ["TicketReader", "RawRow", "read_tickets", "REQUIRED_COLUMNS", "check_encoding", "MAX_ROW_CHARS", "MAX_DEPTH"]
+
+#: The longest row read, in characters (a ticket with a long history is a few kilobytes).
+MAX_ROW_CHARS = 1024 * 1024
+#: The deepest nesting of arrays and objects in a ticket (its histories are three deep).
+MAX_DEPTH = 64
 
 _HISTORY_FIELDS = ("stage_history", "status_history", "tier_history")
 _INT = re.compile(r"-?(0|[1-9]\d*)")
@@ -75,6 +90,137 @@ def _undecoded(text: str, codec: str, where: str) -> tuple[str, str] | None:
     except UnicodeDecodeError:
         hint = "give the file's encoding with --encoding NAME (e.g. gbk, gb18030, big5, shift_jis, cp1252)"
     return message, hint
+
+
+class _Refused(ValueError):
+    """A row that parsed as JSON but is refused: ``field`` (dotted) and why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class _NonFinite(float):
+    """``NaN``, ``Infinity`` or a number too large for a float, as parsed, to be refused with its field."""
+
+    def __new__(cls, text: str) -> "_NonFinite":
+        value = super().__new__(cls, "nan")
+        value.text = text
+        return value
+
+    text: str
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite(text)
+
+
+#: Bits of the duplicate pass's Bloom filter (8 MiB): few false candidates up to ten million rows.
+_BLOOM_BITS = 1 << 26
+_NUL = "holds a NUL character (U+0000), which no state database stores"
+_DECODER = json.JSONDecoder(parse_float=_number, parse_constant=_NonFinite)
+_OPENERS = re.compile(r"[\[{]")
+_JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _values(value: Any, field: str = "") -> Iterator[tuple[str, Any]]:
+    """(dotted field, value) of every key and leaf of a parsed JSON value, without recursion."""
+    stack = [(field, value)]
+    while stack:
+        field, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{field}.{key}" if field else str(key)
+                yield name, key
+                stack.append((name, item))
+        elif isinstance(value, list):
+            stack.extend((f"{field}.{index}" if field else str(index), item) for index, item in enumerate(value))
+        else:
+            yield field, value
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (without recursion)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
+def _checked(value: Any, text: str) -> Any:
+    """``value`` (parsed from ``text``) if spm-rules can keep it; _Refused naming the field otherwise."""
+    if len(_OPENERS.findall(text)) > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+        raise _Refused("json", f"nested deeper than {MAX_DEPTH} levels")
+    for field, item in _values(value):
+        if isinstance(item, _NonFinite):
+            raise _Refused(field or "ticket", f"{item.text} is not a number a ticket may hold (NaN and infinite values are refused)")
+        if isinstance(item, str) and "\x00" in item:
+            raise _Refused(field or "ticket", _NUL)
+    return value
+
+
+def _loads(text: str) -> Any:
+    """One JSON row, checked (see :func:`_checked`); JSONDecodeError or _Refused when it cannot be read."""
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:
+        raise _Refused("json", f"nested deeper than {MAX_DEPTH} levels") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise _Refused("json", f"a number cannot be read: {exc}") from None
+    return _checked(value, text)
+
+
+def _value_end(text: str, start: int) -> int | None:
+    """The end of the JSON array or object starting at ``start`` (brackets matched outside strings), None if unclosed."""
+    depth = 0
+    for token in _JSON_TOKENS.finditer(text, start):
+        mark = token.group()
+        if mark in "[{":
+            depth += 1
+        elif mark in "]}":
+            depth -= 1
+            if depth == 0:
+                return token.end()
+    return None
+
+
+class _BoundedLines:
+    """The lines of a stream, each read no further than :data:`MAX_ROW_CHARS`: a longer
+    one raises _Refused (its rest skipped, never held in memory), and the next call goes on."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.number = 0
+
+    def __iter__(self) -> "_BoundedLines":
+        return self
+
+    def __next__(self) -> str:
+        line = self.stream.readline(MAX_ROW_CHARS + 1)
+        if not line:
+            raise StopIteration
+        self.number += 1
+        if len(line) > MAX_ROW_CHARS and not line.endswith(("\n", "\r")):
+            while (rest := self.stream.readline(MAX_ROW_CHARS)) and not rest.endswith(("\n", "\r")):
+                pass
+            raise _Refused("row", f"longer than {MAX_ROW_CHARS:,} characters")
+        return line
+
+
+def _row_id(data: Any) -> str | None:
+    """The id of a parsed row as the ticket model reads it (an integer as text), None without one."""
+    value = data.get("id") if isinstance(data, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) and value else None
 
 
 def _strings(value: Any) -> Iterator[tuple[str, str]]:
@@ -148,21 +294,28 @@ class TicketReader:
 
     def raw_rows(self) -> Iterator[RawRow]:
         """The rows as read, before validation (which :meth:`validate` does), so that a
-        stateful run can tell an unchanged row by its text without validating it."""
-        stream, close = self._open()
+        stateful run can tell an unchanged row by its text without validating it. A ticket
+        id listed more than once counts once, by its last row: the others are set aside
+        here, with a warning, before anything acts on them."""
+        stream = self._open()
         row = 0
         try:
+            latest = self._last_rows(stream)
+            stream.seek(0)
             for row, data, text in self._rows(stream):
+                ticket_id = _row_id(data)
+                last = latest.get(ticket_id) if ticket_id is not None else None
+                if last is not None and last != row:
+                    message = f"superseded by row {last}: a ticket listed more than once counts once, by its last row"
+                    self.warnings.append(TicketProblem(self.path, row, "id", message, ticket_id))
+                    continue
                 yield RawRow(row, data, text)
         except UnicodeDecodeError as exc:  # a codec that cannot set bad bytes aside (UTF-16, UTF-32)
             self.problems.append(
                 TicketProblem(self.path, row + 1, "encoding", f"not valid {_label(self.encoding)} text ({exc.reason}); the rest of the file was not read")
             )
         finally:
-            if close:
-                stream.close()
-            elif isinstance(stream, io.TextIOWrapper):
-                stream.detach()  # standard input's buffer stays open
+            stream.close()
 
     def validate(self, raw: RawRow) -> Ticket | None:
         """The row's ticket, or None when it is rejected (the problems are recorded)."""
@@ -171,16 +324,60 @@ class TicketReader:
             self.count += 1
         return ticket
 
-    def _open(self) -> tuple[TextIO, bool]:
+    def _open(self) -> TextIO:
+        """The source as seekable text: standard input is spooled to a temporary file, since
+        the duplicate rule reads the input more than once."""
         if self.path == "-":
             binary = getattr(sys.stdin, "buffer", None)
             if binary is None:  # already text (an embedding application replaced stdin)
-                return sys.stdin, False
-            return io.TextIOWrapper(binary, encoding=self.encoding, errors="surrogateescape", newline=""), False
+                return io.StringIO(sys.stdin.read(), newline="")
+            spool = tempfile.TemporaryFile()
+            shutil.copyfileobj(binary, spool)
+            spool.seek(0)
+            return io.TextIOWrapper(spool, encoding=self.encoding, errors="surrogateescape", newline="")
         try:
-            return open(self.path, encoding=self.encoding, errors="surrogateescape", newline=""), True
+            return open(self.path, encoding=self.encoding, errors="surrogateescape", newline="")
         except OSError as exc:
             raise TicketError([TicketProblem(self.path, 0, "file", f"cannot read tickets: {exc.strerror or exc}")]) from None
+
+    def _last_rows(self, stream: TextIO) -> dict[str, int]:
+        """The last row of each ticket id more than one row has, from two quiet passes over
+        ``stream`` (their problems are the main pass's to report).
+
+        The first pass keeps a fixed-size Bloom filter of the ids, not the ids: the rows
+        whose id it may have seen are the only candidates, and the second pass counts
+        those exactly, so memory stays flat on a million tickets and no id is mistaken."""
+        bits = bytearray(_BLOOM_BITS // 8)
+        candidates: set[str] = set()
+        try:
+            for _row, data, _text in self._scout()._rows(stream):
+                ticket_id = _row_id(data)
+                if ticket_id is None:
+                    continue
+                digest = int.from_bytes(hashlib.blake2b(ticket_id.encode("utf-8", "surrogatepass"), digest_size=12).digest(), "big")
+                seen = True
+                for shift in (0, 32, 64):
+                    position = (digest >> shift) % _BLOOM_BITS
+                    if not bits[position >> 3] & 1 << (position & 7):
+                        seen = False
+                        bits[position >> 3] |= 1 << (position & 7)
+                if seen:
+                    candidates.add(ticket_id)
+            if not candidates:
+                return {}
+            stream.seek(0)
+            rows: dict[str, list[int]] = {}
+            for row, data, _text in self._scout()._rows(stream):
+                ticket_id = _row_id(data)
+                if ticket_id in candidates:
+                    rows.setdefault(ticket_id, []).append(row)
+        except UnicodeDecodeError:  # the main pass reports it, at its row
+            return {}
+        return {ticket_id: found[-1] for ticket_id, found in rows.items() if len(found) > 1}
+
+    def _scout(self) -> "TicketReader":
+        """A reader of the same source whose problems nobody reports (for the duplicate passes)."""
+        return TicketReader(self.path, fmt=self.format, encoding=self.encoding)
 
     def _undecoded(self, row: int, field: str, text: str, where: str, ticket_id: str | None = None) -> bool:
         """Record a problem and say True when ``text`` holds bytes that did not decode."""
@@ -189,52 +386,125 @@ class TicketReader:
             self.problems.append(TicketProblem(self.path, row, field, found[0], ticket_id, found[1]))
         return found is not None
 
-    def _format(self, stream: TextIO) -> tuple[str, TextIO]:
+    def _format(self, stream: TextIO) -> str:
+        """The format given, else by the file name, else sniffed from the first character (the stream is rewound)."""
         if self.format:
-            return self.format, stream
+            return self.format
         suffix = Path(self.path).suffix.lower()
         if suffix in (".jsonl", ".ndjson"):
-            return "jsonl", stream
+            return "jsonl"
         if suffix == ".csv":
-            return "csv", stream
-        head = stream.read(4096)
-        rest = io.StringIO(head + stream.read()) if head else io.StringIO("")
-        first = head.lstrip()[:1]
+            return "csv"
+        first = stream.read(4096).lstrip()[:1]
+        stream.seek(0)
         if suffix == ".json" or first == "[":
-            return ("json" if first == "[" else "jsonl"), rest
-        return ("jsonl" if first == "{" else "csv"), rest
+            return "json" if first == "[" else "jsonl"
+        return "jsonl" if first == "{" else "csv"
 
     def _rows(self, stream: TextIO) -> Iterator[tuple[int, Any, str | None]]:
-        fmt, stream = self._format(stream)
+        fmt = self._format(stream)
         if fmt == "csv":
             yield from ((row, data, None) for row, data in self._csv_rows(stream))
         elif fmt == "json":
+            yield from ((row, data, None) for row, data in self._json_rows(stream.read()))
+        else:
+            lines = _BoundedLines(stream)
+            while True:
+                try:
+                    line = next(lines)
+                except StopIteration:
+                    return
+                except _Refused as exc:
+                    self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
+                    continue
+                if not line.strip() or self._undecoded(lines.number, "encoding", line, "the row"):
+                    continue
+                try:
+                    yield lines.number, _loads(line), line
+                except json.JSONDecodeError as exc:
+                    self.problems.append(TicketProblem(self.path, lines.number, "json", f"malformed JSON: {exc.msg} at column {exc.colno}"))
+                except _Refused as exc:
+                    self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
+
+    def _json_rows(self, text: str) -> Iterator[tuple[int, Any]]:
+        """The elements of a JSON array, one at a time: an element refused costs only itself;
+        malformed JSON ends the file (nothing after it can be placed)."""
+        blank = re.compile(r"\s*")
+        position = blank.match(text).end()  # type: ignore[union-attr]
+        if text[position : position + 1] != "[":
             try:
-                data = json.load(stream)
+                _DECODER.decode(text)
             except json.JSONDecodeError as exc:
                 self.problems.append(TicketProblem(self.path, exc.lineno, "json", f"malformed JSON: {exc.msg}"))
                 return
-            if not isinstance(data, list):
-                self.problems.append(TicketProblem(self.path, 1, "json", "a JSON tickets file is an array of objects"))
+            except (RecursionError, ValueError):
+                pass
+            self.problems.append(TicketProblem(self.path, 1, "json", "a JSON tickets file is an array of objects"))
+            return
+        position = blank.match(text, position + 1).end()  # type: ignore[union-attr]
+        index = 0
+        while text[position : position + 1] != "]":
+            if index and text[position : position + 1] != ",":
+                self._malformed(text, position, "Expecting ',' delimiter")
                 return
-            for index, item in enumerate(data, 1):
-                if not any(self._undecoded(index, field or "ticket", text, "the value") for field, text in _strings(item)):
-                    yield index, item, None
-        else:
-            for line_number, line in enumerate(stream, 1):
-                if not line.strip() or self._undecoded(line_number, "encoding", line, "the row"):
-                    continue
-                try:
-                    yield line_number, json.loads(line), line
-                except json.JSONDecodeError as exc:
-                    self.problems.append(TicketProblem(self.path, line_number, "json", f"malformed JSON: {exc.msg} at column {exc.colno}"))
+            if index:
+                position = blank.match(text, position + 1).end()  # type: ignore[union-attr]
+            index += 1
+            start = position
+            try:
+                value, end = _DECODER.raw_decode(text, start)
+            except json.JSONDecodeError as exc:
+                self._malformed(text, exc.pos, exc.msg)
+                return
+            except (RecursionError, ValueError) as exc:
+                closed = _value_end(text, position)
+                if closed is None:
+                    self._malformed(text, position, "an unclosed array or object")
+                    return
+                message = f"nested deeper than {MAX_DEPTH} levels" if isinstance(exc, RecursionError) else f"a number cannot be read: {exc}"
+                self.problems.append(TicketProblem(self.path, index, "json", message))
+                position = blank.match(text, closed).end()  # type: ignore[union-attr]
+                continue
+            position = blank.match(text, end).end()  # type: ignore[union-attr]
+            if end - start > MAX_ROW_CHARS:
+                self.problems.append(TicketProblem(self.path, index, "row", f"longer than {MAX_ROW_CHARS:,} characters"))
+                continue
+            try:
+                _checked(value, text[start:end])
+            except _Refused as exc:
+                self.problems.append(TicketProblem(self.path, index, exc.field, exc.message))
+                continue
+            if not any(self._undecoded(index, field or "ticket", item, "the value") for field, item in _strings(value)):
+                yield index, value
+        if text[position + 1 :].strip():
+            self._malformed(text, position + 1, "Extra data")
+
+    def _malformed(self, text: str, position: int, message: str) -> None:
+        line = text.count("\n", 0, position) + 1
+        self.problems.append(TicketProblem(self.path, line, "json", f"malformed JSON: {message}"))
 
     def _csv_rows(self, stream: TextIO) -> Iterator[tuple[int, Any]]:
-        reader = csv.DictReader(stream)
-        if reader.fieldnames is None or not self._header_usable(list(reader.fieldnames)):
+        lines = _BoundedLines(stream)
+        reader = csv.DictReader(lines)
+        try:
+            fieldnames = reader.fieldnames
+        except (csv.Error, _Refused) as exc:
+            self.problems.append(TicketProblem(self.path, 1, "columns", f"the header cannot be read: {exc}"))
             return
-        for record in reader:
-            row = reader.line_num
+        if fieldnames is None or not self._header_usable(list(fieldnames)):
+            return
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except _Refused as exc:
+                self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
+                continue
+            except csv.Error as exc:
+                self.problems.append(TicketProblem(self.path, lines.number, "csv", f"malformed CSV: {exc}"))
+                continue
+            row = lines.number  # the record's last line (csv's own count skips refused lines)
             data: dict[str, Any] = {}
             ticket_id = record.get("id") or None
             readable_id = ticket_id if ticket_id is None or not _UNDECODED.search(ticket_id) else None
@@ -244,12 +514,18 @@ class TicketReader:
                 for column, cell in record.items():
                     if column is None or cell is None or cell == "":
                         continue
+                    if "\x00" in cell:
+                        raise _Refused("", _NUL)
                     if column in _HISTORY_FIELDS:
-                        _set(data, column, json.loads(cell))
+                        _set(data, column, _loads(cell))
                     else:
                         _set(data, column, cell if column in TICKET_FIELDS else _typed(cell))
             except json.JSONDecodeError as exc:
                 self.problems.append(TicketProblem(self.path, row, column or "?", f"history cell is not a JSON array: {exc.msg}"))
+                continue
+            except _Refused as exc:
+                field = f"{column}.{exc.field}" if exc.field not in ("", "json", "ticket") else str(column)
+                self.problems.append(TicketProblem(self.path, row, field, exc.message, readable_id))
                 continue
             yield row, data
 

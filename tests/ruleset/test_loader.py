@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from spm_rules.errors import RulesetError
-from spm_rules.ruleset.loader import load_ruleset, parse_ruleset
+from spm_rules.ruleset.loader import MAX_RULESET_BYTES, load_ruleset, parse_ruleset
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "rulesets").glob("*.yaml"))
@@ -139,3 +139,47 @@ def test_level_share_thresholds_are_exact(share: str, target_h: int, expected_s:
 
     level = LevelSpec(name="x", at=share)
     assert level.threshold(timedelta(hours=target_h)).total_seconds() == expected_s
+
+
+def _alias_bomb(levels: int) -> str:
+    """A ruleset whose ``name`` is a "billion laughs": 9**levels strings once expanded."""
+    lines = ["x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + f"\nname: *x{levels - 1}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (_alias_bomb(6), "r.yaml:6: malformed YAML: aliases expand to more than 100,000 nodes"),
+        (_alias_bomb(40), "r.yaml:6: malformed YAML: aliases expand to more than 100,000 nodes"),
+        ("name: t\nx: &loop [1, *loop]\n", "r.yaml:2: malformed YAML: alias *loop stands inside the collection it names"),
+        ("name: " + "[" * 5000 + "]" * 5000 + "\n", "r.yaml:1: malformed YAML: nested deeper than 100 levels"),
+        ("name: t\nx:\n" + "".join("  " * depth + "-\n" for depth in range(1, 300)), "r.yaml:102: malformed YAML: nested deeper than 100 levels"),
+        ("name: !!python/object/apply:os.system ['touch pwned']\n", "r.yaml:1: malformed YAML: could not determine a constructor"),
+    ],
+    ids=["alias-bomb-6-levels", "alias-bomb-40-levels", "recursive-alias", "flow-nesting", "block-nesting", "python-tag"],
+)
+def test_hostile_yaml_is_refused_fast_at_its_line(text: str, expected: str) -> None:
+    """Fails on main before issue 13: the bombs took seconds to hours and gigabytes, a
+    recursive alias or deep nesting ended in RecursionError."""
+    (problem,) = problems_of(text)
+    assert problem.startswith(expected)
+
+
+def test_a_ruleset_aliases_within_the_bound_still_load() -> None:
+    text = MINIMAL.replace("receivers:\n  ops: {urls: [\"json://localhost/ops\"]}", "receivers:\n  ops: &ops {urls: [\"json://localhost/ops\"]}\n  oncall: *ops")
+    assert "oncall" in text
+    ruleset = parse_ruleset(text, "r.yaml")
+    assert ruleset.receivers["oncall"].urls == ruleset.receivers["ops"].urls
+
+
+def test_a_huge_ruleset_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("name: t\ndescription: '")
+        out.write("x" * (MAX_RULESET_BYTES + 1))
+        out.write("'\n")
+    with pytest.raises(RulesetError) as info:
+        load_ruleset(path)
+    assert str(info.value) == f"{path}: the file is larger than 4,194,304 bytes, the most a YAML file of spm-rules may have"
