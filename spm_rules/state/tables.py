@@ -202,11 +202,16 @@ _OUTBOX_V1 = Table(
     Index("ix_outbox_ticket", "ticket_id"),
 )
 
-#: One row per notification key: version 1's columns, and ``delivered_to`` (version 2),
-#: the receivers that already have the key, so that a retry skips them (the
-#: notification log).
+#: One row per notification key: version 1's columns, ``delivered_to`` (version 2), the
+#: receivers that already have the key, so that a retry skips them (the notification
+#: log), and the claim of the process delivering it (version 5): ``claimed_by`` (its
+#: ``host:pid:token``) until ``claimed_until`` (wall time), so that no transaction stays
+#: open while receivers are called and no other process sends the row meanwhile.
 outbox = _OUTBOX_V1.to_metadata(metadata)
 outbox.append_column(Column("delivered_to", JsonText, nullable=False, server_default="[]"))
+outbox.append_column(Column("claimed_by", Text))
+outbox.append_column(Column("claimed_until", UtcDateTime))
+Index("ix_outbox_claimed", outbox.c.claimed_by)
 
 schedule_fires = Table(
     "schedule_fires",
@@ -278,6 +283,14 @@ def _v4(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE tickets ADD COLUMN facts TEXT"))
 
 
+def _v5(conn: Connection) -> None:
+    """Version 5: ``outbox.claimed_by`` and ``claimed_until``, the claim of the process
+    delivering a row (none for existing rows)."""
+    conn.execute(text("ALTER TABLE outbox ADD COLUMN claimed_by TEXT"))
+    conn.execute(text(f"ALTER TABLE outbox ADD COLUMN claimed_until {UtcDateTime().compile(dialect=conn.dialect)}"))
+    conn.execute(text("CREATE INDEX ix_outbox_claimed ON outbox (claimed_by)"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -285,6 +298,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (2, "outbox receivers already delivered to", _v2),
     (3, "receivers notified per escalation episode; audit record times", _v3),
     (4, "the ticket's reported facts", _v4),
+    (5, "delivery claims on outbox rows", _v5),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
