@@ -69,7 +69,7 @@ log = logging.getLogger("spm_rules.run")
 #: Tickets per transaction: large enough to amortise a commit, small enough to keep locks short.
 BATCH_SIZE = 500
 #: Notifications claimed and handed to the deliverer at once (grouped within it; sent again after a crash in its delivery).
-DELIVERY_BATCH = 100
+DELIVERY_BATCH = 500
 #: Open escalations listed by name in a digest (the counts cover all of them).
 DIGEST_ITEMS = 200
 
@@ -133,6 +133,11 @@ class RunReport:
     schedules_skipped: int = 0
     pruned: dict[str, int] = field(default_factory=dict)
     duration: float = 0.0
+
+    @property
+    def undelivered(self) -> int:
+        """Notifications whose delivery failed in this run (to retry, or dead-lettered)."""
+        return self.delivery.get("failed", 0) + self.delivery.get("dead", 0)
 
     @property
     def transition_counts(self) -> Counter[str]:
@@ -217,11 +222,11 @@ def active_alert_labels(store: Store) -> Callable[[datetime], list[dict[str, str
 
     def labels(_now: datetime) -> list[dict[str, str]]:
         found = []
-        for esc, ticket in store.open_escalations():
-            item = {"ticket": esc.ticket_id, "policy": esc.policy, "level": esc.level, "kind": "escalation"}
-            values = {"tier": ticket.tier, "stage": ticket.stage, "status": ticket.status, "region": ticket.region, "provider": ticket.assigned_provider}
-            if ticket.provider is not None:
-                values["provider_reported"] = ticket.provider
+        for row in store.open_escalation_labels():
+            item = {"ticket": row["ticket_id"], "policy": row["policy"], "level": row["level"], "kind": "escalation"}
+            values = {"tier": row["tier"], "stage": row["stage"], "status": row["status"], "region": row["region"], "provider": row["routed_to"] or row["provider"]}
+            if row["provider"] is not None:
+                values["provider_reported"] = row["provider"]
             item.update({name: value for name, value in values.items() if value is not None})
             found.append(item)
         return found

@@ -31,6 +31,7 @@ import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import fields, replace
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
@@ -124,9 +125,14 @@ def notification_from_json(data: Mapping[str, Any], delivered_to: Sequence[str] 
 R = TypeVar("R")
 
 
+@lru_cache(maxsize=None)
+def _field_names(record: type) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(record))
+
+
 def _from_row(record: type[R], row: Row[Any], **converted: Any) -> R:
     """A record from a row whose columns carry the record's field names (``converted`` overrides some)."""
-    names = [field.name for field in fields(record)]  # type: ignore[arg-type]
+    names = _field_names(record)
     mapping = row._mapping
     return record(**{name: converted[name] if name in converted else mapping[name] for name in names})
 
@@ -304,11 +310,17 @@ class StateTx:
         and (PostgreSQL ``SKIP LOCKED``) those it is claiming right now.
         """
         unclaimed = or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_until <= _wall_clock())
-        stmt = select(outbox).where(outbox.c.status.in_(("pending", "failed")), outbox.c.next_attempt_at <= now, unclaimed)
-        if after_key is not None:
-            stmt = stmt.where(outbox.c.key > after_key)
-        stmt = stmt.order_by(outbox.c.key).limit(limit).with_for_update(skip_locked=True)
-        return [_outbox_from_row(row) for row in self.conn.execute(stmt)]
+        key = self.store._sorted(outbox.c.key)
+        found: list[OutboxEntry] = []
+        # One query per status, each walking the (status, key) index from the cursor, so a
+        # batch costs its own rows, not a sort of every due row; merged in key order.
+        for status in ("failed", "pending"):
+            stmt = select(outbox).where(outbox.c.status == status, outbox.c.next_attempt_at <= now, unclaimed)
+            if after_key is not None:
+                stmt = stmt.where(key > after_key)
+            stmt = stmt.order_by(key).limit(limit).with_for_update(skip_locked=True)
+            found.extend(_outbox_from_row(row) for row in self.conn.execute(stmt))
+        return sorted(found, key=lambda entry: entry.key)[:limit]
 
     def claimed(self, holder: str, keys: Iterable[str]) -> set[str]:
         """Lock the outbox rows of ``keys`` that ``holder`` still claims, and say which they are
@@ -352,13 +364,16 @@ class StateTx:
         ]
         if not freed:
             return
-        columns = ("notified_to", "opened_at", "pending_key", "notified_at", "last_notified_at", "repeat_from")
-        rows = self.conn.execute(
-            select(escalations.c.ticket_id, escalations.c.policy, escalations.c.level, *(escalations.c[name] for name in columns)).where(
-                escalations.c.ticket_id.in_(sorted({item.entry.ticket_id for item in freed}))
-            )
-        )
-        current = {(row.ticket_id, row.policy, row.level): {name: getattr(row, name) for name in columns} for row in rows}
+        stmt = select(escalations.c.ticket_id, escalations.c.policy, escalations.c.level, escalations.c.notified_to, escalations.c.opened_at, escalations.c.pending_key)
+        stmt = stmt.where(escalations.c.ticket_id.in_(sorted({item.entry.ticket_id for item in freed})))
+        # Per escalation: its receivers and pending key as they end up, and the instants to
+        # set (None keeps the stored one: the update coalesces them, so none is read).
+        current: dict[tuple[str, str, str], dict[str, Any]] = {}
+        opened: dict[tuple[str, str, str], datetime] = {}
+        for row in self.conn.execute(stmt):
+            escalation = (row.ticket_id, row.policy, row.level)
+            opened[escalation] = row.opened_at
+            current[escalation] = {"b_notified_to": list(row.notified_to or ()), "b_pending_key": row.pending_key, "b_notified_at": None, "b_last": None, "b_repeat": None}
         changed: set[tuple[str, str, str]] = set()
         for item in sorted(freed, key=lambda s: (s.entry.ticket_id, s.entry.policy, s.entry.level, s.entry.key)):
             entry = item.entry
@@ -366,34 +381,37 @@ class StateTx:
             values = current.get(escalation)  # type: ignore[arg-type]
             if values is None:
                 continue
-            known = list(values["notified_to"] or ())
+            known = values["b_notified_to"]
             added = [name for name in item.delivered_to if name not in known]
             # Only a notification of the current episode adds receivers (not one enqueued
             # before the ticket left and re-entered the level).
-            if added and entry.created_at >= values["opened_at"]:
-                values["notified_to"] = known + added
+            if added and entry.created_at >= opened[escalation]:  # type: ignore[index]
+                values["b_notified_to"] = known + added
                 changed.add(escalation)  # type: ignore[arg-type]
             if item.status not in final:
                 continue
             if item.status == "sent":
-                values["last_notified_at"] = now
+                values["b_last"] = now
                 changed.add(escalation)  # type: ignore[arg-type]
-            if values["pending_key"] == entry.key:
-                values["pending_key"], values["repeat_from"] = None, now
-                if item.status == "sent" and values["notified_at"] is None:
-                    values["notified_at"] = now
+            if values["b_pending_key"] == entry.key:
+                values["b_pending_key"], values["b_repeat"] = None, now
+                if item.status == "sent":
+                    values["b_notified_at"] = now
                 changed.add(escalation)  # type: ignore[arg-type]
         if changed:
-            stmt = update(escalations).where(
-                escalations.c.ticket_id == bindparam("b_ticket_id"), escalations.c.policy == bindparam("b_policy"), escalations.c.level == bindparam("b_level")
+            stmt = (
+                update(escalations)
+                .where(escalations.c.ticket_id == bindparam("b_ticket_id"), escalations.c.policy == bindparam("b_policy"), escalations.c.level == bindparam("b_level"))
+                .values(
+                    notified_to=bindparam("b_notified_to", type_=escalations.c.notified_to.type),
+                    pending_key=bindparam("b_pending_key"),
+                    notified_at=func.coalesce(escalations.c.notified_at, bindparam("b_notified_at", type_=escalations.c.notified_at.type)),
+                    last_notified_at=func.coalesce(bindparam("b_last", type_=escalations.c.last_notified_at.type), escalations.c.last_notified_at),
+                    repeat_from=func.coalesce(bindparam("b_repeat", type_=escalations.c.repeat_from.type), escalations.c.repeat_from),
+                )
             )
-            self.conn.execute(
-                stmt,
-                [
-                    {"b_ticket_id": ticket_id, "b_policy": policy, "b_level": level, **{k: v for k, v in current[(ticket_id, policy, level)].items() if k != "opened_at"}}
-                    for ticket_id, policy, level in sorted(changed)
-                ],
-            )
+            params = [{"b_ticket_id": ticket_id, "b_policy": policy, "b_level": level, **current[(ticket_id, policy, level)]} for ticket_id, policy, level in sorted(changed)]
+            self.conn.execute(stmt, params)
 
 
 class Lease:
@@ -742,6 +760,16 @@ class Store:
         )
         with self._tx("read open escalations", write=False) as conn:
             return [(_escalation_from_row(row), _ticket_from_row(row)) for row in conn.execute(stmt)]
+
+    def open_escalation_labels(self) -> list[dict[str, Any]]:
+        """Every open escalation's key with the ticket columns alerting labels it by (tier,
+        stage, status, region, provider, routed_to): only those columns, no records built,
+        so a delivery can afford to read all of them for inhibition."""
+        columns = (escalations.c.ticket_id, escalations.c.policy, escalations.c.level)
+        ticket_columns = (tickets.c.tier, tickets.c.stage, tickets.c.status, tickets.c.region, tickets.c.provider, tickets.c.routed_to)
+        stmt = select(*columns, *ticket_columns).join(tickets, tickets.c.ticket_id == escalations.c.ticket_id).where(escalations.c.closed_at.is_(None))
+        with self._tx("read open escalations", write=False) as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
 
     def escalation_counts(self) -> list[tuple[str, str, str | None, int]]:
         """Open escalations counted per (policy, level, provider)."""

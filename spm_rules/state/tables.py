@@ -212,6 +212,7 @@ outbox.append_column(Column("delivered_to", JsonText, nullable=False, server_def
 outbox.append_column(Column("claimed_by", Text))
 outbox.append_column(Column("claimed_until", UtcDateTime))
 Index("ix_outbox_claimed", outbox.c.claimed_by)
+Index("ix_outbox_status_key", outbox.c.status, outbox.c.key)
 
 schedule_fires = Table(
     "schedule_fires",
@@ -285,10 +286,11 @@ def _v4(conn: Connection) -> None:
 
 def _v5(conn: Connection) -> None:
     """Version 5: ``outbox.claimed_by`` and ``claimed_until``, the claim of the process
-    delivering a row (none for existing rows)."""
+    delivering a row (none for existing rows), and an index to claim due rows in key order."""
     conn.execute(text("ALTER TABLE outbox ADD COLUMN claimed_by TEXT"))
     conn.execute(text(f"ALTER TABLE outbox ADD COLUMN claimed_until {UtcDateTime().compile(dialect=conn.dialect)}"))
     conn.execute(text("CREATE INDEX ix_outbox_claimed ON outbox (claimed_by)"))
+    conn.execute(text("CREATE INDEX ix_outbox_status_key ON outbox (status, key)"))
 
 
 Migration = tuple[int, str, Callable[[Connection], None]]
