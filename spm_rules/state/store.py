@@ -139,7 +139,7 @@ def _from_row(record: type[R], row: Row[Any], **converted: Any) -> R:
 
 def _values(record: Any, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """The columns of a record whose field names are its column names."""
-    return {field.name: getattr(record, field.name) for field in fields(record) if field.name not in skip}
+    return {name: getattr(record, name) for name in _field_names(type(record)) if name not in skip}
 
 
 def _ticket_from_row(row: Row[Any]) -> TicketState:

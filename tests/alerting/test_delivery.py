@@ -147,11 +147,13 @@ def test_apprise_answers(answer: object, expected: tuple[bool, str]) -> None:
     assert interpret_result(answer) == expected
 
 
-#: What each custom Apprise scheme's function returns, and what its send counts as.
+#: What each custom Apprise scheme's function returns; the schemes called, in order.
 _PLUGIN_ANSWERS = {"spmtestnone": None, "spmtesttrue": True, "spmtestfalse": False}
+_CALLS: list[str] = []
 
 
-def _register_answering_schemes(calls: list[str]) -> None:
+def _register_answering_schemes() -> None:
+    """Register each scheme of ``_PLUGIN_ANSWERS`` once per process (Apprise refuses a second time)."""
     from apprise.decorators import notify
 
     from spm_rules.alerting.apprise_delivery import scheme_available
@@ -160,25 +162,21 @@ def _register_answering_schemes(calls: list[str]) -> None:
         if not scheme_available(scheme):
 
             def send(body: str, title: str, notify_type: str, meta: dict, *args: object, answer: object = answer, scheme: str = scheme, **kwargs: object) -> object:
-                calls.append(scheme)
+                _CALLS.append(scheme)
                 return answer
 
             notify(on=scheme, name=f"test {scheme}")(send)
-
-
-_CALLS: list[str] = []
 
 
 @pytest.mark.parametrize(("scheme", "status"), [("spmtestnone", "sent"), ("spmtesttrue", "sent"), ("spmtestfalse", "failed")])
 def test_a_custom_apprise_scheme_that_returns_none_counts_as_sent_as_apprise_documents(scheme: str, status: str) -> None:
     """Apprise maps a decorated function's None to success; spm-rules keeps that contract
     (docs/alerting.md, "Your own Apprise scheme"), so such a plugin is not re-sent forever."""
-    _register_answering_schemes(_CALLS)
+    _register_answering_schemes()
     _CALLS.clear()
     (outcome,) = AlertPipeline(ruleset_with(_one_receiver(f"{scheme}://ticketdb/comments"))).deliver([note("EC-1")], NOW)
     assert _CALLS == [scheme]
     assert outcome.status == status
-
 
 
 def test_url_file_holds_the_whole_url(http_server: HttpServer, tmp_path: Path) -> None:
