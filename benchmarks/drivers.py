@@ -9,6 +9,7 @@ count the interpreter start and the imports).
     python -m benchmarks.drivers facts RULESET TICKETS AT OUT
     python -m benchmarks.drivers match RULESET FACTS
     python -m benchmarks.drivers evaluate RULESET TICKETS AT [MATCHER]
+    python -m benchmarks.drivers channel URL COUNT CONCURRENCY
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-__all__ = ["DRIVERS", "loads", "facts", "match", "evaluate", "main"]
+__all__ = ["DRIVERS", "loads", "facts", "match", "evaluate", "channel", "main"]
 
 
 def _measured(work: Callable[[], int]) -> dict[str, Any]:
@@ -103,7 +104,33 @@ def evaluate(ruleset_path: str, tickets: str, at: str, matcher: str = "auto") ->
     return _measured(work)
 
 
-DRIVERS: dict[str, Callable[..., dict[str, Any]]] = {"loads": loads, "facts": facts, "match": match, "evaluate": evaluate}
+def channel(url: str, count: str, concurrency: str) -> dict[str, Any]:
+    """Baseline for delivery: Apprise alone sending ``count`` messages the size of a
+    grouped notification to one URL, ``concurrency`` at once (what the channel itself
+    needs, with none of spm-rules' work).  ``count`` is how many were delivered."""
+    import asyncio
+
+    import apprise
+
+    from spm_rules.alerting import apprise_delivery  # noqa: F401 (registers spmfile:// and console://)
+
+    body = "\n".join(f"EC-{n:05d} [red] P4 Eastern Bank: PSU failure\n  partner partner-east, dispatched due 2026-11-25 14:00 CST" for n in range(4))
+
+    async def send_all() -> int:
+        bound = asyncio.Semaphore(int(concurrency))
+
+        async def one(index: int) -> bool:
+            async with bound:
+                sender = apprise.Apprise()
+                sender.add(url)
+                return bool(await sender.async_notify(body=body, title=f"4 × RED · partner-east ({index})"))
+
+        return sum(await asyncio.gather(*(one(index) for index in range(int(count)))))
+
+    return _measured(lambda: asyncio.run(send_all()))
+
+
+DRIVERS: dict[str, Callable[..., dict[str, Any]]] = {"loads": loads, "facts": facts, "match": match, "evaluate": evaluate, "channel": channel}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -589,6 +589,26 @@ def _variant(suite: Suite, target: Callable[[str], str], name: str) -> Path:
     return path
 
 
+#: Sends in flight at once in the channel baselines: the command center's receivers, at
+#: the default delivery.concurrency of 4 each.
+CHANNEL_CONCURRENCY = 16
+
+
+def _channel(sink: str) -> Callable[[Suite], dict[str, Any]]:
+    """Baseline: Apprise alone sending as many messages as the burst has notifications to
+    the same kind of sink, :data:`CHANNEL_CONCURRENCY` at once."""
+
+    def run(suite: Suite) -> dict[str, Any]:
+        count = suite.notifications
+        with serve_http() as receiver:
+            url = receiver.json_url("baseline") if sink == "http" else f"spmfile://?path={suite.workdir / f'channel-{uuid.uuid4().hex[:6]}.jsonl'}"
+            done, inner = _driven(suite, f"Apprise alone to the {sink} sink", "channel", url, str(count), str(CHANNEL_CONCURRENCY))
+        rate = round(inner["count"] / inner["inner_wall"], 1) if inner["inner_wall"] else None
+        return {"status": "ok", **_figures(done), "detail": inner | {"messages": count, "messages_per_second": rate}}
+
+    return run
+
+
 def _deliver(sink: str) -> Callable[[Suite], dict[str, Any]]:
     def run(suite: Suite) -> dict[str, Any]:
         tickets = _burst_fleet(suite)
@@ -626,6 +646,8 @@ def _deliver(sink: str) -> Callable[[Suite], dict[str, Any]]:
             "delivery_cpu_seconds": round(done.cpu - reference.cpu, 3),
             "delivery_wall_seconds": round(done.wall - reference.wall, 3),
         }
+        for name, seconds in (("per_second", detail["delivery_wall_seconds"]), ("per_cpu_second", detail["delivery_cpu_seconds"])):
+            detail[f"notifications_{name}"] = round(enqueued / seconds, 1) if seconds > 0 else None
         return {"status": "ok", "tickets": count, **_figures(done), "detail": detail}
 
     return run
@@ -647,6 +669,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("steady-postgres", "the same run again, nothing changed (PostgreSQL)", "run", _steady("postgres")),
         Scenario("changed-postgres", f"the next run, {NEXT_RUN_MINUTES} min later, {CHANGED_FRACTION:.0%} changed (PostgreSQL)", "run", _changed("postgres")),
         Scenario("workers-2", "first run as two --worker K/2 processes on PostgreSQL", "run", _workers),
+        Scenario("channel-http", "Apprise alone: the burst's count of messages to a loopback HTTP receiver (baseline)", "baseline", _channel("http")),
+        Scenario("channel-file", "Apprise alone: the burst's count of messages to the file sink (baseline)", "baseline", _channel("file")),
         Scenario("deliver-http", "deliver a notification burst to a loopback HTTP receiver (json://)", "deliver", _deliver("http")),
         Scenario("deliver-file", "deliver a notification burst to the file sink (spmfile://)", "deliver", _deliver("file")),
     )
@@ -725,7 +749,10 @@ def _note(entry: dict[str, Any]) -> str:
         notes.append(
             f"{detail['notifications']} notifications, {detail['sent']} sent in {detail['messages_received']} messages;"
             f" delivery alone ≈ {detail['delivery_cpu_seconds']:,.1f} CPU s, {detail['delivery_wall_seconds']:,.1f} s wall"
+            f" ({detail.get('notifications_per_second') or 0:,.0f} notifications/s; {detail.get('notifications_per_cpu_second') or 0:,.0f} per CPU s)"
         )
+    if "messages_per_second" in detail:
+        notes.append(f"{detail['count']} messages, {detail['messages_per_second'] or 0:,.0f} messages/s ({CHANNEL_CONCURRENCY} at once)")
     elif "enqueued" in detail and entry["kind"] == "run":
         notes.append(f"{sum(detail['transitions'].values())} transitions, {detail['enqueued']} notifications enqueued")
     if "matching_cpu_seconds" in detail:

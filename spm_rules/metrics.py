@@ -105,6 +105,9 @@ def run_metrics(
         transitions,
         notifications,
         Metric("spm_rules_run_schedules_fired", "Schedule ticks fired by the last run.").add(len(report.schedules_fired), **run),
+        Metric(
+            "spm_rules_run_delivery_failed", "1 when a notification of the last run could not be delivered (the run exited 4), else 0."
+        ).add(1 if report.undelivered else 0, **run),
         escalations,
         statuses,
     ]

@@ -28,6 +28,7 @@ import hashlib
 import logging
 import time
 from collections import Counter
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -36,6 +37,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from . import alerting
 from .batches import batched
 from .engine import Engine, RouteConflict, TicketResult
+from .errors import StateError
 from .notifications import Deliverer, DeliveryOutcome, Notification
 from .ruleset.schema import DeliverySpec, Ruleset
 from .reports.indicators import schedule_report
@@ -69,8 +71,8 @@ log = logging.getLogger("spm_rules.run")
 
 #: Tickets per transaction: large enough to amortise a commit, small enough to keep locks short.
 BATCH_SIZE = 500
-#: Notifications handed to the deliverer at once (and locked while it delivers them).
-DELIVERY_BATCH = 100
+#: Notifications claimed and handed to the deliverer at once (grouped within it; sent again after a crash in its delivery).
+DELIVERY_BATCH = 500
 #: Open escalations listed by name in a digest (the counts cover all of them).
 DIGEST_ITEMS = 200
 
@@ -140,6 +142,11 @@ class RunReport:
     schedules_skipped: int = 0
     pruned: dict[str, int] = field(default_factory=dict)
     duration: float = 0.0
+
+    @property
+    def undelivered(self) -> int:
+        """Notifications whose delivery failed in this run (to retry, or dead-lettered)."""
+        return self.delivery.get("failed", 0) + self.delivery.get("dead", 0)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for ``--format json``."""
@@ -224,11 +231,11 @@ def active_alert_labels(store: Store) -> Callable[[datetime], list[dict[str, str
 
     def labels(_now: datetime) -> list[dict[str, str]]:
         found = []
-        for esc, ticket in store.open_escalations():
-            item = {"ticket": esc.ticket_id, "policy": esc.policy, "level": esc.level, "kind": "escalation"}
-            values = {"tier": ticket.tier, "stage": ticket.stage, "status": ticket.status, "region": ticket.region, "provider": ticket.assigned_provider}
-            if ticket.provider is not None:
-                values["provider_reported"] = ticket.provider
+        for row in store.open_escalation_labels():
+            item = {"ticket": row["ticket_id"], "policy": row["policy"], "level": row["level"], "kind": "escalation"}
+            values = {"tier": row["tier"], "stage": row["stage"], "status": row["status"], "region": row["region"], "provider": row["routed_to"] or row["provider"]}
+            if row["provider"] is not None:
+                values["provider_reported"] = row["provider"]
             item.update({name: value for name, value in values.items() if value is not None})
             found.append(item)
         return found
@@ -521,39 +528,62 @@ def settle_outcomes(
 def deliver_pending(store: Store, deliverer: Deliverer, spec: DeliverySpec, now: datetime, *, batch_size: int = DELIVERY_BATCH) -> Counter[str]:
     """Deliver every outbox notification due at ``now``; return the count per result.
 
-    Each batch is claimed (locked), delivered and settled in one transaction, so a crash
-    during delivery leaves the batch pending: the next run delivers it again, with the
-    same keys.  Each notification goes with the receivers its row says already have it,
-    and the deliverer skips them.  Meta notifications created by dead-lettering are
-    delivered in a second pass of the same run.
+    Each batch is claimed in a short transaction, sent with no transaction open (a slow
+    or hanging receiver never holds a lock that ``ack``, a report or another run waits
+    for), then settled in another short transaction that releases the claim.  A crash
+    during delivery leaves the batch pending under the claim of a dead process, which
+    the next run frees and delivers again, with the same keys.  Each notification goes
+    with the receivers its row says already have it, and the deliverer skips them.
+    Meta notifications created by dead-lettering are delivered in a second pass of the
+    same run.  A deliverer with a ``session(now)`` context manager (``AlertPipeline``)
+    is inside it for every batch, so it reads silences and open escalations once.
     """
     counts: Counter[str] = Counter()
-    for _pass in range(2):
-        after: str | None = None
-        created_meta = False
-        while True:
-
-            def work(tx: StateTx) -> tuple[str, list[Settlement], int] | None:
-                entries = tx.claim_due(now, batch_size, after)
-                if not entries:
-                    return None
-                outcomes = _deliver(deliverer, [notification_from_json(entry.notification, entry.delivered_to) for entry in entries], now)
-                settlements, metas, audit = settle_outcomes(entries, outcomes, spec, now)
-                tx.settle(settlements, now)
-                inserted = tx.enqueue(metas, now)
-                tx.record(audit)
-                return entries[-1].key, settlements, len(inserted)
-
-            done = store.transaction("deliver notifications", work, retries=0)
-            if done is None:
-                break
-            after, settlements, metas = done
-            created_meta = created_meta or metas > 0
-            for item in settlements:
-                result = "held" if item.status == "pending" else item.status
-                counts[result] += 1
-                fields = {"key": item.entry.key, "result": result, "attempts": item.attempts, "detail": item.error or ""}
-                log.log(logging.WARNING if result in ("failed", "dead") else logging.DEBUG, "notification", extra={"fields": fields})
-        if not created_meta:
-            break
+    store.release_claims()
+    holder = store.claim_holder()
+    session = getattr(deliverer, "session", None)
+    try:
+        with session(now) if callable(session) else nullcontext():
+            for _pass in range(2):
+                after: str | None = None
+                created_meta = False
+                while True:
+                    entries = store.claim_due(now, batch_size, holder, after_key=after)
+                    if not entries:
+                        break
+                    outcomes = _deliver(deliverer, [notification_from_json(entry.notification, entry.delivered_to) for entry in entries], now)
+                    settlements, metas = _settle(store, holder, entries, outcomes, spec, now)
+                    after = entries[-1].key
+                    created_meta = created_meta or metas > 0
+                    for item in settlements:
+                        result = "held" if item.status == "pending" else item.status
+                        counts[result] += 1
+                        fields = {"key": item.entry.key, "result": result, "attempts": item.attempts, "detail": item.error or ""}
+                        log.log(logging.WARNING if result in ("failed", "dead") else logging.DEBUG, "notification", extra={"fields": fields})
+                if not created_meta:
+                    break
+    except BaseException:
+        with suppress(StateError):  # the rows stay due either way; freed now, the next run needs no wait
+            store.release_claims(holder)
+        raise
     return counts
+
+
+def _settle(
+    store: Store, holder: str, entries: Sequence[OutboxEntry], outcomes: Sequence[DeliveryOutcome], spec: DeliverySpec, now: datetime
+) -> tuple[list[Settlement], int]:
+    """Write the outcomes of the rows ``holder`` still claims, with their dead-letter meta
+    notifications and audit entries, in one transaction; return the settlements and how
+    many meta notifications were enqueued."""
+
+    def work(tx: StateTx) -> tuple[list[Settlement], int]:
+        mine = tx.claimed(holder, [entry.key for entry in entries])
+        if len(mine) < len(entries):
+            log.warning("delivery claim expired", extra={"fields": {"notifications": len(entries) - len(mine), "detail": "another process settles them"}})
+        settlements, metas, audit = settle_outcomes([entry for entry in entries if entry.key in mine], outcomes, spec, now)
+        tx.settle(settlements, now)
+        inserted = tx.enqueue(metas, now)
+        tx.record(audit)
+        return settlements, len(inserted)
+
+    return store.transaction("deliver notifications", work)

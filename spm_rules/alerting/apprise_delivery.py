@@ -19,7 +19,9 @@ Apprise traps handled here:
 for a person, and standard output belongs to the commands' machine output (``--format json``).
 ``spmfile://PATH`` appends one JSON line per message (``title``, ``body``, ``type``) to
 the file PATH relative to the working directory (``spmfile://?path=/abs/file.jsonl`` for
-an absolute path), created with mode 0600.
+an absolute path), created with mode 0600.  Delivery writes it without Apprise, through
+a :class:`SpmfileSink`: the messages of a batch are appended in one write, and a message
+counts as delivered once its line is written.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import apprise
 from apprise.decorators import notify as apprise_notify
+from apprise.utils.parse import parse_url
 
 from .redaction import install_log_redaction, mask_url, redact
 
-__all__ = ["CUSTOM_SCHEMES", "notify_url", "display_url", "spmfile_path", "interpret_result", "scheme_available"]
+__all__ = ["CUSTOM_SCHEMES", "SpmfileSink", "notify_url", "display_url", "spmfile_path", "interpret_result", "scheme_available"]
 
 CUSTOM_SCHEMES = ("console", "spmfile")
 
@@ -80,18 +83,61 @@ def spmfile_path(meta: dict[str, Any]) -> Path:
     return Path(written)
 
 
-def _spmfile(body: str, title: str, notify_type: str, meta: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
-    """``spmfile://PATH``: one JSON line per message appended to PATH (mode 0600)."""
-    path = spmfile_path(meta)
-    line = json.dumps({"title": title, "body": body, "type": notify_type}, ensure_ascii=False) + "\n"
+def _line(title: str, body: str, notify_type: str) -> str:
+    return json.dumps({"title": title, "body": body, "type": notify_type}, ensure_ascii=False) + "\n"
+
+
+def _append(path: Path, text: str) -> None:
+    """Append ``text`` to ``path`` in one write (the file created with mode 0600)."""
+    data = text.encode("utf-8")
     with _file_lock:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line.encode("utf-8"))
+            while data:
+                data = data[os.write(fd, data) :]
         finally:
             os.close(fd)
+
+
+def _spmfile(body: str, title: str, notify_type: str, meta: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
+    """``spmfile://PATH`` through Apprise: one JSON line per message appended to PATH (mode 0600)."""
+    _append(spmfile_path(meta), _line(title, body, notify_type))
     return True
+
+
+class SpmfileSink:
+    """One ``spmfile://`` destination, buffered: the lines sent to it while one turn of the
+    event loop runs are appended in one write, and each send returns when its line is
+    written (a burst of thousands of messages costs a few writes, not an open and a write
+    each).  Made per delivery batch; ValueError when the URL names no file."""
+
+    def __init__(self, url: str) -> None:
+        self.path = spmfile_path(parse_url(url, verify_host=False, simple=True) or {})
+        self._lines: list[str] = []
+        self._waiting: list[asyncio.Future[tuple[bool, str]]] = []
+
+    async def send(self, title: str, body: str, notify_type: str) -> tuple[bool, str]:
+        """Queue one message's line; (delivered, why) once the buffer holding it is written."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[tuple[bool, str]] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._flush)
+        self._lines.append(_line(title, body, notify_type))
+        self._waiting.append(done)
+        return await done
+
+    def _flush(self) -> None:
+        lines, waiting = self._lines, self._waiting
+        self._lines, self._waiting = [], []
+        try:
+            _append(self.path, "".join(lines))
+            result = (True, "delivered")
+        except OSError as exc:
+            result = (False, f"cannot write {self.path}: {exc.strerror or exc}")
+        for done in waiting:
+            if not done.done():
+                done.set_result(result)
 
 
 def scheme_available(scheme: str) -> bool:

@@ -1,10 +1,14 @@
-"""Sending rendered messages: every destination at once, within a bound and a timeout.
+"""Sending rendered messages: every destination at once, within per-receiver bounds and a timeout.
 
 Each message goes to each destination of its receiver (every Apprise URL, and the hook)
 as one task; tasks run concurrently on one event loop, at most ``concurrency`` at a
-time, each within ``timeout`` seconds.  A receiver got a message only when every one of
-its destinations did.  Nothing here raises for a failed send: every task ends as a
-:class:`SendResult` whose ``detail`` is safe to log.
+time per receiver (a receiver's own ``concurrency`` overrides it), so a slow or hanging
+receiver holds only its own slots and never delays the others.  Each send is bounded
+by ``timeout`` seconds.  ``spmfile://`` is written by spm-rules itself, buffered (see
+:class:`~spm_rules.alerting.apprise_delivery.SpmfileSink`), outside the bound: it
+waits on no network.  A receiver got a message only when every one of its destinations
+did.  Nothing here raises for a failed send: every task ends as a :class:`SendResult`
+whose ``detail`` is safe to log.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Awaitable, Callable, Coroutine, Mapping, Sequence, TypeVar
+from urllib.parse import urlsplit
 
-from .apprise_delivery import display_url, notify_url
+from .apprise_delivery import SpmfileSink, display_url, notify_url
 from .receivers import AlertMessage, Hook, ReceiverError, ReceiverSpec, resolve_url
 from .redaction import redact
 
@@ -45,12 +50,13 @@ class SendResult:
 @dataclass(frozen=True)
 class SendTask:
     """One send to do: ``run`` is None when the destination could not even be prepared
-    (``detail`` says why)."""
+    (``detail`` says why); ``bounded`` sends count against their receiver's concurrency."""
 
     receiver: str
     target: str
     run: Callable[[], Awaitable[tuple[bool, str]]] | None
     detail: str = ""
+    bounded: bool = True
 
 
 async def _call_hook(hook: Hook, message: AlertMessage) -> tuple[bool, str]:
@@ -66,11 +72,13 @@ async def _call_hook(hook: Hook, message: AlertMessage) -> tuple[bool, str]:
 @dataclass(frozen=True)
 class Destination:
     """One destination of a receiver, prepared once per batch: ``send`` delivers a message
-    there, or is None when the destination could not be prepared (``detail`` says why)."""
+    there, or is None when the destination could not be prepared (``detail`` says why);
+    ``bounded`` is False for a local sink that waits on no network."""
 
     target: str
     send: Callable[[AlertMessage], Awaitable[tuple[bool, str]]] | None
     detail: str = ""
+    bounded: bool = True
 
 
 def destinations(receiver: str, spec: ReceiverSpec, environ: Mapping[str, str], hooks: Mapping[str, Hook], timeout: float) -> list[Destination]:
@@ -83,6 +91,12 @@ def destinations(receiver: str, spec: ReceiverSpec, environ: Mapping[str, str], 
             found.append(Destination(entry.describe(), None, str(exc)))
             continue
         shown = entry.describe() if entry.url_file is not None else display_url(url)
+        if urlsplit(url).scheme.lower() == "spmfile":
+            try:
+                found.append(Destination(shown, partial(_to_file, SpmfileSink(url)), bounded=False))
+            except ValueError as exc:
+                found.append(Destination(shown, None, f"receiver {receiver!r}: {exc}"))
+            continue
         found.append(Destination(shown, partial(_notify, url, timeout)))
     if spec.hook is not None:
         hook = hooks.get(spec.hook)
@@ -98,31 +112,45 @@ async def _notify(url: str, timeout: float, message: AlertMessage) -> tuple[bool
     return await notify_url(url, message.title, message.body, message.notify_type, timeout)
 
 
+async def _to_file(sink: SpmfileSink, message: AlertMessage) -> tuple[bool, str]:
+    return await sink.send(message.title, message.body, message.notify_type)
+
+
 def tasks_for(message: AlertMessage, targets: Sequence[Destination]) -> list[SendTask]:
     """The sends that deliver ``message`` to its receiver's ``targets``: one per destination."""
     return [
-        SendTask(message.receiver, d.target, partial(d.send, message) if d.send is not None else None, d.detail) for d in targets
+        SendTask(message.receiver, d.target, partial(d.send, message) if d.send is not None else None, d.detail, d.bounded) for d in targets
     ]
 
 
-def run_tasks(tasks: Sequence[SendTask], concurrency: int, timeout: float) -> list[SendResult]:
-    """Run every task, at most ``concurrency`` at once, each within ``timeout`` seconds."""
+def run_tasks(tasks: Sequence[SendTask], concurrency: int, timeout: float, limits: Mapping[str, int] | None = None) -> list[SendResult]:
+    """Run every task, each within ``timeout`` seconds, at most ``concurrency`` bounded ones
+    at once per receiver (``limits`` gives some receivers their own bound)."""
     if not tasks:
         return []
 
     async def main() -> list[SendResult]:
-        bound = asyncio.Semaphore(max(1, concurrency))
+        bounds: dict[str, asyncio.Semaphore] = {}
+
+        async def attempt(task: SendTask) -> tuple[bool, str]:
+            assert task.run is not None
+            try:
+                return await asyncio.wait_for(task.run(), timeout + GRACE_SECONDS)
+            except asyncio.TimeoutError:
+                return False, f"timed out after {timeout:g}s"
+            except Exception as exc:  # a hook's or plugin's failure is a failed send, never a crash
+                return False, f"{type(exc).__name__}: {redact(str(exc))}"
 
         async def one(task: SendTask) -> SendResult:
             if task.run is None:
                 return SendResult(task.receiver, task.target, False, task.detail)
-            async with bound:
-                try:
-                    delivered, detail = await asyncio.wait_for(task.run(), timeout + GRACE_SECONDS)
-                except asyncio.TimeoutError:
-                    delivered, detail = False, f"timed out after {timeout:g}s"
-                except Exception as exc:  # a hook's or plugin's failure is a failed send, never a crash
-                    delivered, detail = False, f"{type(exc).__name__}: {redact(str(exc))}"
+            if not task.bounded:
+                delivered, detail = await attempt(task)
+            else:
+                if task.receiver not in bounds:
+                    bounds[task.receiver] = asyncio.Semaphore(max(1, (limits or {}).get(task.receiver, concurrency)))
+                async with bounds[task.receiver]:
+                    delivered, detail = await attempt(task)
             return SendResult(task.receiver, task.target, delivered, redact(detail))
 
         return list(await asyncio.gather(*(one(task) for task in tasks)))

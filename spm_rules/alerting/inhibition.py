@@ -32,7 +32,7 @@ from typing import Iterable, Mapping, Sequence
 from ..ruleset.types import StrictModel
 from .matchers import LabelMatcher, Matcher, Regex, combine, matches_all
 
-__all__ = ["InhibitRuleSpec", "Inhibition", "Inhibitor"]
+__all__ = ["InhibitRuleSpec", "Inhibition", "Inhibitor", "SourceIndex"]
 
 #: The labels that identify an alert about a ticket: its notifications of any kind
 #: (escalation, repeat) and its open escalation are the same alert.
@@ -75,6 +75,54 @@ class _Rule:
     target: tuple[LabelMatcher, ...]
     equal: tuple[str, ...]
 
+    def equal_values(self, labels: Mapping[str, str]) -> tuple[str, ...]:
+        """The values a source and a target must share (a missing label is empty)."""
+        return tuple(labels.get(name, "") for name in self.equal)
+
+
+#: A source in an index: its canonical order, its position among the sources, its labels.
+_Entry = tuple[tuple[tuple[str, str], ...], int, Mapping[str, str]]
+
+
+class SourceIndex:
+    """Alerts that may inhibit, indexed for every rule of an :class:`Inhibitor`.
+
+    Per rule, the alerts matching its source side are bucketed by their ``equal``
+    values, and each bucket split into those that do not also match the target side
+    and those that do (which do not count against a target that matches both sides).
+    Finding what inhibits a notification is then a look-up, not a scan of every alert;
+    building the index costs one pass over the alerts.  Buckets are in a canonical
+    order (by label values), so the source named is the same whatever order the alerts
+    came in.
+    """
+
+    def __init__(self, inhibitor: "Inhibitor", sources: Iterable[Mapping[str, str]]) -> None:
+        self.buckets: list[dict[tuple[str, ...], tuple[list[_Entry], list[_Entry]]]] = [{} for _ in inhibitor.rules]
+        for position, source in enumerate(sources):
+            order = tuple(sorted(source.items()))
+            for rule, buckets in zip(inhibitor.rules, self.buckets):
+                if matches_all(rule.source, source):
+                    plain, both = buckets.setdefault(rule.equal_values(source), ([], []))
+                    (both if matches_all(rule.target, source) else plain).append((order, position, source))
+        for buckets in self.buckets:
+            for plain, both in buckets.values():
+                plain.sort(key=lambda entry: entry[:2])
+                both.sort(key=lambda entry: entry[:2])
+
+    def best(self, rule: int, values: tuple[str, ...], two_sided: bool, target: Mapping[str, str], own: int | None) -> _Entry | None:
+        """The first source (canonical order) that inhibits ``target`` under rule ``rule``,
+        given the target's ``equal`` values; ``own`` is the target's own position."""
+        plain, both = self.buckets[rule].get(values, ((), ()))
+        found: _Entry | None = None
+        for entries in (plain,) if two_sided else (plain, both):
+            for entry in entries:
+                if entry[1] == own or _same_alert(target, entry[2]):
+                    continue
+                if found is None or entry[:2] < found[:2]:
+                    found = entry
+                break
+        return found
+
 
 class Inhibitor:
     """The inhibit rules of a ruleset, compiled."""
@@ -90,22 +138,30 @@ class Inhibitor:
             for index, rule in enumerate(rules)
         ]
 
+    def index(self, sources: Iterable[Mapping[str, str]]) -> SourceIndex:
+        """``sources`` indexed for :meth:`find` (build it once, look up many targets)."""
+        return SourceIndex(self, sources)
+
+    def find(self, target: Mapping[str, str], indexes: Sequence[tuple[SourceIndex, int | None]]) -> Inhibition | None:
+        """Why ``target`` is inhibited by a source of one of ``indexes`` (None: it is not).
+
+        Each index comes with the target's own position in it (None: it is not there);
+        the first rule that inhibits decides, naming its first source in canonical order.
+        """
+        for position, rule in enumerate(self.rules):
+            if not matches_all(rule.target, target):
+                continue
+            two_sided = matches_all(rule.source, target)
+            values = rule.equal_values(target)
+            found = [hit for index, own in indexes if (hit := index.best(position, values, two_sided, target, own)) is not None]
+            if found:
+                return Inhibition(rule.index, dict(min(found, key=lambda entry: entry[:2])[2]))
+        return None
+
     def inhibited(self, target: Mapping[str, str], sources: Iterable[Mapping[str, str]], own: int | None = None) -> Inhibition | None:
         """Why ``target`` is inhibited by one of ``sources`` (None: it is not).
 
         ``own`` is the position of the target itself in ``sources``, which never counts,
         and neither does a source that is the same alert (same ticket, policy and level).
         """
-        candidates = list(sources)
-        for rule in self.rules:
-            if not matches_all(rule.target, target):
-                continue
-            two_sided = matches_all(rule.source, target)
-            for position, source in enumerate(candidates):
-                if position == own or not matches_all(rule.source, source) or _same_alert(target, source):
-                    continue
-                if two_sided and matches_all(rule.target, source):
-                    continue
-                if all(source.get(name, "") == target.get(name, "") for name in rule.equal):
-                    return Inhibition(rule.index, dict(source))
-        return None
+        return self.find(target, [(self.index(sources), own)])

@@ -14,7 +14,7 @@ Stages, in order, each taking what survived the one before (Alertmanager's
    notification held for every receiver is ``held`` until the first window opens;
 5. **group**: per receiver and route, by the route's ``group_by`` labels;
 6. **render**: each group's title and body from the receiver's template;
-7. **send**: every destination concurrently, bounded, with timeouts.
+7. **send**: every destination concurrently, bounded per receiver, with timeouts.
 
 A notification is ``sent`` only when every receiver it goes to has the message, so the
 outbox marks it sent only after delivery.  If one receiver failed the notification is
@@ -33,18 +33,19 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from ..notifications import DeliveryOutcome, Notification, OutcomeStatus
 from .delivery import Destination, SendResult, SendTask, destinations, run_tasks, tasks_for
 from .grouping import build_groups
-from .inhibition import Inhibitor
+from .inhibition import Inhibitor, SourceIndex
 from .receivers import AlertMessage, Hook, ReceiverSpec, registered_hooks
 from .redaction import install_log_redaction
 from .routes import RouteMatch, RoutingTree
-from .silences import Silence, active_silences, silence_from_record, silenced_by
+from .silences import Silence, SilenceIndex, active_silences, silence_from_record
 from .templates import Renderer, is_urgent, item_context, notify_type
 from .windows import ReceiverWindows
 
@@ -75,7 +76,7 @@ def _already(notification: Notification) -> list[str]:
 
 
 def _unique(notifications: Iterable[Notification]) -> list[Notification]:
-    """The first notification of each key, in order."""
+    """The first notification of each key, in the order given."""
     unique: dict[str, Notification] = {}
     for notification in notifications:
         unique.setdefault(notification.key, notification)
@@ -149,6 +150,8 @@ class AlertPipeline:
         self._environ = environ
         self.timeout = ruleset.delivery.timeout.total_seconds()
         self.concurrency = ruleset.delivery.concurrency
+        self.limits = {name: spec.concurrency for name, spec in ruleset.receivers.items() if spec.concurrency is not None}
+        self._session: tuple[datetime, SilenceIndex, SourceIndex] | None = None
 
     # -- stages -------------------------------------------------------------------------
 
@@ -163,11 +166,35 @@ class AlertPipeline:
                 log.warning("ignoring a stored silence: %s", exc)
         return active_silences([*self.ruleset_silences, *extra], now)
 
-    def _silence(self, pending: list[_Pending], now: datetime, decided: dict[str, DeliveryOutcome]) -> list[_Pending]:
-        silences = self.silences_at(now)
+    def alerts_at(self, now: datetime) -> list[dict[str, str]]:
+        """The label sets of the alerts firing at ``now`` besides a batch (``active_alerts``;
+        none are read when the ruleset has no inhibit rules)."""
+        if not self.inhibitor.rules:
+            return []
+        extra = self._active_alerts(now) if callable(self._active_alerts) else self._active_alerts
+        return [{str(k): str(v) for k, v in labels.items()} for labels in extra]
+
+    @contextmanager
+    def session(self, now: datetime) -> Iterator["AlertPipeline"]:
+        """Deliver several batches at ``now`` with the silences and active alerts read and
+        indexed once: what a stateful run's delivery does (silences and open escalations do
+        not change while it delivers), instead of once per batch."""
+        self._session = (now, SilenceIndex(self.silences_at(now)), self.inhibitor.index(self.alerts_at(now)))
+        try:
+            yield self
+        finally:
+            self._session = None
+
+    def _indexes(self, now: datetime) -> tuple[SilenceIndex, SourceIndex]:
+        """The silences and active alerts at ``now``, indexed (the session's, if open at ``now``)."""
+        if self._session is not None and self._session[0] == now:
+            return self._session[1], self._session[2]
+        return SilenceIndex(self.silences_at(now)), self.inhibitor.index(self.alerts_at(now))
+
+    def _silence(self, pending: list[_Pending], silences: SilenceIndex, decided: dict[str, DeliveryOutcome]) -> list[_Pending]:
         kept = []
         for item in pending:
-            silence = silenced_by(silences, item.labels) if item.notification.kind != "test" else None
+            silence = silences.first(item.labels) if item.notification.kind != "test" else None
             if silence is None:
                 kept.append(item)
                 continue
@@ -175,18 +202,15 @@ class AlertPipeline:
             _decide(decided, item.notification, "silenced", why)
         return kept
 
-    def _inhibit(
-        self, pending: list[_Pending], batch: list[_Pending], now: datetime, decided: dict[str, DeliveryOutcome]
-    ) -> list[_Pending]:
-        extra = self._active_alerts(now) if callable(self._active_alerts) else self._active_alerts
+    def _inhibit(self, pending: list[_Pending], batch: list[_Pending], alerts: SourceIndex, decided: dict[str, DeliveryOutcome]) -> list[_Pending]:
         firing = [item for item in batch if item.notification.kind != "resolved"]
         positions = {id(item): index for index, item in enumerate(firing)}
-        sources = [item.labels for item in firing] + [{str(k): str(v) for k, v in labels.items()} for labels in extra]
+        in_batch = self.inhibitor.index(item.labels for item in firing) if self.inhibitor.rules else None
         kept = []
         for item in pending:
             found = None
-            if item.notification.kind not in _NEVER_INHIBITED:
-                found = self.inhibitor.inhibited(item.labels, sources, own=positions.get(id(item)))
+            if in_batch is not None and item.notification.kind not in _NEVER_INHIBITED:
+                found = self.inhibitor.find(item.labels, [(in_batch, positions.get(id(item))), (alerts, None)])
             if found is None:
                 kept.append(item)
             else:
@@ -289,10 +313,13 @@ class AlertPipeline:
         send, and the messages that would be sent."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
-        batch = [_Pending(n, notification_labels(n)) for n in _unique(notifications)]
+        # In key order: messages and the items they list come out the same whatever order
+        # the notifications came in.
+        batch = [_Pending(n, notification_labels(n)) for n in sorted(_unique(notifications), key=lambda n: n.key)]
         decided: dict[str, DeliveryOutcome] = {}
-        pending = self._silence(batch, now, decided)
-        pending = self._inhibit(pending, batch, now, decided)
+        silences, alerts = self._indexes(now)
+        pending = self._silence(batch, silences, decided)
+        pending = self._inhibit(pending, batch, alerts, decided)
         pending = self._route(pending, decided)
         pending = self._windows(pending, now, decided)
         partly: dict[str, tuple[datetime, tuple[str, ...]]] = {}
@@ -317,7 +344,7 @@ class AlertPipeline:
             for task in tasks_for(message, prepared[message.receiver]):
                 tasks.append(task)
                 owners.append(index)
-        results = run_tasks(tasks, self.concurrency, self.timeout)
+        results = run_tasks(tasks, self.concurrency, self.timeout, self.limits)
         per_message: list[list[SendResult]] = [[] for _ in plan.messages]
         for owner, result in zip(owners, results):
             per_message[owner].append(result)
@@ -377,7 +404,7 @@ class AlertPipeline:
         labels = notification_labels(notification)
         items = [item_context(notification, labels, None)]
         message = self._message(receiver, {}, (notification,), items, 0, now)
-        return run_tasks(tasks_for(message, self._destinations(receiver)), self.concurrency, self.timeout)
+        return run_tasks(tasks_for(message, self._destinations(receiver)), self.concurrency, self.timeout, self.limits)
 
 
 def receiver_test_notification(receiver: str, ruleset: str, now: datetime) -> Notification:

@@ -12,6 +12,7 @@ In a ruleset::
         active: business-hours                    # a calendar name, or an inline calendar
         repeat: 30m                               # re-notify interval for the stateful run
         send_resolved: true                       # also say when an escalation it heard of closes
+        concurrency: 2                            # sends in flight at once (default: delivery.concurrency)
       ticket-system:
         hook: write-back                          # a Python callable registered in code
 
@@ -129,6 +130,9 @@ class ReceiverSpec(StrictModel):
     repeat: Duration | None = Field(default=None, description="re-notify interval while an escalation stays open")
     send_resolved: bool = Field(
         default=False, description="also notify this receiver, once, when an escalation it was notified of closes (kind 'resolved')"
+    )
+    concurrency: int | None = Field(
+        default=None, ge=1, le=64, description="sends to this receiver in flight at once (default: delivery.concurrency)"
     )
 
     @model_validator(mode="after")

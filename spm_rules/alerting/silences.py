@@ -26,7 +26,7 @@ from pydantic import AwareDatetime, Field, model_validator
 from ..ruleset.types import StrictModel
 from .matchers import LabelMatcher, Matcher, Regex, combine, format_matchers, matchers_from_json, matches_all
 
-__all__ = ["SilenceSpec", "Silence", "silence_problem", "silence_from_record", "active_silences", "silenced_by"]
+__all__ = ["SilenceSpec", "Silence", "SilenceIndex", "silence_problem", "silence_from_record", "active_silences", "silenced_by"]
 
 
 def silence_problem(matchers: Sequence[LabelMatcher]) -> str | None:
@@ -131,3 +131,29 @@ def active_silences(silences: Iterable[Silence], now: datetime) -> list[Silence]
 def silenced_by(silences: Iterable[Silence], labels: Mapping[str, str]) -> Silence | None:
     """The first silence that mutes ``labels``, or None."""
     return next((silence for silence in silences if silence.matches(labels)), None)
+
+
+class SilenceIndex:
+    """Silences indexed by one equality matcher each (``provider="partner-east"``), so that
+    a notification is checked only against the silences that could mute it: those keyed
+    by a value it has, and those with no equality matcher at all.  :meth:`first` answers
+    what :func:`silenced_by` answers, the first silence in the given order."""
+
+    def __init__(self, silences: Iterable[Silence]) -> None:
+        self.silences = list(silences)
+        self.keyed: dict[tuple[str, str], list[int]] = {}
+        self.unkeyed: list[int] = []
+        for position, silence in enumerate(self.silences):
+            equal = next((matcher for matcher in silence.matchers if matcher.op == "="), None)
+            if equal is None:
+                self.unkeyed.append(position)
+            else:
+                self.keyed.setdefault((equal.name, equal.value), []).append(position)
+        self.names = sorted({name for name, _ in self.keyed})
+
+    def first(self, labels: Mapping[str, str]) -> Silence | None:
+        """The first silence that mutes ``labels``, or None."""
+        candidates = list(self.unkeyed)
+        for name in self.names:
+            candidates.extend(self.keyed.get((name, labels.get(name, "")), ()))
+        return next((self.silences[position] for position in sorted(candidates) if self.silences[position].matches(labels)), None)

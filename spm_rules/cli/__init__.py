@@ -17,9 +17,11 @@ import click
 
 from ..errors import SpmError
 
-__all__ = ["cli", "main", "EXIT_OK", "EXIT_INVALID", "EXIT_USAGE", "EXIT_PARTIAL"]
+__all__ = ["cli", "main", "EXIT_OK", "EXIT_INVALID", "EXIT_USAGE", "EXIT_PARTIAL", "EXIT_UNDELIVERED"]
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+#: A run whose delivery failed for some notification (retried later, or dead-lettered).
+EXIT_UNDELIVERED = 4
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

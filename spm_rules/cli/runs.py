@@ -21,7 +21,7 @@ import click
 
 from ..logs import setup_logging
 from ..metrics import run_metrics, write_metrics
-from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
+from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, EXIT_UNDELIVERED, cli
 from .common import JsonStream, build_engine, encoding_option, load_or_report, matcher_option, parse_instant, state_option
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
     help="debug: every transition and notification; info (default): the run and schedules; warning with --quiet.",
 )
 @click.option("--worker", "worker_text", default="1/1", show_default=True, help="This worker's share K/N of the tickets (PostgreSQL state).")
-@click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run's lock (SQLite state).")
+@click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run's lock and the database's write lock (SQLite state).")
 @click.option("--deliver/--no-deliver", default=True, show_default=True, help="Deliver due notifications (or leave them pending in the outbox).")
 @click.option("--full", is_flag=True, help="Evaluate every ticket, not only those new, changed or due (same result, more work).")
 @matcher_option
@@ -208,7 +208,8 @@ def run_command(
     encoding: str,
 ) -> int:
     """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if
-    some tickets were rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure)."""
+    some tickets were rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure);
+    exit 4 (before 3) if a notification could not be delivered (it is retried, or dead-lettered)."""
     from ..run import STATE_KINDS, WorkerSlot, run
     from ..sources.files import TicketReader
     from ..state.store import Store
@@ -225,7 +226,9 @@ def run_command(
         return EXIT_INVALID
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
     engine = build_engine(ruleset, matcher)
-    with Store(state_url) as store:
+    # --lock-timeout bounds both waits: for another run's lease, and each statement's for
+    # SQLite's write lock (which no run holds for longer than one batch's writes).
+    with Store(state_url, busy_timeout=lock_timeout) as store:
         lease: Lease | None = store.acquire_lease("run", wait=lock_timeout) if store.dialect == "sqlite" else None
         progress = RunProgress(enabled=not quiet and stderr.is_terminal)
         listed = _Listed()
@@ -257,6 +260,14 @@ def run_command(
             _summary(report, ruleset, store, warned, listed)
     print_problems(reader.problems)
     print_warnings(reader.warnings)
+    if report.undelivered:
+        failed, dead = report.delivery.get("failed", 0), report.delivery.get("dead", 0)
+        stderr.print(
+            f"[red]delivery failed for {report.undelivered} notification{'s' if report.undelivered != 1 else ''}[/red] "
+            f"({failed} to retry, {dead} dead-lettered; see spm-rules outbox --failed / --dead)",
+            soft_wrap=True,
+        )
+        return EXIT_UNDELIVERED
     return EXIT_PARTIAL if reader.problems or reader.warnings else EXIT_OK
 
 

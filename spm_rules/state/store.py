@@ -31,10 +31,11 @@ import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import fields, replace
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, create_engine, delete, event, func, select, update
+from sqlalchemy import Connection, Engine, Row, and_, bindparam, create_engine, delete, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
@@ -65,6 +66,9 @@ _KEYWORD_SECRET = re.compile(r"(?i)\b(password|passwd|token|secret)=(\S+)")
 #: Outbox kinds that belong to an escalation's episode (repeats and receivers notified).
 _ESCALATION_KINDS = ("escalation", "repeat")
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
+#: How long a delivery claim on outbox rows lasts (wall time) unless its process settles
+#: them first; a process of this host that died frees its claims at once.
+CLAIM_TTL = timedelta(minutes=15)
 
 
 def mask_secrets(text: str) -> str:
@@ -121,16 +125,21 @@ def notification_from_json(data: Mapping[str, Any], delivered_to: Sequence[str] 
 R = TypeVar("R")
 
 
+@lru_cache(maxsize=None)
+def _field_names(record: type) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(record))
+
+
 def _from_row(record: type[R], row: Row[Any], **converted: Any) -> R:
     """A record from a row whose columns carry the record's field names (``converted`` overrides some)."""
-    names = [field.name for field in fields(record)]  # type: ignore[arg-type]
+    names = _field_names(record)
     mapping = row._mapping
     return record(**{name: converted[name] if name in converted else mapping[name] for name in names})
 
 
 def _values(record: Any, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """The columns of a record whose field names are its column names."""
-    return {field.name: getattr(record, field.name) for field in fields(record) if field.name not in skip}
+    return {name: getattr(record, name) for name in _field_names(type(record)) if name not in skip}
 
 
 def _ticket_from_row(row: Row[Any]) -> TicketState:
@@ -217,6 +226,15 @@ class _Statements:
         self.enqueue = insert(outbox).on_conflict_do_nothing(index_elements=["key"]).returning(outbox.c.key)
 
 
+def _holder_alive(holder: str) -> bool:
+    """Whether the process of a ``host:pid:token`` holder may still run (one of another
+    host is assumed to: only its claim's expiry frees what it holds)."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    return parts[0] != socket.gethostname() or _pid_alive(int(parts[1]))
+
+
 class StateTx:
     """One open transaction of the store: the reads and writes a run batch or a delivery batch makes."""
 
@@ -301,61 +319,112 @@ class StateTx:
     def claim_due(self, now: datetime, limit: int, after_key: str | None = None) -> list[OutboxEntry]:
         """Lock up to ``limit`` due outbox rows (pending or failed, due by ``now``) in key order after ``after_key``.
 
-        Rows another worker is delivering are skipped (PostgreSQL ``SKIP LOCKED``).
+        Rows another process is delivering are skipped: those it holds a live claim on,
+        and (PostgreSQL ``SKIP LOCKED``) those it is claiming right now.
         """
-        stmt = select(outbox).where(outbox.c.status.in_(("pending", "failed")), outbox.c.next_attempt_at <= now)
-        if after_key is not None:
-            stmt = stmt.where(outbox.c.key > after_key)
-        stmt = stmt.order_by(outbox.c.key).limit(limit).with_for_update(skip_locked=True)
-        return [_outbox_from_row(row) for row in self.conn.execute(stmt)]
+        unclaimed = or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_until <= _wall_clock())
+        key = self.store._sorted(outbox.c.key)
+        found: list[OutboxEntry] = []
+        # One query per status, each walking the (status, key) index from the cursor, so a
+        # batch costs its own rows, not a sort of every due row; merged in key order.
+        for status in ("failed", "pending"):
+            stmt = select(outbox).where(outbox.c.status == status, outbox.c.next_attempt_at <= now, unclaimed)
+            if after_key is not None:
+                stmt = stmt.where(key > after_key)
+            stmt = stmt.order_by(key).limit(limit).with_for_update(skip_locked=True)
+            found.extend(_outbox_from_row(row) for row in self.conn.execute(stmt))
+        return sorted(found, key=lambda entry: entry.key)[:limit]
+
+    def claimed(self, holder: str, keys: Iterable[str]) -> set[str]:
+        """Lock the outbox rows of ``keys`` that ``holder`` still claims, and say which they are
+        (a claim that expired may have gone to another process, which settles the row)."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return set()
+        stmt = select(outbox.c.key).where(outbox.c.key.in_(wanted), outbox.c.claimed_by == holder).order_by(outbox.c.key).with_for_update()
+        return set(self.conn.execute(stmt).scalars())
 
     def settle(self, settlements: Sequence[Settlement], now: datetime) -> None:
-        """Write delivery results: outbox rows first, then the escalations they free and the
-        receivers they reached, in key order."""
-        freed: list[Settlement] = []
-        for item in settlements:
-            final = item.status in ("sent", "dead", "suppressed")
-            self.conn.execute(
-                update(outbox)
-                .where(outbox.c.key == item.entry.key)
-                .values(
-                    status=item.status,
-                    attempts=item.attempts,
-                    next_attempt_at=item.next_attempt_at or item.entry.next_attempt_at,
-                    last_attempt_at=now,
-                    last_error=item.error,
-                    delivered_to=list(item.delivered_to),
-                    sent_at=now if item.status == "sent" else None,
-                    done_at=now if final else None,
-                )
-            )
+        """Write delivery results, releasing the rows' claims: outbox rows first (one
+        statement for the batch), then the escalations they free and the receivers they
+        reached (read once, written in one statement, in key order)."""
+        if not settlements:
+            return
+        final = ("sent", "dead", "suppressed")
+        self.conn.execute(
+            update(outbox).where(outbox.c.key == bindparam("b_key")),
+            [
+                {
+                    "b_key": item.entry.key,
+                    "status": item.status,
+                    "attempts": item.attempts,
+                    "next_attempt_at": item.next_attempt_at or item.entry.next_attempt_at,
+                    "last_attempt_at": now,
+                    "last_error": item.error,
+                    "delivered_to": list(item.delivered_to),
+                    "sent_at": now if item.status == "sent" else None,
+                    "done_at": now if item.status in final else None,
+                    "claimed_by": None,
+                    "claimed_until": None,
+                }
+                for item in settlements
+            ],
+        )
+        freed = [
+            item
+            for item in settlements
+            if item.entry.kind in _ESCALATION_KINDS and None not in (item.entry.ticket_id, item.entry.policy, item.entry.level)
+        ]
+        if not freed:
+            return
+        stmt = select(escalations.c.ticket_id, escalations.c.policy, escalations.c.level, escalations.c.notified_to, escalations.c.opened_at, escalations.c.pending_key)
+        stmt = stmt.where(escalations.c.ticket_id.in_(sorted({item.entry.ticket_id for item in freed})))
+        # Per escalation: its receivers and pending key as they end up, and the instants to
+        # set (None keeps the stored one: the update coalesces them, so none is read).
+        current: dict[tuple[str, str, str], dict[str, Any]] = {}
+        opened: dict[tuple[str, str, str], datetime] = {}
+        for row in self.conn.execute(stmt):
+            escalation = (row.ticket_id, row.policy, row.level)
+            opened[escalation] = row.opened_at
+            current[escalation] = {"b_notified_to": list(row.notified_to or ()), "b_pending_key": row.pending_key, "b_notified_at": None, "b_last": None, "b_repeat": None}
+        changed: set[tuple[str, str, str]] = set()
+        for item in sorted(freed, key=lambda s: (s.entry.ticket_id, s.entry.policy, s.entry.level, s.entry.key)):
             entry = item.entry
-            if entry.kind in _ESCALATION_KINDS and entry.ticket_id is not None and entry.policy is not None and entry.level is not None:
-                freed.append(item)
-        for item in sorted(freed, key=lambda s: (s.entry.ticket_id or "", s.entry.policy or "", s.entry.level or "", s.entry.key)):
-            entry = item.entry
-            same = and_(escalations.c.ticket_id == entry.ticket_id, escalations.c.policy == entry.policy, escalations.c.level == entry.level)
-            if item.delivered_to:
-                self._add_notified(same, entry, item.delivered_to)
-            if item.status not in ("sent", "dead", "suppressed"):
+            escalation = (entry.ticket_id, entry.policy, entry.level)
+            values = current.get(escalation)  # type: ignore[arg-type]
+            if values is None:
+                continue
+            known = values["b_notified_to"]
+            added = [name for name in item.delivered_to if name not in known]
+            # Only a notification of the current episode adds receivers (not one enqueued
+            # before the ticket left and re-entered the level).
+            if added and entry.created_at >= opened[escalation]:  # type: ignore[index]
+                values["b_notified_to"] = known + added
+                changed.add(escalation)  # type: ignore[arg-type]
+            if item.status not in final:
                 continue
             if item.status == "sent":
-                self.conn.execute(update(escalations).where(same).values(last_notified_at=now))
-            current: dict[str, Any] = {"pending_key": None, "repeat_from": now}
-            if item.status == "sent":
-                current["notified_at"] = func.coalesce(escalations.c.notified_at, now)
-            self.conn.execute(update(escalations).where(same, escalations.c.pending_key == entry.key).values(**current))
-
-    def _add_notified(self, same: Any, entry: OutboxEntry, receivers: Sequence[str]) -> None:
-        """Add ``receivers`` to the escalation's ``notified_to``, if ``entry`` belongs to its
-        current episode (one enqueued before the ticket left and re-entered the level does not)."""
-        row = self.conn.execute(select(escalations.c.notified_to, escalations.c.opened_at).where(same)).first()
-        if row is None or entry.created_at < row.opened_at:
-            return
-        known = list(row.notified_to or ())
-        added = [name for name in receivers if name not in known]
-        if added:
-            self.conn.execute(update(escalations).where(same).values(notified_to=known + added))
+                values["b_last"] = now
+                changed.add(escalation)  # type: ignore[arg-type]
+            if values["b_pending_key"] == entry.key:
+                values["b_pending_key"], values["b_repeat"] = None, now
+                if item.status == "sent":
+                    values["b_notified_at"] = now
+                changed.add(escalation)  # type: ignore[arg-type]
+        if changed:
+            stmt = (
+                update(escalations)
+                .where(escalations.c.ticket_id == bindparam("b_ticket_id"), escalations.c.policy == bindparam("b_policy"), escalations.c.level == bindparam("b_level"))
+                .values(
+                    notified_to=bindparam("b_notified_to", type_=escalations.c.notified_to.type),
+                    pending_key=bindparam("b_pending_key"),
+                    notified_at=func.coalesce(escalations.c.notified_at, bindparam("b_notified_at", type_=escalations.c.notified_at.type)),
+                    last_notified_at=func.coalesce(bindparam("b_last", type_=escalations.c.last_notified_at.type), escalations.c.last_notified_at),
+                    repeat_from=func.coalesce(bindparam("b_repeat", type_=escalations.c.repeat_from.type), escalations.c.repeat_from),
+                )
+            )
+            params = [{"b_ticket_id": ticket_id, "b_policy": policy, "b_level": level, **current[(ticket_id, policy, level)]} for ticket_id, policy, level in sorted(changed)]
+            self.conn.execute(stmt, params)
 
 
 class Lease:
@@ -579,6 +648,50 @@ class Store:
                 )
             time.sleep(poll)
 
+    # -- delivery claims -------------------------------------------------------------
+
+    def claim_holder(self) -> str:
+        """A new claim holder for this process: ``host:pid:token``."""
+        return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def claim_due(self, now: datetime, limit: int, holder: str, *, after_key: str | None = None, ttl: timedelta = CLAIM_TTL) -> list[OutboxEntry]:
+        """Claim up to ``limit`` due outbox rows for ``holder`` (see ``StateTx.claim_due``)
+        in a short transaction of its own, for ``ttl`` of wall time.
+
+        The rows are sent with no transaction open, so a slow or hanging receiver never
+        keeps the write lock (SQLite) or row locks (PostgreSQL) from ``ack``, reports or
+        another run; ``StateTx.settle`` releases the claims with the outcomes.
+        """
+
+        def work(tx: StateTx) -> list[OutboxEntry]:
+            entries = tx.claim_due(now, limit, after_key)
+            if entries:
+                until = _wall_clock() + ttl
+                tx.conn.execute(update(outbox).where(outbox.c.key.in_([entry.key for entry in entries])).values(claimed_by=holder, claimed_until=until))
+            return entries
+
+        return self.transaction("claim notifications for delivery", work)
+
+    def release_claims(self, holder: str | None = None) -> int:
+        """Release the claims of ``holder`` (None: of every delivering process of this host
+        that no longer exists, such as a run killed during delivery); return the rows freed.
+
+        A claim of a process on another host is freed when it expires.
+        """
+
+        def work(tx: StateTx) -> int:
+            if holder is not None:
+                gone = [holder]
+            else:
+                holders = tx.conn.execute(select(outbox.c.claimed_by).where(outbox.c.claimed_by.is_not(None)).distinct()).scalars()
+                gone = [name for name in holders if not _holder_alive(name)]
+            if not gone:
+                return 0
+            stmt = update(outbox).where(outbox.c.claimed_by.in_(gone)).values(claimed_by=None, claimed_until=None)
+            return int(tx.conn.execute(stmt).rowcount or 0)
+
+        return self.transaction("release delivery claims", work)
+
     # -- run batches -----------------------------------------------------------------
 
     def reserve_tickets(self, ids: Iterable[str]) -> int:
@@ -694,6 +807,16 @@ class Store:
         )
         with self._tx("read open escalations", write=False) as conn:
             return [(_escalation_from_row(row), _ticket_from_row(row)) for row in conn.execute(stmt)]
+
+    def open_escalation_labels(self) -> list[dict[str, Any]]:
+        """Every open escalation's key with the ticket columns alerting labels it by (tier,
+        stage, status, region, provider, routed_to): only those columns, no records built,
+        so a delivery can afford to read all of them for inhibition."""
+        columns = (escalations.c.ticket_id, escalations.c.policy, escalations.c.level)
+        ticket_columns = (tickets.c.tier, tickets.c.stage, tickets.c.status, tickets.c.region, tickets.c.provider, tickets.c.routed_to)
+        stmt = select(*columns, *ticket_columns).join(tickets, tickets.c.ticket_id == escalations.c.ticket_id).where(escalations.c.closed_at.is_(None))
+        with self._tx("read open escalations", write=False) as conn:
+            return [dict(row._mapping) for row in conn.execute(stmt)]
 
     def escalation_counts(self) -> list[tuple[str, str, str | None, int]]:
         """Open escalations counted per (policy, level, provider)."""

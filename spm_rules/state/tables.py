@@ -209,11 +209,17 @@ _OUTBOX_V1 = Table(
     Index("ix_outbox_ticket", "ticket_id"),
 )
 
-#: One row per notification key: version 1's columns, and ``delivered_to`` (version 2),
-#: the receivers that already have the key, so that a retry skips them (the
-#: notification log).
+#: One row per notification key: version 1's columns, ``delivered_to`` (version 2), the
+#: receivers that already have the key, so that a retry skips them (the notification
+#: log), and the claim of the process delivering it (version 6): ``claimed_by`` (its
+#: ``host:pid:token``) until ``claimed_until`` (wall time), so that no transaction stays
+#: open while receivers are called and no other process sends the row meanwhile.
 outbox = _OUTBOX_V1.to_metadata(metadata)
 outbox.append_column(Column("delivered_to", JsonText, nullable=False, server_default="[]"))
+outbox.append_column(Column("claimed_by", Text))
+outbox.append_column(Column("claimed_until", UtcDateTime))
+Index("ix_outbox_claimed", outbox.c.claimed_by)
+Index("ix_outbox_status_key", outbox.c.status, outbox.c.key)
 
 schedule_fires = Table(
     "schedule_fires",
@@ -305,6 +311,15 @@ def _v5(conn: Connection) -> None:
     _RUN_MARKS_V5.create(conn)
 
 
+def _v6(conn: Connection) -> None:
+    """Version 6: ``outbox.claimed_by`` and ``claimed_until``, the claim of the process
+    delivering a row (none for existing rows), and an index to claim due rows in key order."""
+    conn.execute(text("ALTER TABLE outbox ADD COLUMN claimed_by TEXT"))
+    conn.execute(text(f"ALTER TABLE outbox ADD COLUMN claimed_until {UtcDateTime().compile(dialect=conn.dialect)}"))
+    conn.execute(text("CREATE INDEX ix_outbox_claimed ON outbox (claimed_by)"))
+    conn.execute(text("CREATE INDEX ix_outbox_status_key ON outbox (status, key)"))
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -313,6 +328,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (3, "receivers notified per escalation episode; audit record times", _v3),
     (4, "the ticket's reported facts", _v4),
     (5, "input row digests, next change instants and run marks for incremental runs", _v5),
+    (6, "delivery claims on outbox rows", _v6),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

@@ -91,18 +91,24 @@ def test_a_slow_receiver_times_out(http_server: HttpServer) -> None:
     assert time.monotonic() - started < 3.0
 
 
-def test_sends_run_concurrently_within_the_bound(http_server: HttpServer) -> None:
+@pytest.mark.parametrize(
+    ("receivers", "most_at_once"),
+    [
+        ({"ops": ("", 6)}, 2),  # one receiver: never more than delivery.concurrency at once
+        ({"a": ("concurrency: 1, ", 3), "b": ("", 3)}, 3),  # each receiver its own slots: 1 + 2
+    ],
+)
+def test_sends_run_concurrently_within_each_receivers_bound(http_server: HttpServer, receivers: dict[str, tuple[str, int]], most_at_once: int) -> None:
     http_server.delay = 0.3
-    names = [f"r{i}" for i in range(6)]
-    receivers = "".join(f"  {name}: {{urls: ['{http_server.json_url(name)}']}}\n" for name in names)
-    ruleset = ruleset_with("receivers:\n" + receivers, delivery="{timeout: 3s, concurrency: 2}")
-    started = time.monotonic()
-    outcomes = AlertPipeline(ruleset).deliver([note(receivers=tuple(names))], NOW)
-    elapsed = time.monotonic() - started
+    lines = [
+        f"  {name}: {{{extra}urls: [{', '.join(repr(http_server.json_url(f'{name}{i}')) for i in range(count))}]}}\n"
+        for name, (extra, count) in receivers.items()
+    ]
+    ruleset = ruleset_with("receivers:\n" + "".join(lines), delivery="{timeout: 3s, concurrency: 2}")
+    outcomes = AlertPipeline(ruleset).deliver([note(receivers=tuple(receivers))], NOW)
     assert [o.status for o in outcomes] == ["sent"]
-    assert len(http_server.requests) == 6
-    assert http_server.max_in_flight == 2  # concurrent, and never more than the bound
-    assert elapsed >= 0.9
+    assert len(http_server.requests) == sum(count for _, count in receivers.values())
+    assert http_server.max_in_flight == most_at_once  # concurrent, and never more than the bounds
 
 
 @pytest.mark.parametrize(
@@ -139,6 +145,38 @@ def test_undeliverable_notifications_fail(receivers: tuple[str, ...], route: str
 )
 def test_apprise_answers(answer: object, expected: tuple[bool, str]) -> None:
     assert interpret_result(answer) == expected
+
+
+#: What each custom Apprise scheme's function returns; the schemes called, in order.
+_PLUGIN_ANSWERS = {"spmtestnone": None, "spmtesttrue": True, "spmtestfalse": False}
+_CALLS: list[str] = []
+
+
+def _register_answering_schemes() -> None:
+    """Register each scheme of ``_PLUGIN_ANSWERS`` once per process (Apprise refuses a second time)."""
+    from apprise.decorators import notify
+
+    from spm_rules.alerting.apprise_delivery import scheme_available
+
+    for scheme, answer in _PLUGIN_ANSWERS.items():
+        if not scheme_available(scheme):
+
+            def send(body: str, title: str, notify_type: str, meta: dict, *args: object, answer: object = answer, scheme: str = scheme, **kwargs: object) -> object:
+                _CALLS.append(scheme)
+                return answer
+
+            notify(on=scheme, name=f"test {scheme}")(send)
+
+
+@pytest.mark.parametrize(("scheme", "status"), [("spmtestnone", "sent"), ("spmtesttrue", "sent"), ("spmtestfalse", "failed")])
+def test_a_custom_apprise_scheme_that_returns_none_counts_as_sent_as_apprise_documents(scheme: str, status: str) -> None:
+    """Apprise maps a decorated function's None to success; spm-rules keeps that contract
+    (docs/alerting.md, "Your own Apprise scheme"), so such a plugin is not re-sent forever."""
+    _register_answering_schemes()
+    _CALLS.clear()
+    (outcome,) = AlertPipeline(ruleset_with(_one_receiver(f"{scheme}://ticketdb/comments"))).deliver([note("EC-1")], NOW)
+    assert _CALLS == [scheme]
+    assert outcome.status == status
 
 
 def test_url_file_holds_the_whole_url(http_server: HttpServer, tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spm_rules.alerting import AlertPipeline, InhibitRuleSpec, Inhibitor
 from tests.alerting.helpers import NOW, note, ruleset_with
@@ -109,3 +111,43 @@ def test_a_resolved_notification_is_no_source() -> None:
     ruleset = ruleset_with("receivers: {desk: {urls: ['console://']}}\n" + INHIBIT)
     plan = AlertPipeline(ruleset).plan([note("EC-1", "yellow"), note("EC-1", "red", kind="resolved")], NOW)
     assert plan.decided == {}
+
+
+_LEVELS = ("yellow", "red", "escalate")
+_ALERT = st.fixed_dictionaries(
+    {"ticket": st.sampled_from(["T1", "T2"]), "policy": st.just("response"), "level": st.sampled_from(_LEVELS), "provider": st.sampled_from(["p1", "p2"])},
+    optional={"kind": st.sampled_from(["escalation", "repeat"])},
+)
+_RULES = [
+    RED_OVER_YELLOW,
+    BOTH_SIDES,
+    ESCALATE_OVER_REPEATS,
+    InhibitRuleSpec.model_validate({"source_match": {"level": "escalate"}, "target_match_re": {"level": "yellow|red"}, "equal": ["provider"]}),
+]
+
+
+def _scan(rules: list[InhibitRuleSpec], target: dict, sources: list[dict], own: int | None) -> int | None:
+    """The rule that inhibits ``target`` by Alertmanager's semantics, checked source by source."""
+    inhibitor = Inhibitor(rules)
+    for rule in inhibitor.rules:
+        if not all(m.matches(target) for m in rule.target):
+            continue
+        two_sided = all(m.matches(target) for m in rule.source)
+        for position, source in enumerate(sources):
+            same = "ticket" in target and all(target.get(n) == source.get(n) for n in ("ticket", "policy", "level"))
+            if position == own or same or not all(m.matches(source) for m in rule.source):
+                continue
+            if two_sided and all(m.matches(source) for m in rule.target):
+                continue
+            if all(source.get(n, "") == target.get(n, "") for n in rule.equal):
+                return rule.index
+    return None
+
+
+@given(st.lists(st.sampled_from(_RULES), min_size=1, max_size=3, unique_by=id), st.lists(_ALERT, min_size=1, max_size=8), st.data())
+@settings(max_examples=200, deadline=None)
+def test_the_index_finds_the_rule_a_scan_of_every_source_finds(rules: list, sources: list, data: st.DataObject) -> None:
+    own = data.draw(st.none() | st.integers(0, len(sources) - 1))
+    target = sources[own] if own is not None else data.draw(_ALERT)
+    found = Inhibitor(rules).inhibited(target, sources, own=own)
+    assert (found.rule if found is not None else None) == _scan(rules, target, sources, own)

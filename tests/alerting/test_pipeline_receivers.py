@@ -4,9 +4,9 @@ Delivery can succeed for one receiver and fail (or be held) for another.  The ou
 names the receivers that have the key (``delivered_to``); handed back with the retry,
 they are skipped, so the retry reaches only the others.  Over loopback HTTP, no mocks.
 
-The failing and the good receiver post to two paths of one recording server; with
-``concurrency: 1`` the sends run in the order the rule names the receivers, so the
-server's scripted 500 always answers the first one (``flaky``).
+The receivers post to paths of one recording server, except ``flaky`` where a test
+scripts a 500: each receiver has its own concurrency slots, so sends to two receivers run
+at once and only a server of its own answers ``flaky`` predictably.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from spm_rules.alerting import AlertPipeline
 from spm_rules.ruleset.schema import Ruleset
 from tests.alerting.helpers import NOW, note, ruleset_with
-from tests.fixtures.servers import HttpServer
+from tests.fixtures.servers import HttpServer, serve_http
 
 CST = timezone(timedelta(hours=8))
 #: Wednesday 23:30 in Shanghai: the station is closed until Thursday 08:30.
@@ -25,11 +25,11 @@ NIGHT = datetime(2026, 11, 25, 23, 30, tzinfo=CST)
 MORNING = datetime(2026, 11, 26, 8, 30, tzinfo=CST)
 
 
-def _ruleset(server: HttpServer) -> Ruleset:
+def _ruleset(server: HttpServer, flaky: HttpServer | None = None) -> Ruleset:
     return ruleset_with(
         f"""\
         receivers:
-          flaky: {{urls: ["{server.json_url('flaky')}"]}}
+          flaky: {{urls: ["{(flaky or server).json_url('flaky')}"]}}
           good: {{urls: ["{server.json_url('good')}"]}}
           station:
             urls: ["{server.json_url('station')}"]
@@ -45,18 +45,19 @@ def _paths(server: HttpServer) -> list[str]:
 
 
 def test_a_failed_receiver_is_retried_alone(http_server: HttpServer) -> None:
-    http_server.responses = [500, 200]
-    pipeline = AlertPipeline(_ruleset(http_server))
-    sent = note("EC-1", receivers=("flaky", "good"))
+    with serve_http() as flaky:
+        flaky.responses = [500, 200]
+        pipeline = AlertPipeline(_ruleset(http_server, flaky))
+        sent = note("EC-1", receivers=("flaky", "good"))
 
-    (first,) = pipeline.deliver([sent], NOW)
-    assert (first.status, first.delivered_to) == ("failed", ("good",))
-    assert first.detail.startswith(f"flaky json://127.0.0.1:{http_server.port}/flaky: ")
-    assert first.detail.endswith("; sent to good")
+        (first,) = pipeline.deliver([sent], NOW)
+        assert (first.status, first.delivered_to) == ("failed", ("good",))
+        assert first.detail.startswith(f"flaky json://127.0.0.1:{flaky.port}/flaky: ")
+        assert first.detail.endswith("; sent to good")
 
-    (second,) = pipeline.deliver([replace(sent, delivered_to=first.delivered_to)], NOW + timedelta(minutes=1))
-    assert (second.status, second.detail, second.delivered_to) == ("sent", "sent to flaky; already sent to good", ("good", "flaky"))
-    assert _paths(http_server) == ["/flaky", "/good", "/flaky"]
+        (second,) = pipeline.deliver([replace(sent, delivered_to=first.delivered_to)], NOW + timedelta(minutes=1))
+        assert (second.status, second.detail, second.delivered_to) == ("sent", "sent to flaky; already sent to good", ("good", "flaky"))
+        assert (_paths(flaky), _paths(http_server)) == (["/flaky", "/flaky"], ["/good"])
 
 
 def test_a_held_receiver_gets_it_when_its_window_opens_and_the_open_one_only_once(http_server: HttpServer) -> None:

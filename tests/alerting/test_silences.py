@@ -6,8 +6,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from spm_rules.alerting import AlertPipeline, silence_from_record
+from spm_rules.alerting.matchers import LabelMatcher
+from spm_rules.alerting.silences import Silence, SilenceIndex, silenced_by
 from tests.alerting.helpers import NOW, note, ruleset_with
 from tests.fixtures.servers import HttpServer
 
@@ -98,3 +102,18 @@ def test_silenced_notifications_are_not_delivered_the_others_are(http_server: Ht
     # once both silences have ended, the same notifications go out
     assert [o.status for o in pipeline.deliver([batch[0], batch[2]], END)] == ["sent", "sent"]
     assert len(http_server.requests) == 2
+
+
+_NAMES = ("provider", "level", "region")
+_VALUES = ("", "a", "b")
+_MATCHER = st.builds(LabelMatcher, name=st.sampled_from(_NAMES), op=st.sampled_from(["=", "!=", "=~", "!~"]), value=st.sampled_from([*_VALUES, "a|b"]))
+_LABELS = st.dictionaries(st.sampled_from(_NAMES), st.sampled_from(_VALUES[1:]))
+
+
+@given(st.lists(st.lists(_MATCHER, max_size=3), max_size=6), st.lists(_LABELS, min_size=1, max_size=5))
+@settings(max_examples=200, deadline=None)
+def test_the_silence_index_finds_what_a_scan_of_every_silence_finds(matcher_lists: list, label_sets: list) -> None:
+    silences = [Silence(f"s{index}", tuple(matchers), START, END) for index, matchers in enumerate(matcher_lists)]
+    index = SilenceIndex(silences)
+    for labels in label_sets:
+        assert index.first(labels) == silenced_by(silences, labels)

@@ -62,6 +62,9 @@ def test_the_runs_did_their_work(result: dict) -> None:
         assert detail["notifications"] >= 50
         assert detail["sent"] == detail["notifications"]
         assert 0 < detail["messages_received"] <= detail["sent"]  # grouped: one message carries several
+    for sink in ("channel-http", "channel-file"):
+        detail = entries[sink]["detail"]
+        assert detail["count"] == detail["messages"] == 50 and detail["messages_per_second"] > 0
 
 
 def test_document_names_the_machine_and_parameters(result: dict) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from spm_rules.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, main
+from spm_rules.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, main, EXIT_UNDELIVERED
 from spm_rules.state.store import Store
 from tests.cli.test_runs import received
 from tests.fixtures.servers import HttpServer
@@ -97,7 +97,7 @@ def test_outbox_views_and_a_requeued_dead_letter_is_delivered_by_the_next_run(
         [KEY, "escalation", "pending", "A", "center, desk", "0", "-", "2026-11-25 20:00 (due)"],
     ]
 
-    assert main([*run, "--at", at(4).isoformat()]) == EXIT_OK
+    assert main([*run, "--at", at(4).isoformat()]) == EXIT_UNDELIVERED
     assert main([*view, "--failed", "--at", at(4).isoformat(), "--format", "json"]) == EXIT_OK
     [failed] = json.loads(capsys.readouterr().out)["notifications"]
     assert (failed["status"], failed["attempts"], failed["next_attempt_at"], failed["receivers"]) == ("failed", 1, "2026-11-25T12:01:00+00:00", ["center", "desk"])
@@ -105,7 +105,7 @@ def test_outbox_views_and_a_requeued_dead_letter_is_delivered_by_the_next_run(
     assert main([*view, "--dead"]) == EXIT_OK
     assert capsys.readouterr().out == "no notifications dead\n"
 
-    assert main([*run, "--at", at(4, 1).isoformat()]) == EXIT_OK
+    assert main([*run, "--at", at(4, 1).isoformat()]) == EXIT_UNDELIVERED
     assert main([*view, "--at", at(4, 1).isoformat()]) == EXIT_OK
     table = capsys.readouterr().out
     title, _header, row, *_folded = rows(table)

@@ -6,9 +6,9 @@ another receiver of the same key is retried (after a failure) or released (when 
 active window opens).  And a version-1 state database, made by the first migration,
 is upgraded in place with its pending notifications kept.
 
-Both receivers post to two paths of one recording server; with ``concurrency: 1`` the
-sends run in the order the rule names the receivers (``center``, then ``desk``), so a
-scripted 500 answers ``center``.
+The receivers post to paths of one recording server, except ``center`` where a test
+scripts a 500: each receiver has its own concurrency slots, so sends to ``center`` and
+``desk`` run at once and only a server of its own answers ``center`` predictably.
 """
 
 from __future__ import annotations
@@ -27,19 +27,20 @@ from spm_rules.state import tables
 from spm_rules.state.records import OutboxEntry
 from spm_rules.state.store import Store, notification_to_json
 from tests.alerting.helpers import note
-from tests.fixtures.servers import HttpServer
+from tests.fixtures.servers import HttpServer, serve_http
 from tests.state.helpers import RULESET_YAML, T0, at, ruleset, ticket
 
 KEY = "A|response|red|1"
 
 
-def _ruleset(server: HttpServer, *, desk_hours: str | None = None) -> Ruleset:
-    """``cc-test`` with its receivers on ``server``; ``desk_hours`` (UTC) gives the desk an active window."""
-    text = RULESET_YAML.replace("json://127.0.0.1:9/", server.json_url(""))
-    text = text.replace("delivery: {", "delivery: {concurrency: 1, ")
+def _ruleset(server: HttpServer, *, desk_hours: str | None = None, center: HttpServer | None = None) -> Ruleset:
+    """``cc-test`` with its receivers on ``server`` (``center`` on a server of its own, if
+    given); ``desk_hours`` (UTC) gives the desk an active window."""
+    text = RULESET_YAML.replace("json://127.0.0.1:9/center", (center or server).json_url("center"))
+    text = text.replace("json://127.0.0.1:9/", server.json_url(""))
     if desk_hours is not None:
         text = text.replace("desk: {urls: [", f"desk: {{active: {{timezone: UTC, hours: {{mon-fri: [\"{desk_hours}\"]}}}}, urls: [")
-    assert text.count(f"127.0.0.1:{server.port}/") == 3 and "concurrency: 1" in text and (desk_hours is None or desk_hours in text)
+    assert "127.0.0.1:9/" not in text and (desk_hours is None or desk_hours in text)
     return parse_ruleset(text, "cc-test.yaml")
 
 
@@ -61,20 +62,21 @@ def _paths(server: HttpServer) -> list[str]:
 
 
 def test_a_retry_after_a_500_reaches_only_the_receiver_that_failed(state_url: str, http_server: HttpServer) -> None:
-    http_server.responses = [500, 200]
-    rules = _ruleset(http_server)
+    with serve_http() as center:
+        center.responses = [500, 200]
+        rules = _ruleset(http_server, center=center)
 
-    _run(state_url, rules, at(4))  # A enters red: notify center (500) and desk (200)
-    entry = _entry(state_url)
-    assert (entry.status, entry.attempts, entry.delivered_to, entry.next_attempt_at) == ("failed", 1, ("desk",), at(4, 1))
-    assert entry.last_error is not None and entry.last_error.startswith("center json://") and entry.last_error.endswith("; sent to desk")
-    assert _paths(http_server) == ["/center", "/desk"]
+        _run(state_url, rules, at(4))  # A enters red: notify center (500) and desk (200)
+        entry = _entry(state_url)
+        assert (entry.status, entry.attempts, entry.delivered_to, entry.next_attempt_at) == ("failed", 1, ("desk",), at(4, 1))
+        assert entry.last_error is not None and entry.last_error.startswith("center json://") and entry.last_error.endswith("; sent to desk")
+        assert (_paths(center), _paths(http_server)) == (["/center"], ["/desk"])
 
-    _run(state_url, rules, at(4, 1))  # the retry
-    entry = _entry(state_url)
-    assert (entry.status, entry.attempts, entry.delivered_to) == ("sent", 2, ("desk", "center"))
-    _run(state_url, rules, at(4, 2))  # nothing left to send, and the repeat is not due
-    assert _paths(http_server) == ["/center", "/desk", "/center"]
+        _run(state_url, rules, at(4, 1))  # the retry
+        entry = _entry(state_url)
+        assert (entry.status, entry.attempts, entry.delivered_to) == ("sent", 2, ("desk", "center"))
+        _run(state_url, rules, at(4, 2))  # nothing left to send, and the repeat is not due
+        assert (_paths(center), _paths(http_server)) == (["/center", "/center"], ["/desk"])
     with Store(state_url) as store:
         told = [(e.kind, e.detail) for e in store.history("A") if e.key == KEY and e.kind in ("failed", "sent")]
     (failed, sent) = told
@@ -121,9 +123,9 @@ def _create_v1_database(url: str, now: datetime) -> None:
 
 def test_a_version_1_database_is_upgraded_and_its_pending_notification_delivered_once_per_receiver(state_url: str, http_server: HttpServer) -> None:
     _create_v1_database(state_url, T0)
-    http_server.responses = [500, 200]
-    rules = _ruleset(http_server)
-    with Store(state_url) as store:
+    with serve_http() as center, Store(state_url) as store:
+        center.responses = [500, 200]
+        rules = _ruleset(http_server, center=center)
         with store.engine.connect() as conn:
             assert conn.execute(select(tables.schema_migrations.c.version)).scalars().all() == list(range(1, tables.LATEST_VERSION + 1))
             upgraded = {column["name"]: column["nullable"] for column in inspect(conn).get_columns("outbox")}
@@ -134,8 +136,8 @@ def test_a_version_1_database_is_upgraded_and_its_pending_notification_delivered
         assert deliver_pending(store, alerting.AlertPipeline(rules), rules.delivery, at(4)) == {"failed": 1}
         assert deliver_pending(store, alerting.AlertPipeline(rules), rules.delivery, at(4, 1)) == {"sent": 1}
         (entry,) = store.outbox_entries()
-    assert (entry.status, entry.delivered_to) == ("sent", ("desk", "center"))
-    assert _paths(http_server) == ["/center", "/desk", "/center"]
+        assert (entry.status, entry.delivered_to) == ("sent", ("desk", "center"))
+        assert (_paths(center), _paths(http_server)) == (["/center", "/center"], ["/desk"])
 
 
 def test_receivers_once_recorded_are_never_forgotten() -> None:

@@ -38,6 +38,7 @@ def test_a_new_store_is_migrated_once_in_the_same_transaction_as_its_record(stat
                 (3, "receivers notified per escalation episode; audit record times"),
                 (4, "the ticket's reported facts"),
                 (5, "input row digests, next change instants and run marks for incremental runs"),
+                (6, "delivery claims on outbox rows"),
             ]
             assert tables.current_version(conn) == tables.LATEST_VERSION
             for table in tables.metadata.sorted_tables:
@@ -275,3 +276,21 @@ def test_the_audit_retention_goes_by_record_time(store: Store) -> None:
     assert [entry.kind for entry in store.history("T")] == ["new"]
     assert store.prune(at(25), audit=timedelta(days=1)) == {"transitions": 1}
     assert store.history("T") == []
+
+
+def test_claimed_rows_are_left_to_their_holder_until_it_dies_or_the_claim_expires(store: Store) -> None:
+    notes = [Notification(f"T{n}|response|red|1", "escalation", f"T{n}", ("desk",), {}, {}, NOW) for n in range(3)]
+    store.transaction("enqueue", lambda tx: tx.enqueue([Outgoing(note, "response", "red", 1) for note in notes], NOW))
+    alive, other = store.claim_holder(), store.claim_holder()
+    dead = f"{socket.gethostname()}:{2**22 + 12345}:gone"  # above any pid this host hands out
+    assert [entry.key for entry in store.claim_due(NOW, 1, alive)] == [notes[0].key]
+    assert [entry.key for entry in store.claim_due(NOW, 1, dead)] == [notes[1].key]
+    assert [entry.key for entry in store.claim_due(NOW, 5, other)] == [notes[2].key]  # the others are claimed
+    assert store.release_claims() == 1  # the dead process's claim only
+    assert [entry.key for entry in store.claim_due(NOW, 5, other)] == [notes[1].key]
+    assert store.claim_due(NOW, 5, alive, ttl=timedelta(0)) == []  # nothing left unclaimed
+    assert store.transaction("check", lambda tx: tx.claimed(alive, [note.key for note in notes])) == {notes[0].key}
+    store.release_claims(alive)
+    expired = store.claim_holder()
+    assert [entry.key for entry in store.claim_due(NOW, 5, expired, ttl=timedelta(0))] == [notes[0].key]
+    assert [entry.key for entry in store.claim_due(NOW, 5, alive)] == [notes[0].key]  # an expired claim is free
