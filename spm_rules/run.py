@@ -291,7 +291,8 @@ def run(
 
     Given a ``TicketReader``, a row whose text is the one the stored ticket was evaluated
     from, whose ``next_change_at`` has not passed and that has no repeat due is left alone
-    without being validated (``report.unchanged``); ``full`` evaluates every ticket (the
+    without being validated (``report.unchanged``); a row the reader warns about, or whose
+    route decisions conflict, is evaluated at every run, so every run reports it.  ``full`` evaluates every ticket (the
     result is the same, at the cost of evaluating everything).  Without a ``deliverer``
     notifications stay pending in the outbox (a later run, or another process, delivers
     them).  A ``lease`` is renewed after each batch so a long run keeps the run lock;
@@ -311,10 +312,11 @@ def run(
     repeats_due = set() if full else store.repeats_due(now)
 
     def taken(batch: list[_Row]) -> tuple[list[Ticket], dict[str, str]]:
-        """The batch's tickets to evaluate in full, with their row digests."""
+        """The batch's tickets to evaluate in full, with their row digests (of a ticket listed
+        twice, its last row counts, as in ``apply_batch``)."""
         ids = [row.ticket_id for row in batch if row.ticket_id is not None and worker.owns(row.ticket_id)]
         marks = {} if full else store.ticket_marks(ids)
-        found: list[Ticket] = []
+        found: dict[str, Ticket] = {}
         hashes: dict[str, str] = {}
         for row in batch:
             if row.ticket_id is not None and not worker.owns(row.ticket_id):
@@ -328,25 +330,32 @@ def run(
                 and (mark.next_change_at is None or mark.next_change_at > now)
                 and row.ticket_id not in repeats_due
             ):
+                found.pop(row.ticket_id, None)
                 report.unchanged += 1
                 report.evaluated += 1
                 for policy, level in mark.levels.items():
                     report.levels[(policy, level or "ok")] += 1
                 continue
+            warned = len(reader.warnings) if reader is not None else 0
             ticket = row.ticket if row.raw is None or reader is None else reader.validate(row.raw)
             if ticket is None:
                 continue
             if row.ticket_id is None and not worker.owns(ticket.id):
                 report.other_workers += 1
                 continue
-            found.append(ticket)
-            hashes[ticket.id] = row.digest
-        return found, hashes
+            found.pop(ticket.id, None)
+            found[ticket.id] = ticket
+            if reader is None or len(reader.warnings) == warned:
+                hashes[ticket.id] = row.digest  # a row read with warnings keeps none: each run reads it again and warns
+        return list(found.values()), hashes
 
     for rows in batched(_rows(tickets, key), batch_size):
         batch, hashes = taken(rows)
         if batch:
             results = list(engine.evaluate(batch, now))
+            for result in results:
+                if result.route_conflicts:
+                    hashes.pop(result.ticket.id, None)  # evaluated and reported at every run, like a warning
             _record(report, results, apply_batch(store, lifecycle, results, now, hashes), on_transitions)
         if lease is not None:
             lease.renew()
