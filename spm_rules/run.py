@@ -25,6 +25,7 @@ for the run's duration.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections import Counter
@@ -32,7 +33,7 @@ from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from . import alerting
 from .batches import batched
@@ -73,6 +74,9 @@ log = logging.getLogger("spm_rules.run")
 BATCH_SIZE = 500
 #: Notifications claimed and handed to the deliverer at once (grouped within it; sent again after a crash in its delivery).
 DELIVERY_BATCH = 500
+#: A long run renews the run lock this many times per lease lifetime (not after every batch:
+#: each renewal is a committed write).
+LEASE_RENEWALS = 10
 #: Open escalations listed by name in a digest (the counts cover all of them).
 DIGEST_ITEMS = 200
 
@@ -258,8 +262,7 @@ def fingerprint(ruleset: Ruleset, default_timezone: str | None) -> bytes:
     return hashlib.blake2b(context.encode("utf-8"), digest_size=32).digest()
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     """One ticket of the input as the run takes it: its id and digest, and either the ticket
     already validated (a caller's ``Ticket``) or the raw row to validate when needed."""
 
@@ -298,13 +301,15 @@ def run(
 
     Given a ``TicketReader``, a row whose text is the one the stored ticket was evaluated
     from, whose ``next_change_at`` has not passed and that has no repeat due is left alone
-    without being validated (``report.unchanged``); ``full`` evaluates every ticket (the
-    result is the same, at the cost of evaluating everything).  Without a ``deliverer``
-    notifications stay pending in the outbox (a later run, or another process, delivers
-    them).  A ``lease`` is renewed after each batch so a long run keeps the run lock;
-    ``progress`` is called with the count of tickets taken.  ``on_transitions`` receives
-    each batch's transitions as they are committed, instead of ``report.transitions``
-    keeping them all (memory then stays flat however many tickets change).
+    without being validated (``report.unchanged``); a row the reader warns about, or whose
+    route decisions conflict, is evaluated at every run, so every run reports it.  ``full``
+    evaluates every ticket (the result is the same, at the cost of evaluating everything).
+    Without a ``deliverer`` notifications stay pending in the outbox (a later run, or
+    another process, delivers them).  A ``lease`` is renewed between batches, ten times
+    per lease lifetime, so a long run keeps the run lock; ``progress`` is called with the
+    count of tickets taken.  ``on_transitions`` receives each batch's transitions as they
+    are committed, instead of ``report.transitions`` keeping them all (memory then stays
+    flat however many tickets change).
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -316,50 +321,75 @@ def run(
     reader = tickets if isinstance(tickets, TicketReader) else None
     key = fingerprint(ruleset, reader.default_timezone if reader is not None else None)
     repeats_due = set() if full else store.repeats_due(now)
+    stored_levels: Counter[str] = Counter()  # the levels of the tickets left alone, as stored (JSON text)
+    renewed = started
 
     def taken(batch: list[_Row]) -> tuple[list[Ticket], dict[str, str]]:
-        """The batch's tickets to evaluate in full, with their row digests."""
+        """The batch's tickets to evaluate in full, with their row digests (of a ticket listed
+        twice, its last row counts, as in ``apply_batch``)."""
         ids = [row.ticket_id for row in batch if row.ticket_id is not None and worker.owns(row.ticket_id)]
-        marks = {} if full else store.ticket_marks(ids)
-        found: list[Ticket] = []
+        marks = {} if full else store.ticket_marks(ids, now)
+        found: dict[str, Ticket] = {}
         hashes: dict[str, str] = {}
         for row in batch:
             if row.ticket_id is not None and not worker.owns(row.ticket_id):
                 report.other_workers += 1
                 continue
             mark = marks.get(row.ticket_id) if row.ticket_id is not None else None
-            if (
-                mark is not None
-                and mark.row_hash == row.digest
-                and (mark.last_seen_at is None or mark.last_seen_at <= now)
-                and (mark.next_change_at is None or mark.next_change_at > now)
-                and row.ticket_id not in repeats_due
-            ):
+            if mark is not None and mark.settled and mark.row_hash == row.digest and row.ticket_id not in repeats_due:
+                found.pop(row.ticket_id, None)
                 report.unchanged += 1
                 report.evaluated += 1
-                for policy, level in mark.levels.items():
-                    report.levels[(policy, level or "ok")] += 1
+                stored_levels[mark.levels] += 1
                 continue
+            warned = len(reader.warnings) if reader is not None else 0
             ticket = row.ticket if row.raw is None or reader is None else reader.validate(row.raw)
             if ticket is None:
                 continue
             if row.ticket_id is None and not worker.owns(ticket.id):
                 report.other_workers += 1
                 continue
-            found.append(ticket)
-            hashes[ticket.id] = row.digest
-        return found, hashes
+            found.pop(ticket.id, None)
+            found[ticket.id] = ticket
+            if reader is None or len(reader.warnings) == warned:
+                hashes[ticket.id] = row.digest  # a row read with warnings keeps none: each run reads it again and warns
+        return list(found.values()), hashes
 
+    pending: list[Ticket] = []
+    pending_hashes: dict[str, str] = {}
+
+    def apply_pending() -> None:
+        results = list(engine.evaluate(pending, now))
+        for result in results:
+            if result.route_conflicts:
+                pending_hashes.pop(result.ticket.id, None)  # evaluated and reported at every run, like a warning
+        _record(report, results, apply_batch(store, lifecycle, results, now, pending_hashes), on_transitions)
+        pending.clear()
+        pending_hashes.clear()
+
+    # Rows are looked up a batch at a time; the tickets to evaluate gather into full batches
+    # (a steady run's few changed tickets are scattered over the whole feed).
     for rows in batched(_rows(tickets, key), batch_size):
         batch, hashes = taken(rows)
-        if batch:
-            results = list(engine.evaluate(batch, now))
-            _record(report, results, apply_batch(store, lifecycle, results, now, hashes), on_transitions)
-        if lease is not None:
+        for ticket in batch:
+            pending.append(ticket)
+            if ticket.id in hashes:
+                pending_hashes[ticket.id] = hashes[ticket.id]
+            else:
+                pending_hashes.pop(ticket.id, None)
+        if len(pending) >= batch_size:
+            apply_pending()
+        if lease is not None and time.perf_counter() - renewed >= lease.ttl.total_seconds() / LEASE_RENEWALS:
             lease.renew()
+            renewed = time.perf_counter()
         if progress is not None:
             progress(report.evaluated)
+    if pending:
+        apply_pending()
 
+    for text, count in stored_levels.items():
+        for policy, level in json.loads(text).items():
+            report.levels[(policy, level or "ok")] += count
     store.mark_run(now)
     fired, skipped_ticks = fire_schedules(store, ruleset.schedules, now, ruleset=ruleset)
     report.schedules_fired, report.schedules_skipped = fired, skipped_ticks

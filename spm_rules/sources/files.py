@@ -34,10 +34,9 @@ import math
 import re
 import shutil
 import sys
-from dataclasses import dataclass
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, TextIO
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, TextIO
 
 from pydantic import ValidationError
 
@@ -77,7 +76,7 @@ def _label(codec: str) -> str:
 
 def _undecoded(text: str, codec: str, where: str) -> tuple[str, str] | None:
     """(message, hint) for the first byte of ``text`` that did not decode in ``codec``; None if all did."""
-    found = _UNDECODED.search(text)
+    found = None if text.isascii() else _UNDECODED.search(text)
     if found is None:
         return None
     plain = "utf-8" if codec == "utf-8-sig" else codec  # utf-8-sig would count a BOM it never read
@@ -236,8 +235,7 @@ def _strings(value: Any) -> Iterator[tuple[str, str]]:
         yield "", value
 
 
-@dataclass(frozen=True)
-class RawRow:
+class RawRow(NamedTuple):
     """One row of a source before validation: its place, its parsed data, and its text as
     read (a JSON Lines row; None for a JSON array item or a CSV row)."""
 

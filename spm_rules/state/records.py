@@ -90,12 +90,13 @@ class TicketState:
 @dataclass(frozen=True)
 class TicketMark:
     """What a run reads of a stored ticket to tell whether it must evaluate it again: the
-    row digest, when its evaluation next changes, when a run last changed it, and its levels."""
+    row digest, whether it is settled at the run's instant (its ``next_change_at`` is still
+    ahead and no later run wrote it), and its levels as stored (JSON text: a run counts
+    them without parsing each)."""
 
     row_hash: str | None
-    next_change_at: datetime | None
-    last_seen_at: datetime | None
-    levels: dict[str, str | None]
+    settled: bool
+    levels: str
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, bindparam, create_engine, delete, event, func, or_, select, update
+from sqlalchemy import Connection, Engine, Row, Text, and_, bindparam, create_engine, delete, event, func, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
@@ -711,16 +711,21 @@ class Store:
                 conn.execute(stmt, [{"ticket_id": ticket_id, "levels": {}, "tags": [], "archived": False} for ticket_id in missing])
         return len(missing)
 
-    def ticket_marks(self, ids: Iterable[str]) -> dict[str, TicketMark]:
-        """The marks of the stored tickets among ``ids`` (one read, no lock): what a run
-        needs to leave an unchanged ticket alone."""
+    def ticket_marks(self, ids: Iterable[str], now: datetime) -> dict[str, TicketMark]:
+        """The marks of the stored tickets among ``ids`` at ``now`` (one read, no lock): what
+        a run needs to leave an unchanged ticket alone.  The instants are compared in SQL
+        and the levels left as text, so a mark costs no parsing."""
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        columns = (tickets.c.ticket_id, tickets.c.row_hash, tickets.c.next_change_at, tickets.c.last_seen_at, tickets.c.levels)
+        settled = and_(
+            or_(tickets.c.next_change_at.is_(None), tickets.c.next_change_at > now),
+            or_(tickets.c.last_seen_at.is_(None), tickets.c.last_seen_at <= now),
+        )
+        columns = (tickets.c.ticket_id, tickets.c.row_hash, settled.label("settled"), type_coerce(tickets.c.levels, Text).label("levels"))
         with self._tx("read ticket marks", write=False) as conn:
             rows = conn.execute(select(*columns).where(tickets.c.ticket_id.in_(wanted)))
-            return {row.ticket_id: TicketMark(row.row_hash, row.next_change_at, row.last_seen_at, row.levels or {}) for row in rows}
+            return {ticket_id: TicketMark(row_hash, bool(quiet), levels or "{}") for ticket_id, row_hash, quiet, levels in rows}
 
     def repeats_due(self, now: datetime) -> set[str]:
         """The tickets with an open, unacknowledged escalation whose repeat interval has

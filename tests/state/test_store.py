@@ -92,8 +92,8 @@ def test_a_version_4_database_gets_row_digests_and_its_tickets_are_evaluated_aga
             upgraded = {column["name"]: column["nullable"] for column in inspect(conn).get_columns("tickets")}
             assert upgraded == {column.name: column.nullable for column in tables.tickets.c}
             assert conn.dialect.has_table(conn, "run_marks")
-        (mark,) = store.ticket_marks(["A"]).values()
-        assert (mark.row_hash, mark.next_change_at) == (None, None)
+        (mark,) = store.ticket_marks(["A"], NOW).values()
+        assert (mark.row_hash, mark.settled, mark.levels) == (None, True, "{}")
         assert store.last_run_at() is None
         store.mark_run(NOW)
         store.mark_run(NOW - timedelta(hours=1))
