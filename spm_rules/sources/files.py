@@ -27,7 +27,6 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import hashlib
 import io
 import json
 import math
@@ -35,6 +34,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, TextIO
 
@@ -76,7 +76,11 @@ def _label(codec: str) -> str:
 
 def _undecoded(text: str, codec: str, where: str) -> tuple[str, str] | None:
     """(message, hint) for the first byte of ``text`` that did not decode in ``codec``; None if all did."""
-    found = _UNDECODED.search(text)
+    try:
+        text.encode("utf-8")  # far faster than the search below, and fails on every undecoded byte
+        return None
+    except UnicodeEncodeError:
+        found = _UNDECODED.search(text)
     if found is None:
         return None
     plain = "utf-8" if codec == "utf-8-sig" else codec  # utf-8-sig would count a BOM it never read
@@ -106,9 +110,14 @@ class _NonFinite(float):
     def __new__(cls, text: str) -> "_NonFinite":
         value = super().__new__(cls, "nan")
         value.text = text
+        _parsed.non_finite = True
         return value
 
     text: str
+
+
+#: Whether the text this thread parsed last held a non-finite number (set by the parse hooks).
+_parsed = threading.local()
 
 
 def _number(text: str) -> float:
@@ -116,11 +125,20 @@ def _number(text: str) -> float:
     return value if math.isfinite(value) else _NonFinite(text)
 
 
+def _decode(text: str) -> Any:
+    _parsed.non_finite = False
+    return _DECODER.decode(text)
+
+
+def _raw_decode(text: str, start: int) -> tuple[Any, int]:
+    _parsed.non_finite = False
+    return _DECODER.raw_decode(text, start)
+
+
 #: Bits of the duplicate pass's Bloom filter (8 MiB): few false candidates up to ten million rows.
 _BLOOM_BITS = 1 << 26
 _NUL = "holds a NUL character (U+0000), which no state database stores"
 _DECODER = json.JSONDecoder(parse_float=_number, parse_constant=_NonFinite)
-_OPENERS = re.compile(r"[\[{]")
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
@@ -154,8 +172,10 @@ def _depth(value: Any) -> int:
 
 def _checked(value: Any, text: str) -> Any:
     """``value`` (parsed from ``text``) if spm-rules can keep it; _Refused naming the field otherwise."""
-    if len(_OPENERS.findall(text)) > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
         raise _Refused("json", f"nested deeper than {MAX_DEPTH} levels")
+    if not getattr(_parsed, "non_finite", True) and "\\u0000" not in text:  # the walk below costs more than the parse
+        return value
     for field, item in _values(value):
         if isinstance(item, _NonFinite):
             raise _Refused(field or "ticket", f"{item.text} is not a number a ticket may hold (NaN and infinite values are refused)")
@@ -167,7 +187,7 @@ def _checked(value: Any, text: str) -> Any:
 def _loads(text: str) -> Any:
     """One JSON row, checked (see :func:`_checked`); JSONDecodeError or _Refused when it cannot be read."""
     try:
-        value = _DECODER.decode(text)
+        value = _decode(text)
     except RecursionError:
         raise _Refused("json", f"nested deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError:
@@ -262,6 +282,7 @@ class TicketReader:
         self.problems: list[TicketProblem] = []
         self.warnings: list[TicketProblem] = []
         self.count = 0
+        self._checks = True
 
     def __iter__(self) -> Iterator[Ticket]:
         stream = self._open()
@@ -317,9 +338,9 @@ class TicketReader:
                 ticket_id = _row_id(data)
                 if ticket_id is None:
                     continue
-                digest = int.from_bytes(hashlib.blake2b(ticket_id.encode("utf-8", "surrogatepass"), digest_size=12).digest(), "big")
+                digest = hash(ticket_id)  # salted per process, which is all one read needs
                 seen = True
-                for shift in (0, 32, 64):
+                for shift in (0, 32):
                     position = (digest >> shift) % _BLOOM_BITS
                     if not bits[position >> 3] & 1 << (position & 7):
                         seen = False
@@ -339,8 +360,21 @@ class TicketReader:
         return {ticket_id: found[-1] for ticket_id, found in rows.items() if len(found) > 1}
 
     def _scout(self) -> "TicketReader":
-        """A reader of the same source whose problems nobody reports (for the duplicate passes)."""
-        return TicketReader(self.path, fmt=self.format, encoding=self.encoding)
+        """A reader of the same source for the duplicate passes: rows parsed without the
+        checks of :func:`_checked` (a refused row still has its id, and supersedes), and
+        problems nobody reports."""
+        scout = TicketReader(self.path, fmt=self.format, encoding=self.encoding)
+        scout._checks = False
+        return scout
+
+    def _parse(self, text: str) -> Any:
+        """One JSON text: checked (:func:`_loads`), or for a scout only parsed."""
+        if self._checks:
+            return _loads(text)
+        try:
+            return _DECODER.decode(text)
+        except (RecursionError, ValueError):
+            raise _Refused("json", "cannot be read") from None
 
     def _undecoded(self, row: int, field: str, text: str, where: str, ticket_id: str | None = None) -> bool:
         """Record a problem and say True when ``text`` holds bytes that did not decode."""
@@ -383,7 +417,7 @@ class TicketReader:
                 if not line.strip() or self._undecoded(lines.number, "encoding", line, "the row"):
                     continue
                 try:
-                    yield lines.number, _loads(line)
+                    yield lines.number, self._parse(line)
                 except json.JSONDecodeError as exc:
                     self.problems.append(TicketProblem(self.path, lines.number, "json", f"malformed JSON: {exc.msg} at column {exc.colno}"))
                 except _Refused as exc:
@@ -415,7 +449,7 @@ class TicketReader:
             index += 1
             start = position
             try:
-                value, end = _DECODER.raw_decode(text, start)
+                value, end = _raw_decode(text, start)
             except json.JSONDecodeError as exc:
                 self._malformed(text, exc.pos, exc.msg)
                 return
@@ -431,6 +465,9 @@ class TicketReader:
             position = blank.match(text, end).end()  # type: ignore[union-attr]
             if end - start > MAX_ROW_CHARS:
                 self.problems.append(TicketProblem(self.path, index, "row", f"longer than {MAX_ROW_CHARS:,} characters"))
+                continue
+            if not self._checks:
+                yield index, value
                 continue
             try:
                 _checked(value, text[start:end])
@@ -480,7 +517,7 @@ class TicketReader:
                     if "\x00" in cell:
                         raise _Refused("", _NUL)
                     if column in _HISTORY_FIELDS:
-                        _set(data, column, _loads(cell))
+                        _set(data, column, self._parse(cell))
                     else:
                         _set(data, column, cell if column in TICKET_FIELDS else _typed(cell))
             except json.JSONDecodeError as exc:
