@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, TextIO
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, TextIO, TypeVar
 
 from pydantic import ValidationError
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TicketReader", "read_tickets", "REQUIRED_COLUMNS", "check_encoding", "MAX_ROW_CHARS", "MAX_DEPTH"]
 
+_Item = TypeVar("_Item")
 #: The longest row read, in characters (a ticket with a long history is a few kilobytes).
 MAX_ROW_CHARS = 1024 * 1024
 #: The deepest nesting of arrays and objects in a ticket (its histories are three deep).
@@ -406,14 +407,7 @@ class TicketReader:
             yield from self._json_rows(stream.read())
         else:
             lines = _BoundedLines(stream)
-            while True:
-                try:
-                    line = next(lines)
-                except StopIteration:
-                    return
-                except _Refused as exc:
-                    self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
-                    continue
+            for line in self._each(lines, lines):
                 if not line.strip() or self._undecoded(lines.number, "encoding", line, "the row"):
                     continue
                 try:
@@ -422,6 +416,20 @@ class TicketReader:
                     self.problems.append(TicketProblem(self.path, lines.number, "json", f"malformed JSON: {exc.msg} at column {exc.colno}"))
                 except _Refused as exc:
                     self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
+
+    def _each(self, source: Iterator[_Item], lines: _BoundedLines) -> Iterator[_Item]:
+        """The items of ``source`` (lines, or CSV records read from ``lines``): a line too
+        long or a record the csv module cannot parse is a problem at its line, and the
+        next item is read."""
+        while True:
+            try:
+                yield next(source)
+            except StopIteration:
+                return
+            except _Refused as exc:
+                self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
+            except csv.Error as exc:
+                self.problems.append(TicketProblem(self.path, lines.number, "csv", f"malformed CSV: {exc}"))
 
     def _json_rows(self, text: str) -> Iterator[tuple[int, Any]]:
         """The elements of a JSON array, one at a time: an element refused costs only itself;
@@ -493,17 +501,7 @@ class TicketReader:
             return
         if fieldnames is None or not self._header_usable(list(fieldnames)):
             return
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except _Refused as exc:
-                self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
-                continue
-            except csv.Error as exc:
-                self.problems.append(TicketProblem(self.path, lines.number, "csv", f"malformed CSV: {exc}"))
-                continue
+        for record in self._each(reader, lines):
             row = lines.number  # the record's last line (csv's own count skips refused lines)
             data: dict[str, Any] = {}
             ticket_id = record.get("id") or None
