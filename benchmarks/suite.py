@@ -504,6 +504,7 @@ def _run_detail(metrics: dict[str, float]) -> dict[str, Any]:
     transitions = {key.split(".", 1)[1]: int(value) for key, value in metrics.items() if key.startswith("run_transitions.")}
     return {
         "evaluated": int(metrics.get("run_tickets.evaluated", 0)),
+        "unchanged": int(metrics.get("run_tickets.unchanged", 0)),
         "transitions": transitions,
         "enqueued": int(metrics.get("run_notifications.enqueued", 0)),
         "sent": int(metrics.get("run_notifications.sent", 0)),

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Collection, Iterable, Iterator
+from functools import cached_property
+from typing import Any, Collection, Iterable, Iterator, Mapping
 
 from .batches import batched
 from .clock.calendar import Calendar, compile_calendars
@@ -61,7 +62,11 @@ def ticket_fact(ticket: Ticket, provider_reported: str | None) -> dict[str, Any]
 
 @dataclass(frozen=True)
 class Decision:
-    """One action a rule decided for one ticket, with the reason it fired."""
+    """One action a rule decided for one ticket, with the reason it fired.
+
+    ``why`` is put into words from the rule's condition and the fact it matched when it
+    is first read: most decisions are diffed away and never written or sent.
+    """
 
     ticket_id: str
     rule: str
@@ -70,7 +75,13 @@ class Decision:
     policy: str | None
     stage: str | None
     level: str | None
-    why: str
+    condition: Condition | None = field(default=None, compare=False, repr=False)
+    fact: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def why(self) -> str:
+        """``rule 'name': `` and, value by value, why its condition held."""
+        return f"rule {self.rule!r}: " + (explain(self.condition, self.fact) if self.condition is not None else "always")
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -290,7 +301,6 @@ class Engine:
         return route, tuple(dict.fromkeys(lost))
 
     def _decisions(self, ticket: Ticket, status: SlaStatus | None, fact: dict[str, Any], rule: RuleSpec) -> Iterator[Decision]:
-        why = f"rule {rule.name!r}: " + (explain(rule.when, fact) if rule.when is not None else "always")
         for kind, arguments in self._actions[rule.name]:
             yield Decision(
                 ticket_id=ticket.id,
@@ -300,7 +310,8 @@ class Engine:
                 policy=status.policy if status else None,
                 stage=status.stage if status else ticket.stage,
                 level=status.level if status else None,
-                why=why,
+                condition=rule.when,
+                fact=fact,
             )
 
 

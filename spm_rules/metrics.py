@@ -73,6 +73,7 @@ def run_metrics(
     tickets = Metric("spm_rules_run_tickets", "Tickets in the last run, by result.")
     for result, count in (
         ("evaluated", report.evaluated),
+        ("unchanged", report.unchanged),
         ("rejected", report.rejected),
         ("other_workers", report.other_workers),
         ("locked_elsewhere", report.locked_elsewhere),

@@ -31,7 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from . import alerting
 from .batches import batched
@@ -40,6 +40,7 @@ from .notifications import Deliverer, DeliveryOutcome, Notification
 from .ruleset.schema import DeliverySpec, Ruleset
 from .reports.indicators import schedule_report
 from .schedules import ScheduleSpec, TickPlan, digest_report, plan_ticks, schedule_key
+from .sources.files import RawRow, TicketReader
 from .state.lifecycle import Lifecycle, TicketPlan
 from .state.records import OutboxEntry, Outgoing, Settlement, Transition
 from .state.store import Lease, StateTx, Store, mask_secrets, notification_from_json
@@ -49,6 +50,8 @@ __all__ = [
     "WorkerSlot",
     "RunReport",
     "run",
+    "row_digest",
+    "fingerprint",
     "apply_batch",
     "BatchResult",
     "active_alert_labels",
@@ -108,16 +111,21 @@ class WorkerSlot:
 
 @dataclass
 class RunReport:
-    """What one run did: counts for the summary and metrics, and the transitions themselves.
+    """What one run did: counts for the summary and metrics, and the transitions themselves
+    (unless the run handed them to a sink as it went, see :func:`run`).
 
-    ``route_conflicts`` are the (ticket id, conflict) of every route decision that lost to
-    an earlier rule's route to another provider in this run.
+    ``evaluated`` counts the tickets of this worker the run took, ``unchanged`` those of
+    them it left alone after a hash lookup (same input row, nothing due): their levels
+    are counted as stored.  ``route_conflicts`` are the (ticket id, conflict) of every
+    route decision that lost to an earlier rule's route to another provider among the
+    tickets evaluated in full.
     """
 
     now: datetime
     ruleset: str
     worker: WorkerSlot = field(default_factory=WorkerSlot)
     evaluated: int = 0
+    unchanged: int = 0
     rejected: int = 0
     other_workers: int = 0
     locked_elsewhere: int = 0
@@ -125,17 +133,13 @@ class RunReport:
     levels: Counter[tuple[str, str]] = field(default_factory=Counter)
     route_conflicts: list[tuple[str, RouteConflict]] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
+    transition_counts: Counter[str] = field(default_factory=Counter)
     enqueued: int = 0
     delivery: Counter[str] = field(default_factory=Counter)
     schedules_fired: list[tuple[str, datetime]] = field(default_factory=list)
     schedules_skipped: int = 0
     pruned: dict[str, int] = field(default_factory=dict)
     duration: float = 0.0
-
-    @property
-    def transition_counts(self) -> Counter[str]:
-        """Ticket transitions by kind (notifications and schedules left out)."""
-        return Counter(t.kind for t in self.transitions if t.kind in STATE_KINDS)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for ``--format json``."""
@@ -148,6 +152,7 @@ class RunReport:
             "worker": str(self.worker),
             "tickets": {
                 "evaluated": self.evaluated,
+                "unchanged": self.unchanged,
                 "rejected": self.rejected,
                 "other_workers": self.other_workers,
                 "locked_elsewhere": self.locked_elsewhere,
@@ -181,19 +186,23 @@ class BatchResult:
     stale: int
 
 
-def apply_batch(store: Store, lifecycle: Lifecycle, results: Sequence[TicketResult], now: datetime) -> BatchResult:
+def apply_batch(
+    store: Store, lifecycle: Lifecycle, results: Sequence[TicketResult], now: datetime, row_hashes: Mapping[str, str] | None = None
+) -> BatchResult:
     """Diff one batch against the store and write the result in one transaction.
 
-    A ticket listed twice in the batch counts once (its last row).
+    A ticket listed twice in the batch counts once (its last row).  ``row_hashes`` are the
+    digests of the tickets' input rows, kept with their state (see :func:`row_digest`).
     """
     latest = {result.ticket.id: result for result in results}
+    hashes = row_hashes or {}
     store.reserve_tickets(latest)
 
     def work(tx: StateTx) -> BatchResult:
         locked = tx.lock_tickets(latest)
         stored = {ticket_id: state for ticket_id, state in locked.items() if state.last_seen_at is None or state.last_seen_at <= now}
         records = tx.escalations(stored)
-        plans = [lifecycle.plan(latest[ticket_id], stored[ticket_id], records[ticket_id], now) for ticket_id in sorted(stored)]
+        plans = [lifecycle.plan(latest[ticket_id], stored[ticket_id], records[ticket_id], now, row_hash=hashes.get(ticket_id)) for ticket_id in sorted(stored)]
         tx.save_tickets([plan.ticket for plan in plans if plan.ticket_changed])
         tx.save_escalations([esc for plan in plans for esc in plan.escalations])
         tx.record([entry for plan in plans for entry in plan.transitions])
@@ -227,10 +236,45 @@ def active_alert_labels(store: Store) -> Callable[[datetime], list[dict[str, str
     return labels
 
 
+def row_digest(fingerprint: bytes, content: str) -> str:
+    """The digest a ticket's input row is known by: its content under one evaluation
+    context (``fingerprint``: the ruleset, the time zone naive times are read in and the
+    spm-rules version, so that a change of any of them re-evaluates every ticket once)."""
+    return hashlib.blake2b(content.encode("utf-8", "surrogateescape"), digest_size=16, key=fingerprint).hexdigest()
+
+
+def fingerprint(ruleset: Ruleset, default_timezone: str | None) -> bytes:
+    """The evaluation context of a run, as a key for :func:`row_digest`."""
+    from . import __version__
+
+    context = f"{__version__}\0{default_timezone or ''}\0{ruleset.model_dump_json()}"
+    return hashlib.blake2b(context.encode("utf-8"), digest_size=32).digest()
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One ticket of the input as the run takes it: its id and digest, and either the ticket
+    already validated (a caller's ``Ticket``) or the raw row to validate when needed."""
+
+    ticket_id: str | None
+    digest: str
+    ticket: Ticket | None = None
+    raw: RawRow | None = None
+
+
+def _rows(tickets: Iterable[Ticket] | TicketReader, key: bytes) -> Iterator[_Row]:
+    if isinstance(tickets, TicketReader):
+        for raw in tickets.raw_rows():
+            yield _Row(raw.ticket_id, row_digest(key, raw.content()), raw=raw)
+    else:
+        for ticket in tickets:
+            yield _Row(ticket.id, row_digest(key, ticket.model_dump_json()), ticket=ticket)
+
+
 def run(
     store: Store,
     ruleset: Ruleset,
-    tickets: Iterable[Ticket],
+    tickets: Iterable[Ticket] | TicketReader,
     now: datetime,
     deliverer: Deliverer | None = None,
     *,
@@ -240,12 +284,20 @@ def run(
     delivery_batch: int = DELIVERY_BATCH,
     lease: Lease | None = None,
     progress: Callable[[int], None] | None = None,
+    full: bool = False,
+    on_transitions: Callable[[Sequence[Transition]], None] | None = None,
 ) -> RunReport:
     """One stateful run at ``now``; see the module docstring.
 
-    Without a ``deliverer`` notifications stay pending in the outbox (a later run, or
-    another process, delivers them).  A ``lease`` is renewed after each batch so a long
-    run keeps the run lock; ``progress`` is called with the count of tickets evaluated.
+    Given a ``TicketReader``, a row whose text is the one the stored ticket was evaluated
+    from, whose ``next_change_at`` has not passed and that has no repeat due is left alone
+    without being validated (``report.unchanged``); ``full`` evaluates every ticket (the
+    result is the same, at the cost of evaluating everything).  Without a ``deliverer``
+    notifications stay pending in the outbox (a later run, or another process, delivers
+    them).  A ``lease`` is renewed after each batch so a long run keeps the run lock;
+    ``progress`` is called with the count of tickets taken.  ``on_transitions`` receives
+    each batch's transitions as they are committed, instead of ``report.transitions``
+    keeping them all (memory then stays flat however many tickets change).
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -254,36 +306,54 @@ def run(
     report = RunReport(now, ruleset.name, worker)
     engine = engine or Engine(ruleset)
     lifecycle = Lifecycle(ruleset)
+    reader = tickets if isinstance(tickets, TicketReader) else None
+    key = fingerprint(ruleset, reader.default_timezone if reader is not None else None)
+    repeats_due = set() if full else store.repeats_due(now)
 
-    def mine(source: Iterable[Ticket]) -> Iterator[Ticket]:
-        for ticket in source:
-            if worker.owns(ticket.id):
-                yield ticket
-            else:
+    def taken(batch: list[_Row]) -> tuple[list[Ticket], dict[str, str]]:
+        """The batch's tickets to evaluate in full, with their row digests."""
+        ids = [row.ticket_id for row in batch if row.ticket_id is not None and worker.owns(row.ticket_id)]
+        marks = {} if full else store.ticket_marks(ids)
+        found: list[Ticket] = []
+        hashes: dict[str, str] = {}
+        for row in batch:
+            if row.ticket_id is not None and not worker.owns(row.ticket_id):
                 report.other_workers += 1
+                continue
+            mark = marks.get(row.ticket_id) if row.ticket_id is not None else None
+            if (
+                mark is not None
+                and mark.row_hash == row.digest
+                and (mark.last_seen_at is None or mark.last_seen_at <= now)
+                and (mark.next_change_at is None or mark.next_change_at > now)
+                and row.ticket_id not in repeats_due
+            ):
+                report.unchanged += 1
+                report.evaluated += 1
+                for policy, level in mark.levels.items():
+                    report.levels[(policy, level or "ok")] += 1
+                continue
+            ticket = row.ticket if row.raw is None or reader is None else reader.validate(row.raw)
+            if ticket is None:
+                continue
+            if row.ticket_id is None and not worker.owns(ticket.id):
+                report.other_workers += 1
+                continue
+            found.append(ticket)
+            hashes[ticket.id] = row.digest
+        return found, hashes
 
-    for batch in batched(engine.evaluate(mine(tickets), now), batch_size):
-        done = apply_batch(store, lifecycle, batch, now)
-        report.evaluated += len(batch)
-        report.locked_elsewhere += done.locked
-        report.stale += done.stale
-        for result in batch:
-            for status in result.statuses:
-                report.levels[(status.policy, status.level or "ok")] += 1
-            for conflict in result.route_conflicts:
-                report.route_conflicts.append((result.ticket.id, conflict))
-                log.warning("route conflict", extra={"fields": {"ticket": result.ticket.id, "conflict": conflict.describe()}})
-        for plan in done.plans:
-            report.transitions.extend(plan.transitions)
-            report.enqueued += len(plan.outgoing)
-            for entry in plan.transitions:
-                fields = {"kind": entry.kind, "ticket": entry.ticket_id, "policy": entry.policy, "sla_level": entry.level, "rule": entry.rule, "detail": entry.detail}
-                log.debug("transition", extra={"fields": fields})
+    for rows in batched(_rows(tickets, key), batch_size):
+        batch, hashes = taken(rows)
+        if batch:
+            results = list(engine.evaluate(batch, now))
+            _record(report, results, apply_batch(store, lifecycle, results, now, hashes), on_transitions)
         if lease is not None:
             lease.renew()
         if progress is not None:
             progress(report.evaluated)
 
+    store.mark_run(now)
     fired, skipped_ticks = fire_schedules(store, ruleset.schedules, now, ruleset=ruleset)
     report.schedules_fired, report.schedules_skipped = fired, skipped_ticks
     report.enqueued += len(fired)
@@ -300,6 +370,7 @@ def run(
                 "at": now.isoformat(),
                 "worker": str(worker),
                 "evaluated": report.evaluated,
+                "unchanged": report.unchanged,
                 "transitions": sum(report.transition_counts.values()),
                 "enqueued": report.enqueued,
                 **{f"delivery_{k}": v for k, v in sorted(report.delivery.items())},
@@ -308,6 +379,30 @@ def run(
         },
     )
     return report
+
+
+def _record(report: RunReport, batch: list[TicketResult], done: BatchResult, on_transitions: Callable[[Sequence[Transition]], None] | None) -> None:
+    """Count one applied batch into the report; its transitions go to ``on_transitions`` or the report."""
+    report.evaluated += len(batch)
+    report.locked_elsewhere += done.locked
+    report.stale += done.stale
+    for result in batch:
+        for status in result.statuses:
+            report.levels[(status.policy, status.level or "ok")] += 1
+        for conflict in result.route_conflicts:
+            report.route_conflicts.append((result.ticket.id, conflict))
+            log.warning("route conflict", extra={"fields": {"ticket": result.ticket.id, "conflict": conflict.describe()}})
+    entries = [entry for plan in done.plans for entry in plan.transitions]
+    report.enqueued += sum(len(plan.outgoing) for plan in done.plans)
+    report.transition_counts.update(entry.kind for entry in entries if entry.kind in STATE_KINDS)
+    if log.isEnabledFor(logging.DEBUG):
+        for entry in entries:
+            fields = {"kind": entry.kind, "ticket": entry.ticket_id, "policy": entry.policy, "sla_level": entry.level, "rule": entry.rule, "detail": entry.detail}
+            log.debug("transition", extra={"fields": fields})
+    if on_transitions is not None:
+        on_transitions(entries)
+    else:
+        report.transitions.extend(entries)
 
 
 # -- schedules ------------------------------------------------------------------------

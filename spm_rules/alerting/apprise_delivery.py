@@ -53,13 +53,18 @@ def _asset(timeout: float) -> apprise.AppriseAsset:
     return apprise.AppriseAsset(**{key: value for key, value in options.items() if key in _ASSET_OPTIONS})
 
 
+#: How the console names Apprise's message types to a person reading a terminal.
+_CONSOLE_TYPES = {"failure": "URGENT", "warning": "warning", "success": "resolved", "info": "info"}
+
+
 def _console(body: str, title: str, notify_type: str, meta: dict[str, Any], *args: Any, **kwargs: Any) -> bool:
     """``console://[LABEL]``: the message on standard error, framed, one write; the
     optional label (``console://command-center``) says whose screen it stands for."""
     rule = "─" * 8
     label = unquote(str(meta.get("host") or ""))
     who = f"→ {label} · " if label else ""
-    sys.stderr.write(f"{rule} {who}{notify_type}: {title} {rule}\n{body}\n\n")
+    kind = _CONSOLE_TYPES.get(str(notify_type), str(notify_type))
+    sys.stderr.write(f"{rule} {who}{kind}: {title} {rule}\n{body}\n\n")
     sys.stderr.flush()
     return True
 

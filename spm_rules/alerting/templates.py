@@ -273,7 +273,9 @@ DEFAULT_TEMPLATE = TemplateSpec(
 {% if item.sla.due_at %}
   due {{ item.sla.due_at | time }}{{ (' (used ' ~ item.sla.elapsed ~ ' of ' ~ item.sla.target ~ ')') if item.sla.elapsed }}
 {% endif %}
-{% if item.why %}
+{% if item.rule %}
+  rule {{ item.rule }}
+{% elif item.why %}
   {{ item.why }}
 {% endif %}
 {% if item.link %}

@@ -8,9 +8,10 @@ load pydantic, SQLAlchemy, Apprise or durable_rules (``tests/cli/test_startup.py
 
 from __future__ import annotations
 
+import json
 import platform
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping, TextIO
 from zoneinfo import ZoneInfo
 
 import click
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..ruleset.schema import Ruleset
 
-__all__ = ["load_or_report", "parse_instant", "state_option", "matcher_option", "encoding_option", "build_engine"]
+__all__ = ["load_or_report", "parse_instant", "state_option", "matcher_option", "encoding_option", "build_engine", "JsonStream"]
 
 #: The ``--state`` option every command that reads or writes the state store takes.
 state_option = click.option(
@@ -113,3 +114,49 @@ def parse_instant(text: str | None, option: str, zone: str | None = None) -> dat
     if problem is not None:
         raise click.BadParameter(problem, param_hint=option)
     return value.astimezone(timezone.utc)
+
+
+class JsonStream:
+    """One JSON object written to ``out`` as it is produced, so that ``--format json`` stays one
+    document while memory stays flat over a million tickets.
+
+    Fields are written in the order given; one field may be an array whose items are
+    written as they come, one compact item per line (``begin_array``, ``item``,
+    ``end_array``).  ``close`` ends the object and the line.
+    """
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._fields = 0
+        self._items = -1
+        out.write("{")
+
+    def _key(self, key: str) -> None:
+        self.out.write(("," if self._fields else "") + "\n" + json.dumps(key) + ": ")
+        self._fields += 1
+
+    def fields(self, values: Mapping[str, Any]) -> None:
+        """Write whole fields."""
+        for key, value in values.items():
+            self._key(key)
+            self.out.write(json.dumps(value, ensure_ascii=False))
+
+    def begin_array(self, key: str) -> None:
+        """Start the array field ``key``; its items follow with ``item``."""
+        self._key(key)
+        self.out.write("[")
+        self._items = 0
+
+    def item(self, value: Any) -> None:
+        """Write one item of the open array."""
+        self.out.write(("," if self._items else "") + "\n" + json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        self._items += 1
+
+    def end_array(self) -> None:
+        """Close the open array."""
+        self.out.write("\n]" if self._items else "]")
+        self._items = -1
+
+    def close(self) -> None:
+        """End the document."""
+        self.out.write("\n}\n")

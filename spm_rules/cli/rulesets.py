@@ -10,10 +10,10 @@ import click
 
 from ..errors import RulesetError
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import build_engine, encoding_option, load_or_report, matcher_option, parse_instant
+from .common import JsonStream, build_engine, encoding_option, load_or_report, matcher_option, parse_instant
 
 if TYPE_CHECKING:
-    from ..engine import TicketResult
+    from ..engine import RouteConflict
 
 __all__ = ["validate", "evaluate", "schema"]
 
@@ -63,27 +63,37 @@ def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, mat
         return EXIT_INVALID
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
     reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
-    results: list[TicketResult] = list(build_engine(ruleset, matcher).evaluate(reader, now))
-    conflicts = [(result.ticket.id, conflict) for result in results for conflict in result.route_conflicts]
+    results = build_engine(ruleset, matcher).evaluate(reader, now)
+    conflicts: list[tuple[str, RouteConflict]] = []
+    evaluated = 0
     if fmt == "json":
-        document = {
-            "ruleset": ruleset.name,
-            "at": now.isoformat(),
-            "tickets": [result.to_json() for result in results],
-            "route_conflicts": [{"ticket": ticket_id, **conflict.to_json()} for ticket_id, conflict in conflicts],
-            "rejected": [problem.__dict__ for problem in reader.problems],
-            "warnings": [warning.__dict__ for warning in reader.warnings],
-        }
-        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
+        document = JsonStream(sys.stdout)
+        document.fields({"ruleset": ruleset.name, "at": now.isoformat()})
+        document.begin_array("tickets")
+        for result in results:
+            evaluated += 1
+            conflicts.extend((result.ticket.id, conflict) for conflict in result.route_conflicts)
+            document.item(result.to_json())
+        document.end_array()
+        document.fields(
+            {
+                "route_conflicts": [{"ticket": ticket_id, **conflict.to_json()} for ticket_id, conflict in conflicts],
+                "rejected": [problem.__dict__ for problem in reader.problems],
+                "warnings": [warning.__dict__ for warning in reader.warnings],
+            }
+        )
+        document.close()
     else:
-        results_table(results, ruleset, now)
+        kept = list(results)
+        evaluated = len(kept)
+        conflicts = [(result.ticket.id, conflict) for result in kept for conflict in result.route_conflicts]
+        results_table(kept, ruleset, now)
     print_warnings(f"{ticket_id}: route conflict: {conflict.describe()}" for ticket_id, conflict in conflicts)
     print_problems(reader.problems)
     print_warnings(reader.warnings)
     if reader.problems or reader.warnings:
         rejected, warned = len({problem.row for problem in reader.problems}), len({warning.row for warning in reader.warnings})
-        click.echo(f"tickets: {len(results)} evaluated, {rejected} rows rejected, {warned} with {len(reader.warnings)} warnings", err=True)
+        click.echo(f"tickets: {evaluated} evaluated, {rejected} rows rejected, {warned} with {len(reader.warnings)} warnings", err=True)
     return EXIT_PARTIAL if reader.problems or reader.warnings else EXIT_OK
 
 

@@ -13,7 +13,8 @@ import json
 import sys
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Sequence
 from zoneinfo import ZoneInfo
 
 import click
@@ -21,13 +22,14 @@ import click
 from ..logs import setup_logging
 from ..metrics import run_metrics, write_metrics
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import build_engine, encoding_option, load_or_report, matcher_option, parse_instant, state_option
+from .common import JsonStream, build_engine, encoding_option, load_or_report, matcher_option, parse_instant, state_option
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
     from ..ruleset.schema import Ruleset
     from ..run import RunReport
+    from ..state.records import Transition
     from ..state.store import Lease, Store
 
 __all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]
@@ -72,7 +74,32 @@ def _local(value: datetime | None, zone: ZoneInfo | timezone) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value is not None else "-"
 
 
-def _summary(report: RunReport, ruleset: Ruleset, store: Store, warned: int) -> None:
+def _stream(document: JsonStream, kinds: Sequence[str], entries: Sequence[Transition]) -> None:
+    """Write a batch's ticket transitions into the document's ``transitions`` array."""
+    for entry in entries:
+        if entry.kind in kinds:
+            document.item(entry.to_json())
+
+
+class _Listed:
+    """The transitions a person reads in the table summary: the first few of the kinds
+    listed there, and how many of those kinds there were (the run keeps no more)."""
+
+    KINDS = ("entered", "left", "routed", "escalated", "closed", "reopened")
+
+    def __init__(self) -> None:
+        self.first: list[Transition] = []
+        self.count = 0
+
+    def __call__(self, entries: Sequence[Transition]) -> None:
+        for entry in entries:
+            if entry.kind in self.KINDS:
+                self.count += 1
+                if len(self.first) < SUMMARY_LINES:
+                    self.first.append(entry)
+
+
+def _summary(report: RunReport, ruleset: Ruleset, store: Store, warned: int, listed: _Listed) -> None:
     from rich.table import Table
 
     from .render import stdout
@@ -82,7 +109,7 @@ def _summary(report: RunReport, ruleset: Ruleset, store: Store, warned: int) -> 
     if report.worker.count > 1:
         title += f" (worker {report.worker})"
     stdout.print(f"[bold]{title}[/bold]  state {store.masked_url}")
-    tickets = f"tickets: {report.evaluated} evaluated"
+    tickets = f"tickets: {report.evaluated} evaluated" + (f" ({report.unchanged} unchanged, left alone)" if report.unchanged else "")
     if report.rejected:
         tickets += f", [red]{report.rejected} rejected[/red]"
     if warned:
@@ -115,12 +142,11 @@ def _summary(report: RunReport, ruleset: Ruleset, store: Store, warned: int) -> 
     stdout.print(levels if report.levels else "levels now: no ticket measured")
     stdout.print(transitions if report.transition_counts else "transitions this run: none")
 
-    listed = [t for t in report.transitions if t.kind in ("entered", "left", "routed", "escalated", "closed", "reopened")]
-    for entry in listed[:SUMMARY_LINES]:
+    for entry in listed.first:
         scope = f" {entry.policy}/{entry.level}" if entry.policy else ""
         stdout.print(f"  {entry.kind:<9} {entry.ticket_id}{scope}: {entry.detail}", soft_wrap=True, markup=False)
-    if len(listed) > SUMMARY_LINES:
-        stdout.print(f"  … and {len(listed) - SUMMARY_LINES} more (see --format json or spm-rules history TICKET)")
+    if listed.count > len(listed.first):
+        stdout.print(f"  … and {listed.count - len(listed.first)} more (see --format json or spm-rules history TICKET)")
 
     delivered = ", ".join(f"{count} {result}" for result, count in sorted(report.delivery.items())) or "nothing delivered"
     waiting = store.outbox_counts()
@@ -161,6 +187,7 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 @click.option("--worker", "worker_text", default="1/1", show_default=True, help="This worker's share K/N of the tickets (PostgreSQL state).")
 @click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run's lock (SQLite state).")
 @click.option("--deliver/--no-deliver", default=True, show_default=True, help="Deliver due notifications (or leave them pending in the outbox).")
+@click.option("--full", is_flag=True, help="Evaluate every ticket, not only those new, changed or due (same result, more work).")
 @matcher_option
 @encoding_option
 def run_command(
@@ -176,12 +203,13 @@ def run_command(
     worker_text: str,
     lock_timeout: float,
     deliver: bool,
+    full: bool,
     matcher: str,
     encoding: str,
 ) -> int:
     """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if
     some tickets were rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure)."""
-    from ..run import WorkerSlot, run
+    from ..run import STATE_KINDS, WorkerSlot, run
     from ..sources.files import TicketReader
     from ..state.store import Store
     from .render import print_problems, print_warnings, stderr
@@ -200,26 +228,33 @@ def run_command(
     with Store(state_url) as store:
         lease: Lease | None = store.acquire_lease("run", wait=lock_timeout) if store.dialect == "sqlite" else None
         progress = RunProgress(enabled=not quiet and stderr.is_terminal)
+        listed = _Listed()
+        document = JsonStream(sys.stdout) if fmt == "json" else None
+        if document is not None:
+            document.fields({"ruleset": ruleset.name, "at": now.isoformat(), "worker": str(worker), "state": store.masked_url})
+            document.begin_array("transitions")
         try:
             reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
             deliverer = _deliverer(ruleset, store) if deliver else None
-            report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress)
+            sink = listed if document is None else partial(_stream, document, STATE_KINDS)
+            report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, full=full, on_transitions=sink)
         finally:
             progress.close()
             if lease is not None:
                 lease.release()
+            if document is not None:
+                document.end_array()
         report.rejected = len(reader.problems)
         warned = len({warning.row for warning in reader.warnings})
         if metrics_path:
             write_metrics(metrics_path, run_metrics(report, store.escalation_counts(), store.outbox_counts(), reader.warnings))
-        if fmt == "json":
-            document = report.to_json() | {"state": store.masked_url, "rejected": [problem.__dict__ for problem in reader.problems]}
-            document["tickets"]["with_warnings"] = warned
-            document["warnings"] = [warning.__dict__ for warning in reader.warnings]
-            json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
-            sys.stdout.write("\n")
+        if document is not None:
+            summary = {key: value for key, value in report.to_json().items() if key not in ("ruleset", "at", "worker", "transitions")}
+            summary["tickets"]["with_warnings"] = warned
+            document.fields(summary | {"rejected": [problem.__dict__ for problem in reader.problems], "warnings": [warning.__dict__ for warning in reader.warnings]})
+            document.close()
         elif not quiet:
-            _summary(report, ruleset, store, warned)
+            _summary(report, ruleset, store, warned, listed)
     print_problems(reader.problems)
     print_warnings(reader.warnings)
     return EXIT_PARTIAL if reader.problems or reader.warnings else EXIT_OK

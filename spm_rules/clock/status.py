@@ -20,9 +20,10 @@ Pure: ``now`` is a parameter and nothing here reads a clock or does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from functools import cached_property
+from typing import Any, Callable
 
 from ..durations import WorkingDays, format_duration, format_target
 from ..ruleset.schema import PolicySpec, Ruleset
@@ -56,7 +57,13 @@ class SlaStatus:
     next_level: str | None
     next_change_at: datetime | None
     paused: bool
-    explanation: tuple[str, ...]
+    #: Builds ``explanation`` when it is first read (most statuses are never explained).
+    explain: Callable[[], tuple[str, ...]] = field(default=lambda: (), compare=False, repr=False)
+
+    @cached_property
+    def explanation(self) -> tuple[str, ...]:
+        """How the numbers came about, line by line: the clock, the target, the pauses, the level."""
+        return self.explain()
 
     @property
     def overdue(self) -> bool:
@@ -195,13 +202,11 @@ def sla_status(
     intervals = clock_intervals(ticket, policy, now)
     if written is None or not intervals:
         return None
-    measured = f"target {format_target(written)} for tier {ticket.tier!r} on calendar {calendar.name!r}"
     if isinstance(written, WorkingDays):
-        close = calendar.working_day_close(intervals[0][0], written.days)
+        close: datetime | None = calendar.working_day_close(intervals[0][0], written.days)
         target = calendar.elapsed(intervals[0][0], close)
-        measured += f": {format_duration(target, days=False)} of business time, to {close.isoformat()}"
     else:
-        target = written
+        close, target = None, written
 
     pauses = _pauses(ticket, set(ruleset.pausing_statuses), now)
     running = _subtract(intervals, pauses)
@@ -217,18 +222,23 @@ def sla_status(
     current, current_at = reached[-1] if reached else (None, None)
     next_level, next_at = ahead[0] if ahead else (None, None)
 
-    explanation = [
-        f"clock: {'from creation' if policy.clock == 'created' else f'stage {stage!r}'}, started {intervals[0][0].isoformat()}"
-        + (f", {len(intervals)} visits counted (reopen: continue)" if len(intervals) > 1 else ""),
-        measured,
-    ]
-    for p_start, p_end, status in pauses:
-        if any(s < (p_end or now) and (e or now) > p_start for s, e in intervals):
-            explanation.append(f"paused in {status!r} from {p_start.isoformat()}" + (f" to {p_end.isoformat()}" if p_end else " (still paused)"))
-    explanation.append(
-        f"elapsed {format_duration(elapsed)} of business time"
-        + (f", level {current.name!r} reached at {format_duration(current_at)}" if current and current_at is not None else ", below the first level")
-    )
+    def explain() -> tuple[str, ...]:
+        measured = f"target {format_target(written)} for tier {ticket.tier!r} on calendar {calendar.name!r}"
+        if close is not None:
+            measured += f": {format_duration(target, days=False)} of business time, to {close.isoformat()}"
+        lines = [
+            f"clock: {'from creation' if policy.clock == 'created' else f'stage {stage!r}'}, started {intervals[0][0].isoformat()}"
+            + (f", {len(intervals)} visits counted (reopen: continue)" if len(intervals) > 1 else ""),
+            measured,
+        ]
+        for p_start, p_end, status in pauses:
+            if any(s < (p_end or now) and (e or now) > p_start for s, e in intervals):
+                lines.append(f"paused in {status!r} from {p_start.isoformat()}" + (f" to {p_end.isoformat()}" if p_end else " (still paused)"))
+        lines.append(
+            f"elapsed {format_duration(elapsed)} of business time"
+            + (f", level {current.name!r} reached at {format_duration(current_at)}" if current and current_at is not None else ", below the first level")
+        )
+        return tuple(lines)
 
     return SlaStatus(
         policy=policy.name,
@@ -245,7 +255,7 @@ def sla_status(
         next_level=next_level.name if next_level else None,
         next_change_at=_instant_of(calendar, running, next_at) if next_at is not None else None,
         paused=paused,
-        explanation=tuple(explanation),
+        explain=explain,
     )
 
 

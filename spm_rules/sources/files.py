@@ -35,6 +35,7 @@ import shutil
 import sys
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, TextIO, TypeVar
 
@@ -46,7 +47,7 @@ from ..tickets import TICKET_FIELDS, Ticket, ticket_warnings
 if TYPE_CHECKING:
     from ..ruleset.schema import Ruleset
 
-__all__ = ["TicketReader", "read_tickets", "REQUIRED_COLUMNS", "check_encoding", "MAX_ROW_CHARS", "MAX_DEPTH"]
+__all__ = ["TicketReader", "RawRow", "read_tickets", "REQUIRED_COLUMNS", "check_encoding", "MAX_ROW_CHARS", "MAX_DEPTH"]
 
 _Item = TypeVar("_Item")
 #: The longest row read, in characters (a ticket with a long history is a few kilobytes).
@@ -256,6 +257,28 @@ def _strings(value: Any) -> Iterator[tuple[str, str]]:
         yield "", value
 
 
+@dataclass(frozen=True)
+class RawRow:
+    """One row of a source before validation: its place, its parsed data, and its text as
+    read (a JSON Lines row; None for a JSON array item or a CSV row)."""
+
+    row: int
+    data: Any
+    text: str | None
+
+    @property
+    def ticket_id(self) -> str | None:
+        """The row's ``id`` if it is text (validation says what is wrong otherwise)."""
+        found = self.data.get("id") if isinstance(self.data, dict) else None
+        return found if isinstance(found, str) else None
+
+    def content(self) -> str:
+        """The row's text, or its data as canonical JSON when it has no text of its own."""
+        if self.text is not None:
+            return self.text.rstrip("\r\n")
+        return json.dumps(self.data, sort_keys=True, ensure_ascii=False, default=str)
+
+
 class TicketReader:
     """Iterate the tickets of one source; the rows that failed collect in ``problems``, and,
     when a ``ruleset`` is given, the tickets it cannot measure in ``warnings``.
@@ -286,28 +309,43 @@ class TicketReader:
         self._checks = True
 
     def __iter__(self) -> Iterator[Ticket]:
+        for raw in self.raw_rows():
+            ticket = self.validate(raw)
+            if ticket is not None:
+                yield ticket
+
+    def raw_rows(self) -> Iterator[RawRow]:
+        """The rows as read, before validation (which :meth:`validate` does), so that a
+        stateful run can tell an unchanged row by its text without validating it.
+
+        A ticket id on several rows counts once, by its last row: the earlier rows are
+        not yielded, each named in ``warnings`` (field ``id``)."""
         stream = self._open()
         row = 0
         try:
             latest = self._last_rows(stream)
             stream.seek(0)
-            for row, data in self._rows(stream):
+            for row, data, text in self._rows(stream):
                 ticket_id = _row_id(data)
                 last = latest.get(ticket_id) if ticket_id is not None else None
                 if last is not None and last != row:
                     message = f"superseded by row {last}: a ticket listed more than once counts once, by its last row"
                     self.warnings.append(TicketProblem(self.path, row, "id", message, ticket_id))
                     continue
-                ticket = self._validate(row, data)
-                if ticket is not None:
-                    self.count += 1
-                    yield ticket
+                yield RawRow(row, data, text)
         except UnicodeDecodeError as exc:  # a codec that cannot set bad bytes aside (UTF-16, UTF-32)
             self.problems.append(
                 TicketProblem(self.path, row + 1, "encoding", f"not valid {_label(self.encoding)} text ({exc.reason}); the rest of the file was not read")
             )
         finally:
             stream.close()
+
+    def validate(self, raw: RawRow) -> Ticket | None:
+        """The row's ticket, or None when it is rejected (the problems are recorded)."""
+        ticket = self._validate(raw.row, raw.data)
+        if ticket is not None:
+            self.count += 1
+        return ticket
 
     def _open(self) -> TextIO:
         """The source as seekable text: standard input is spooled to a temporary file, since
@@ -335,7 +373,7 @@ class TicketReader:
         bits = bytearray(_BLOOM_BITS // 8)
         candidates: set[str] = set()
         try:
-            for _row, data in self._scout()._rows(stream):
+            for _row, data, _text in self._scout()._rows(stream):
                 ticket_id = _row_id(data)
                 if ticket_id is None:
                     continue
@@ -352,7 +390,7 @@ class TicketReader:
                 return {}
             stream.seek(0)
             rows: dict[str, list[int]] = {}
-            for row, data in self._scout()._rows(stream):
+            for row, data, _text in self._scout()._rows(stream):
                 ticket_id = _row_id(data)
                 if ticket_id in candidates:
                     rows.setdefault(ticket_id, []).append(row)
@@ -399,19 +437,20 @@ class TicketReader:
             return "json" if first == "[" else "jsonl"
         return "jsonl" if first == "{" else "csv"
 
-    def _rows(self, stream: TextIO) -> Iterator[tuple[int, Any]]:
+    def _rows(self, stream: TextIO) -> Iterator[tuple[int, Any, str | None]]:
+        """(row, parsed data, the row's text for JSON Lines, else None) of each row read."""
         fmt = self._format(stream)
         if fmt == "csv":
-            yield from self._csv_rows(stream)
+            yield from ((row, data, None) for row, data in self._csv_rows(stream))
         elif fmt == "json":
-            yield from self._json_rows(stream.read())
+            yield from ((row, data, None) for row, data in self._json_rows(stream.read()))
         else:
             lines = _BoundedLines(stream)
             for line in self._each(lines, lines):
                 if not line.strip() or self._undecoded(lines.number, "encoding", line, "the row"):
                     continue
                 try:
-                    yield lines.number, self._parse(line)
+                    yield lines.number, self._parse(line), line
                 except json.JSONDecodeError as exc:
                     self.problems.append(TicketProblem(self.path, lines.number, "json", f"malformed JSON: {exc.msg} at column {exc.colno}"))
                 except _Refused as exc:

@@ -45,12 +45,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, Iterable, Mapping
 
 from ..durations import format_duration, parse_duration
 from ..clock.status import SlaStatus
 from ..engine import Decision, TicketResult, ticket_fact
 from ..notifications import Notification, notification_key, resolved_key
+from ..ruleset.conditions import fields_of
 from ..ruleset.schema import Ruleset
 from ..tickets import Ticket
 from .records import Escalation, EscalationKey, Outgoing, TicketState, Transition
@@ -59,6 +61,9 @@ __all__ = ["Lifecycle", "TicketPlan", "NO_POLICY", "RULE_LEVEL_PREFIX", "ticket_
 
 #: The policy name of a decision no SLA policy measured.
 NO_POLICY = "-"
+#: The ``sla.*`` fields that change while the ticket does not: continuously with running clock, and at the due time.
+_CONTINUOUS_FIELDS = ("sla.elapsed", "sla.remaining", "sla.share")
+_TIME_FIELDS = (*_CONTINUOUS_FIELDS, "sla.overdue")
 #: Prefix of the pseudo-level of a notify/escalate decision that fired below every level.
 RULE_LEVEL_PREFIX = "rule:"
 
@@ -104,28 +109,73 @@ class Lifecycle:
 
     def __init__(self, ruleset: Ruleset) -> None:
         self.terminal = frozenset(ruleset.terminal_statuses)
+        read = {field: any(field in fields_of(rule.when) for rule in ruleset.rules if rule.enabled and rule.when is not None) for field in _TIME_FIELDS}
+        # Fields that change with every instant of running clock, and the one that changes at the due time.
+        self.continuous = any(read[field] for field in _CONTINUOUS_FIELDS)
+        self.overdue = read["sla.overdue"]
+        routing = [rule for rule in ruleset.rules if rule.enabled and rule.when is not None and any(action.kind == "route" for action in rule.then)]
+        self.routes_by_clock = any(field.startswith("sla.") for rule in routing for field in fields_of(rule.when))  # type: ignore[arg-type]
         self.urgent = {(policy.name, level.name): level.urgent for policy in ruleset.policies for level in policy.levels}
         self.receiver_repeat: dict[str, timedelta] = {name: spec.repeat for name, spec in ruleset.receivers.items() if spec.repeat is not None}
         self.send_resolved = frozenset(name for name, spec in ruleset.receivers.items() if spec.send_resolved)
 
     def plan(
-        self, result: TicketResult, stored: TicketState | None, records: Mapping[EscalationKey, Escalation], now: datetime
+        self,
+        result: TicketResult,
+        stored: TicketState | None,
+        records: Mapping[EscalationKey, Escalation],
+        now: datetime,
+        *,
+        row_hash: str | None = None,
     ) -> TicketPlan:
-        """Diff ``result`` (the ticket evaluated at ``now``) against its stored state and escalation records."""
+        """Diff ``result`` (the ticket evaluated at ``now``) against its stored state and escalation records.
+
+        ``row_hash`` is the digest of the input row the ticket was read from, kept with its
+        state; the row is to be written only when something but ``last_seen_at`` changed.
+        """
         ticket = result.ticket
         prev = stored if stored is not None and not stored.is_new else None
         closing = ticket.status in self.terminal
         if closing and prev is not None and prev.routed_to is not None:
             ticket = ticket.model_copy(update={"provider": prev.routed_to})
         work = _Work(ticket, now, dict(records), result.as_reported, prev)
+        # Built as seen by the last run that changed it, so that equality means "nothing to write".
+        work.kept = {"row_hash": row_hash, "next_change_at": self.next_change(result, now), "last_seen_at": stored.last_seen_at if stored is not None else now}
         state = self._close(work) if closing else self._open(work, result)
+        changed = state != stored
         return TicketPlan(
-            ticket=state,
-            ticket_changed=state != stored,
+            ticket=replace(state, last_seen_at=now) if changed else state,
+            ticket_changed=changed,
             escalations=tuple(work.records[key] for key in sorted(work.changed)),
             transitions=tuple(work.transitions),
             outgoing=tuple(work.outgoing),
         )
+
+    def next_change(self, result: TicketResult, now: datetime) -> datetime | None:
+        """The earliest instant after ``now`` at which evaluating the same ticket may give
+        another result (None: never, until the ticket changes).
+
+        A level is reached at its ``next_change_at``; ``sla.overdue`` turns at the due time;
+        a time the ticket gives that is still ahead (a stage entered later) starts to count
+        when it passes.  A running clock read by ``sla.elapsed``, ``sla.remaining`` or
+        ``sla.share``, or route rules reading the clock of a ticket they moved, change at
+        any instant: the ticket's creation is returned, so every run evaluates it.
+        Repeats are not here: delivery decides when they fall due (``Store.repeats_due``).
+        """
+        ticket = result.as_reported
+        found = [when for when in _ticket_times(ticket) if when > now]
+        if self.routes_by_clock and result.reported is not None:
+            found.append(ticket.created_at)
+        for status in result.statuses:
+            if status.paused:
+                continue
+            if self.continuous:
+                found.append(ticket.created_at)
+            if status.next_change_at is not None:
+                found.append(status.next_change_at)
+            if self.overdue and status.due_at is not None and status.due_at > now:
+                found.append(status.due_at)
+        return min(found, default=None)
 
     # -- closed tickets ----------------------------------------------------------------
 
@@ -201,7 +251,7 @@ class Lifecycle:
         told = tuple(name for name in esc.notified_to if name in self.send_resolved)
         if not told:
             return
-        ticket, now, fact = work.ticket, work.now, work.fact()
+        ticket, now, fact = work.ticket, work.now, work.fact
         key = resolved_key(ticket.id, esc.policy, esc.level, esc.occurrences)
         stage = work.prev.stage if work.prev is not None else ticket.stage
         labels = ticket_labels(fact) | {"policy": esc.policy, "level": esc.level, "stage": stage or ""}
@@ -253,7 +303,7 @@ class Lifecycle:
     def _send(
         self, work: _Work, esc: Escalation, kind: str, decisions: list[Decision], receivers: tuple[str, ...], status: SlaStatus | None
     ) -> None:
-        ticket, now, fact = work.ticket, work.now, work.fact()
+        ticket, now, fact = work.ticket, work.now, work.fact
         occurrence = esc.occurrences + 1
         key = notification_key(ticket.id, esc.policy, esc.level, occurrence)
         rule = decisions[0].rule
@@ -292,6 +342,8 @@ class _Work:
         self.reported = source.provider
         self.prev = prev
         self.changed: set[EscalationKey] = set()
+        #: What the state carries besides the evaluation: row digest, next change, last seen.
+        self.kept: dict[str, Any] = {"last_seen_at": now}
         self.transitions: list[Transition] = []
         self.outgoing: list[Outgoing] = []
 
@@ -299,8 +351,10 @@ class _Work:
         self.records[esc.key] = esc
         self.changed.add(esc.key)
 
+    @cached_property
     def fact(self) -> dict[str, Any]:
-        """The ticket's fact as notifications carry it: the assigned provider and the reported one."""
+        """The ticket's fact as notifications carry it: the assigned provider and the reported
+        one (built once per plan, shared by its notifications)."""
         return ticket_fact(self.ticket, self.reported)
 
     def note(
@@ -333,11 +387,19 @@ class _Work:
             routed_to=routed_to,
             tags=tags,
             first_seen_at=prev.first_seen_at if prev is not None and prev.first_seen_at else self.now,
-            last_seen_at=self.now,
             closed_at=closed_at,
             archived=closed_at is not None,
             facts=self.source.model_dump(mode="json"),
+            **self.kept,
         )
+
+
+def _ticket_times(ticket: Ticket) -> Iterable[datetime]:
+    """Every instant the ticket gives: creation and each history entry."""
+    yield ticket.created_at
+    yield from (entry.entered_at for entry in ticket.stage_history)
+    yield from (entry.at for entry in ticket.status_history)
+    yield from (entry.at for entry in ticket.tier_history)
 
 
 def _new_episode(ticket_id: str, key: EscalationKey, rank: int, now: datetime, old: Escalation | None) -> Escalation:

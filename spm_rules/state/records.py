@@ -25,6 +25,7 @@ __all__ = [
     "EscalationKey",
     "Outgoing",
     "Settlement",
+    "TicketMark",
 ]
 
 OutboxStatus = Literal["pending", "failed", "sent", "dead", "suppressed"]
@@ -48,6 +49,13 @@ class TicketState:
     prunes them.  ``facts`` is the ticket as its source last reported it (its JSON form,
     histories included; None for rows written before version 4 until a run sees them
     again): reports, customer status and explain read a ticket from the state alone.
+
+    ``last_seen_at`` is the instant of the last run that changed the row: a run that finds
+    the ticket as it was leaves the row alone.  ``row_hash`` is the digest of the input row
+    (and the ruleset) it was last evaluated from, ``next_change_at`` the earliest instant
+    its evaluation may change while that row stays the same (a level reached, a repeat
+    measured elsewhere; None: only a new row changes it): a run evaluates in full only
+    the tickets whose row changed or whose ``next_change_at`` has passed.
     """
 
     ticket_id: str
@@ -65,6 +73,8 @@ class TicketState:
     closed_at: datetime | None = None
     archived: bool = False
     facts: dict[str, Any] | None = None
+    row_hash: str | None = None
+    next_change_at: datetime | None = None
 
     @property
     def is_new(self) -> bool:
@@ -75,6 +85,17 @@ class TicketState:
     def assigned_provider(self) -> str | None:
         """The provider the ticket is assigned to: the route decision's, else the reported one."""
         return self.routed_to if self.routed_to is not None else self.provider
+
+
+@dataclass(frozen=True)
+class TicketMark:
+    """What a run reads of a stored ticket to tell whether it must evaluate it again: the
+    row digest, when its evaluation next changes, when a run last changed it, and its levels."""
+
+    row_hash: str | None
+    next_change_at: datetime | None
+    last_seen_at: datetime | None
+    levels: dict[str, str | None]
 
 
 @dataclass(frozen=True)

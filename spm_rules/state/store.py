@@ -44,8 +44,8 @@ from sqlalchemy.pool import StaticPool
 from ..errors import StateError
 from ..notifications import Notification
 from . import DEFAULT_STATE_URL
-from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketState, Transition
-from .tables import escalations, leases, migrate, outbox, schedule_fires, schedule_state, silences, tickets, transitions
+from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketMark, TicketState, Transition
+from .tables import escalations, leases, migrate, outbox, run_marks, schedule_fires, schedule_state, silences, tickets, transitions
 
 __all__ = [
     "DEFAULT_STATE_URL",
@@ -204,6 +204,19 @@ def _wall_clock() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class _Statements:
+    """The run's bulk statements, built once per store and executed with a list of rows
+    (one compiled statement reused for every batch instead of one per row)."""
+
+    def __init__(self, insert: Callable[[Any], Any]) -> None:
+        keys = ("ticket_id", "policy", "level")
+        upsert = insert(escalations)
+        self.upsert_escalation = upsert.on_conflict_do_update(
+            index_elements=list(keys), set_={column.name: upsert.excluded[column.name] for column in escalations.c if column.name not in keys}
+        )
+        self.enqueue = insert(outbox).on_conflict_do_nothing(index_elements=["key"]).returning(outbox.c.key)
+
+
 class StateTx:
     """One open transaction of the store: the reads and writes a run batch or a delivery batch makes."""
 
@@ -249,13 +262,11 @@ class StateTx:
             self.conn.execute(stmt, [{"b_ticket_id": state.ticket_id, **_values(state, skip=("ticket_id",))} for state in sorted(states, key=lambda s: s.ticket_id)])
 
     def save_escalations(self, records: Iterable[Escalation]) -> None:
-        """Insert or update escalation records, in key order (so concurrent writers never deadlock)."""
-        for esc in sorted(records, key=lambda e: (e.ticket_id, e.policy, e.level)):
-            values = _escalation_values(esc)
-            stmt = self.store._insert(escalations).values(**values)
-            keys = ("ticket_id", "policy", "level")
-            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={k: v for k, v in values.items() if k not in keys})
-            self.conn.execute(stmt)
+        """Insert or update escalation records in one statement executed for each, in key
+        order (so concurrent writers never deadlock)."""
+        rows = [_escalation_values(esc) for esc in sorted(records, key=lambda e: (e.ticket_id, e.policy, e.level))]
+        if rows:
+            self.conn.execute(self.store._statements.upsert_escalation, rows)
 
     def record(self, entries: Sequence[Transition]) -> None:
         """Append audit log entries (``recorded_at`` defaults to ``at``)."""
@@ -263,11 +274,12 @@ class StateTx:
             self.conn.execute(transitions.insert(), [_values(entry) | {"recorded_at": entry.recorded} for entry in entries])
 
     def enqueue(self, items: Sequence[Outgoing], now: datetime) -> list[str]:
-        """Put notifications in the outbox, each key at most once; return the keys actually inserted."""
-        inserted = []
+        """Put notifications in the outbox, each key at most once, in one statement executed
+        for each; return the keys actually inserted, in the order given."""
+        rows: dict[str, dict[str, Any]] = {}
         for item in items:
             note = item.notification
-            values = {
+            rows.setdefault(note.key, {
                 "key": note.key,
                 "kind": note.kind,
                 "ticket_id": note.ticket_id,
@@ -280,10 +292,11 @@ class StateTx:
                 "attempts": 0,
                 "created_at": now,
                 "next_attempt_at": now,
-            }
-            if self.store._insert_once(self.conn, outbox, values, ["key"]):
-                inserted.append(note.key)
-        return inserted
+            })
+        if not rows:
+            return []
+        inserted = set(self.conn.execute(self.store._statements.enqueue, list(rows.values())).scalars())
+        return [key for key in rows if key in inserted]
 
     def claim_due(self, now: datetime, limit: int, after_key: str | None = None) -> list[OutboxEntry]:
         """Lock up to ``limit`` due outbox rows (pending or failed, due by ``now``) in key order after ``after_key``.
@@ -390,6 +403,7 @@ class Store:
         self.busy_timeout = busy_timeout
         self.engine = self._create_engine()
         self.dialect = self.engine.dialect.name
+        self._statements = _Statements(self._insert)
         self.migrate(now or _wall_clock())
 
     # -- connection and transactions -------------------------------------------------
@@ -584,6 +598,39 @@ class Store:
                 conn.execute(stmt, [{"ticket_id": ticket_id, "levels": {}, "tags": [], "archived": False} for ticket_id in missing])
         return len(missing)
 
+    def ticket_marks(self, ids: Iterable[str]) -> dict[str, TicketMark]:
+        """The marks of the stored tickets among ``ids`` (one read, no lock): what a run
+        needs to leave an unchanged ticket alone."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        columns = (tickets.c.ticket_id, tickets.c.row_hash, tickets.c.next_change_at, tickets.c.last_seen_at, tickets.c.levels)
+        with self._tx("read ticket marks", write=False) as conn:
+            rows = conn.execute(select(*columns).where(tickets.c.ticket_id.in_(wanted)))
+            return {row.ticket_id: TicketMark(row.row_hash, row.next_change_at, row.last_seen_at, row.levels or {}) for row in rows}
+
+    def repeats_due(self, now: datetime) -> set[str]:
+        """The tickets with an open, unacknowledged escalation whose repeat interval has
+        passed by ``now`` with nothing in flight: delivery moves these instants, not the run,
+        so they are read at each run rather than kept in ``next_change_at``."""
+        stmt = select(escalations.c.ticket_id, escalations.c.repeat_from, escalations.c.repeat_every_seconds).where(
+            escalations.c.closed_at.is_(None),
+            escalations.c.acknowledged_at.is_(None),
+            escalations.c.pending_key.is_(None),
+            escalations.c.repeat_every_seconds.is_not(None),
+            escalations.c.repeat_from.is_not(None),
+            escalations.c.repeat_from <= now,
+        )
+        with self._tx("read the repeats due", write=False) as conn:
+            return {ticket_id for ticket_id, since, every in conn.execute(stmt) if since + timedelta(seconds=every) <= now}
+
+    def mark_run(self, now: datetime, name: str = "run") -> None:
+        """Record that a run happened at ``now`` (the mark only moves forward)."""
+        stmt = self._insert(run_marks).values(name=name, at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"at": now}, where=run_marks.c.at < now)
+        with self._tx("mark the run", write=True) as conn:
+            conn.execute(stmt)
+
     # -- ack, history, reports ---------------------------------------------------------
 
     def acknowledge(
@@ -722,9 +769,10 @@ class Store:
             return set(conn.execute(stmt).scalars())
 
     def last_run_at(self) -> datetime | None:
-        """The instant of the latest run that saw a ticket (None: no run yet)."""
+        """The instant of the latest run (None: no run yet)."""
         with self._tx("read the last run's instant", write=False) as conn:
-            return conn.execute(select(func.max(tickets.c.last_seen_at))).scalar()
+            seen = [conn.execute(select(func.max(tickets.c.last_seen_at))).scalar(), conn.execute(select(func.max(run_marks.c.at))).scalar()]
+        return max((at for at in seen if at is not None), default=None)
 
     # -- schedules ---------------------------------------------------------------------
 

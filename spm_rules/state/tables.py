@@ -46,6 +46,7 @@ __all__ = [
     "schedule_state",
     "leases",
     "silences",
+    "run_marks",
     "MIGRATIONS",
     "LATEST_VERSION",
     "current_version",
@@ -126,6 +127,12 @@ _TICKETS_V1 = Table(
 #: can re-read a ticket's histories from the state alone.
 tickets = _TICKETS_V1.to_metadata(metadata)
 tickets.append_column(Column("facts", JsonText))
+#: Version 5: ``row_hash``, a digest of the ticket's input row (with the ruleset it was
+#: evaluated under), and ``next_change_at``, the earliest instant its evaluation may change
+#: while the row stays the same (None: only a change of the row changes it), so that a run
+#: evaluates in full only the tickets that are new, changed or due.
+tickets.append_column(Column("row_hash", Text))
+tickets.append_column(Column("next_change_at", UtcDateTime))
 
 #: The escalations and the audit log as version 1 created them, frozen in a metadata of
 #: their own: never edit them.
@@ -235,6 +242,15 @@ leases = Table(
     Column("expires_at", UtcDateTime, nullable=False),
 )
 
+#: Version 5: when runs last happened (``name`` is the run lock's, ``at`` the latest run's
+#: instant): a run that finds every ticket unchanged writes no ticket row, only this one.
+run_marks = Table(
+    "run_marks",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+)
+
 silences = Table(
     "silences",
     metadata,
@@ -247,6 +263,9 @@ silences = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_silences_ends", "ends_at"),
 )
+
+#: run_marks as version 5 created it, frozen: never edit it.
+_RUN_MARKS_V5 = run_marks.to_metadata(MetaData())
 
 _V1_TABLES = (_TICKETS_V1, _ESCALATIONS_V1, _TRANSITIONS_V1, _OUTBOX_V1, schedule_fires, schedule_state, leases, silences)
 
@@ -278,6 +297,14 @@ def _v4(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE tickets ADD COLUMN facts TEXT"))
 
 
+def _v5(conn: Connection) -> None:
+    """Version 5: ``tickets.row_hash`` and ``tickets.next_change_at`` (unknown for existing
+    rows: their next run evaluates them in full) and the ``run_marks`` table."""
+    conn.execute(text("ALTER TABLE tickets ADD COLUMN row_hash TEXT"))
+    conn.execute(text(f"ALTER TABLE tickets ADD COLUMN next_change_at {UtcDateTime().compile(dialect=conn.dialect)}"))
+    _RUN_MARKS_V5.create(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -285,6 +312,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (2, "outbox receivers already delivered to", _v2),
     (3, "receivers notified per escalation episode; audit record times", _v3),
     (4, "the ticket's reported facts", _v4),
+    (5, "input row digests, next change instants and run marks for incremental runs", _v5),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

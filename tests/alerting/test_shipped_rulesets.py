@@ -108,3 +108,20 @@ def test_every_shipped_schedule_reads_well_through_every_receiver_it_reaches(sta
                 assert payload["customers"], "the example tickets have key accounts"
                 for customer in payload["customers"]:
                     assert f"  {customer['customer']} · region {customer['region']} · {customer['tickets']} ticket" in text
+
+
+def test_the_quick_start_escalation_reads_as_a_duty_manager_reads_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's main command, end to end: the escalations reach the duty manager framed as
+    urgent, naming the partner, the stage, the due time and the rule by name, without the
+    matcher's condition trace (that belongs to ``spm-rules explain``)."""
+    from spm_rules.cli import main
+
+    code = main(
+        ["run", "--ruleset", str(ROOT / "rulesets" / "enterprise-command-center.yaml"), "--tickets", str(ROOT / "examples" / "enterprise-tickets.jsonl"),
+         "--state", f"sqlite:///{tmp_path / 'state.db'}", "--at", README_AT.isoformat()]
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    message = err[err.index("──────── → duty-manager · URGENT: 3 notifications · level escalate · policy response ────────") :].split("\n\n")[0]
+    assert "EC-1001 [escalate] URGENT provider partner-north stage dispatched\n  due 2026-11-25 10:20 CST (used 5h40m of 2h)\n  rule response-escalate\n" in message
+    assert "[sla." not in message and ": yes]" not in message and "failure" not in message

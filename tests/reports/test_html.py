@@ -15,6 +15,7 @@ from spm_rules.reports.indicators import next_day_indicators
 from spm_rules.reports.scorecard import AUDIT_KINDS, Measurer, aggregate, scorecard
 from spm_rules.reports.archive import closed_tickets
 from spm_rules.state.store import Store
+from tests.fixtures.browser import BrowserPage
 from tests.reports.dataset import cst, ruleset, run_hourly
 
 RULES = ruleset()
@@ -124,3 +125,33 @@ def test_the_indicators_page_has_the_trend_and_the_days_scorecard(state: str, tm
     assert page.charts[2:] == [{"bars": 3, "points": 0}] * 5
     text = " ".join(page.text)
     assert "partner-north: on time 0.0 % (7-day 100.0 %, -100.0 pts)" in text
+
+
+@pytest.mark.parametrize("report", ["scorecard", "indicators"])
+def test_the_pages_open_in_a_browser_with_every_chart_drawn(state: str, tmp_path: Path, browser_page: BrowserPage, report: str) -> None:
+    """Each chart is laid out by a real browser: every bar and point has a place on the page (a bar
+    for a zero value has no length), and the bars of a chart differ in length where their values do."""
+    with Store(state) as store:
+        if report == "scorecard":
+            document = scorecard_html(scorecard(store, RULES, cst(25, 0), cst(27, 0)), "Partners' figures")
+        else:
+            document = indicators_html(next_day_indicators(store, RULES, date(2026, 11, 26)), RULES.name, "Yesterday per partner.")
+    path = tmp_path / f"{report}.html"
+    path.write_text(document, encoding="utf-8")
+    browser_page.open(path)
+    drawn = browser_page.js(
+        "return [...document.querySelectorAll('svg')].map(svg => {"
+        " const box = svg.getBoundingClientRect();"
+        " const marks = [...svg.querySelectorAll('rect.bar, circle.point')].map(m => m.getBoundingClientRect());"
+        " return {width: box.width, height: box.height, marks: marks.length,"
+        "         drawn: marks.filter(m => m.height > 0).length, long: marks.filter(m => m.width > 0).length,"
+        "         lengths: [...new Set(marks.map(m => Math.round(m.width)))].length}; });"
+    )
+    expected = parse(document).charts
+    assert len(drawn) == len(expected) > 0
+    for chart, marks in zip(drawn, expected):
+        assert chart["width"] > 100 and chart["height"] > 20, chart
+        assert chart["marks"] == chart["drawn"] == marks["bars"] + marks["points"], chart
+    assert sum(chart["long"] > 0 for chart in drawn) >= 3 and any(chart["lengths"] > 1 for chart in drawn), drawn
+    assert browser_page.console_errors() == []
+    browser_page.screenshot(f"{report}.png")

@@ -69,7 +69,16 @@ def test_a_plan_applied_to_its_own_output_is_empty() -> None:
         first = memory.step(ticket("A"), now)
         again = memory.step(ticket("A"), now)
         assert (again.ticket_changed, again.escalations, again.transitions, again.outgoing) == (False, (), (), ()), now
-        assert first.ticket.last_seen_at == now
+        # The row keeps the instant of the last run that changed it.
+        assert first.ticket.last_seen_at == (now if first.ticket_changed else at(6)), now
+    assert not first.ticket_changed, "nothing changes between 6:00 and 6:10"
+
+
+def test_the_next_change_is_the_next_level_and_none_once_closed() -> None:
+    memory = Memory()
+    assert memory.step(ticket("A"), at(1)).ticket.next_change_at == at(3)  # yellow at 75 % of 4 h
+    assert memory.step(ticket("A"), at(3, 30)).ticket.next_change_at == at(4)  # red at 100 %
+    assert memory.step(ticket("A", status="resolved"), at(5)).ticket.next_change_at is None
 
 
 def test_a_notify_rule_below_every_level_is_tracked_as_its_own_escalation() -> None:

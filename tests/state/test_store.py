@@ -37,6 +37,7 @@ def test_a_new_store_is_migrated_once_in_the_same_transaction_as_its_record(stat
                 (2, "outbox receivers already delivered to"),
                 (3, "receivers notified per escalation episode; audit record times"),
                 (4, "the ticket's reported facts"),
+                (5, "input row digests, next change instants and run marks for incremental runs"),
             ]
             assert tables.current_version(conn) == tables.LATEST_VERSION
             for table in tables.metadata.sorted_tables:
@@ -76,6 +77,26 @@ def _database_at(url: str, version: int) -> Iterator[Connection]:
             yield conn
     finally:
         engine.dispose()
+
+
+def test_a_version_4_database_gets_row_digests_and_its_tickets_are_evaluated_again(state_url: str) -> None:
+    """Version 5 adds ``tickets.row_hash`` and ``tickets.next_change_at`` (unknown for rows
+    written before, so the next run evaluates them in full) and ``run_marks``."""
+    with _database_at(state_url, 4) as conn:
+        old = Table("tickets", MetaData(), autoload_with=conn)
+        assert "row_hash" not in old.c
+        conn.execute(old.insert().values(ticket_id="A", status="open", levels="{}", tags="[]", archived=False))
+    with Store(state_url) as store:
+        with store.engine.connect() as conn:
+            upgraded = {column["name"]: column["nullable"] for column in inspect(conn).get_columns("tickets")}
+            assert upgraded == {column.name: column.nullable for column in tables.tickets.c}
+            assert conn.dialect.has_table(conn, "run_marks")
+        (mark,) = store.ticket_marks(["A"]).values()
+        assert (mark.row_hash, mark.next_change_at) == (None, None)
+        assert store.last_run_at() is None
+        store.mark_run(NOW)
+        store.mark_run(NOW - timedelta(hours=1))
+        assert store.last_run_at() == NOW
 
 
 def test_a_version_2_database_gets_record_times_and_notified_receivers(state_url: str) -> None:
