@@ -184,7 +184,10 @@ def test_run_reports_route_conflicts_in_the_summary_and_in_json(files: dict[str,
     out = capsys.readouterr().out
     assert "route conflicts: 1 ticket (the first route rule in the ruleset won)" in out
     assert "  C: rule 'north-to-east' routes to 'partner-east', but rule 'route-north' (earlier in the ruleset) assigned 'partner-north'" in out
+    # An unchanged ticket is not evaluated again, so its conflict is not said again; --full says it.
     assert cli_run(files, at(4, 5).isoformat(), "--format", "json") == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["tickets"]["route_conflicts"] == 0
+    assert cli_run(files, at(4, 6).isoformat(), "--format", "json", "--full") == EXIT_OK
     document = json.loads(capsys.readouterr().out)
     assert document["tickets"]["route_conflicts"] == 1
     assert document["route_conflicts"] == [{"ticket": "C", "rule": "north-to-east", "provider": "partner-east", "assigned_by": "route-north", "assigned": "partner-north"}]
@@ -249,7 +252,9 @@ def test_run_counts_tickets_it_cannot_measure_in_summary_json_and_metrics(files:
     text = metrics.read_text()
     assert 'spm_rules_run_ticket_warnings{field="status_history",ruleset="cc-test",worker="1/1"} 1' in text
     assert 'spm_rules_run_ticket_warnings{field="tier",ruleset="cc-test",worker="1/1"} 0' in text
-    assert cli_run(files, at(3).isoformat()) == EXIT_PARTIAL
+    # Warnings are said when a row is read anew: an unchanged feed is quiet, --full says them again.
+    assert cli_run(files, at(3).isoformat()) == EXIT_OK
+    assert cli_run(files, at(3).isoformat(), "--full") == EXIT_PARTIAL
     assert "tickets: 4 evaluated, 1 with warnings" in capsys.readouterr().out
 
 
