@@ -27,7 +27,6 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import hashlib
 import io
 import json
 import math
@@ -35,8 +34,9 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, TextIO, TypeVar
 
 from pydantic import ValidationError
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TicketReader", "RawRow", "read_tickets", "REQUIRED_COLUMNS", "check_encoding", "MAX_ROW_CHARS", "MAX_DEPTH"]
 
+_Item = TypeVar("_Item")
 #: The longest row read, in characters (a ticket with a long history is a few kilobytes).
 MAX_ROW_CHARS = 1024 * 1024
 #: The deepest nesting of arrays and objects in a ticket (its histories are three deep).
@@ -76,7 +77,11 @@ def _label(codec: str) -> str:
 
 def _undecoded(text: str, codec: str, where: str) -> tuple[str, str] | None:
     """(message, hint) for the first byte of ``text`` that did not decode in ``codec``; None if all did."""
-    found = None if text.isascii() else _UNDECODED.search(text)
+    try:
+        text.encode("utf-8")  # far faster than the search below, and fails on every undecoded byte
+        return None
+    except UnicodeEncodeError:
+        found = _UNDECODED.search(text)
     if found is None:
         return None
     plain = "utf-8" if codec == "utf-8-sig" else codec  # utf-8-sig would count a BOM it never read
@@ -106,9 +111,14 @@ class _NonFinite(float):
     def __new__(cls, text: str) -> "_NonFinite":
         value = super().__new__(cls, "nan")
         value.text = text
+        _parsed.non_finite = True
         return value
 
     text: str
+
+
+#: Whether the text this thread parsed last held a non-finite number (set by the parse hooks).
+_parsed = threading.local()
 
 
 def _number(text: str) -> float:
@@ -116,11 +126,20 @@ def _number(text: str) -> float:
     return value if math.isfinite(value) else _NonFinite(text)
 
 
+def _decode(text: str) -> Any:
+    _parsed.non_finite = False
+    return _DECODER.decode(text)
+
+
+def _raw_decode(text: str, start: int) -> tuple[Any, int]:
+    _parsed.non_finite = False
+    return _DECODER.raw_decode(text, start)
+
+
 #: Bits of the duplicate pass's Bloom filter (8 MiB): few false candidates up to ten million rows.
 _BLOOM_BITS = 1 << 26
 _NUL = "holds a NUL character (U+0000), which no state database stores"
 _DECODER = json.JSONDecoder(parse_float=_number, parse_constant=_NonFinite)
-_OPENERS = re.compile(r"[\[{]")
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
@@ -154,8 +173,10 @@ def _depth(value: Any) -> int:
 
 def _checked(value: Any, text: str) -> Any:
     """``value`` (parsed from ``text``) if spm-rules can keep it; _Refused naming the field otherwise."""
-    if len(_OPENERS.findall(text)) > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
         raise _Refused("json", f"nested deeper than {MAX_DEPTH} levels")
+    if not getattr(_parsed, "non_finite", True) and "\\u0000" not in text:  # the walk below costs more than the parse
+        return value
     for field, item in _values(value):
         if isinstance(item, _NonFinite):
             raise _Refused(field or "ticket", f"{item.text} is not a number a ticket may hold (NaN and infinite values are refused)")
@@ -167,7 +188,7 @@ def _checked(value: Any, text: str) -> Any:
 def _loads(text: str) -> Any:
     """One JSON row, checked (see :func:`_checked`); JSONDecodeError or _Refused when it cannot be read."""
     try:
-        value = _DECODER.decode(text)
+        value = _decode(text)
     except RecursionError:
         raise _Refused("json", f"nested deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError:
@@ -283,6 +304,7 @@ class TicketReader:
         self.problems: list[TicketProblem] = []
         self.warnings: list[TicketProblem] = []
         self.count = 0
+        self._checks = True
 
     def __iter__(self) -> Iterator[Ticket]:
         for raw in self.raw_rows():
@@ -292,9 +314,10 @@ class TicketReader:
 
     def raw_rows(self) -> Iterator[RawRow]:
         """The rows as read, before validation (which :meth:`validate` does), so that a
-        stateful run can tell an unchanged row by its text without validating it. A ticket
-        id listed more than once counts once, by its last row: the others are set aside
-        here, with a warning, before anything acts on them."""
+        stateful run can tell an unchanged row by its text without validating it.
+
+        A ticket id on several rows counts once, by its last row: the earlier rows are
+        not yielded, each named in ``warnings`` (field ``id``)."""
         stream = self._open()
         row = 0
         try:
@@ -352,9 +375,9 @@ class TicketReader:
                 ticket_id = _row_id(data)
                 if ticket_id is None:
                     continue
-                digest = int.from_bytes(hashlib.blake2b(ticket_id.encode("utf-8", "surrogatepass"), digest_size=12).digest(), "big")
+                digest = hash(ticket_id)  # salted per process, which is all one read needs
                 seen = True
-                for shift in (0, 32, 64):
+                for shift in (0, 32):
                     position = (digest >> shift) % _BLOOM_BITS
                     if not bits[position >> 3] & 1 << (position & 7):
                         seen = False
@@ -374,8 +397,21 @@ class TicketReader:
         return {ticket_id: found[-1] for ticket_id, found in rows.items() if len(found) > 1}
 
     def _scout(self) -> "TicketReader":
-        """A reader of the same source whose problems nobody reports (for the duplicate passes)."""
-        return TicketReader(self.path, fmt=self.format, encoding=self.encoding)
+        """A reader of the same source for the duplicate passes: rows parsed without the
+        checks of :func:`_checked` (a refused row still has its id, and supersedes), and
+        problems nobody reports."""
+        scout = TicketReader(self.path, fmt=self.format, encoding=self.encoding)
+        scout._checks = False
+        return scout
+
+    def _parse(self, text: str) -> Any:
+        """One JSON text: checked (:func:`_loads`), or for a scout only parsed."""
+        if self._checks:
+            return _loads(text)
+        try:
+            return _DECODER.decode(text)
+        except (RecursionError, ValueError):
+            raise _Refused("json", "cannot be read") from None
 
     def _undecoded(self, row: int, field: str, text: str, where: str, ticket_id: str | None = None) -> bool:
         """Record a problem and say True when ``text`` holds bytes that did not decode."""
@@ -400,6 +436,7 @@ class TicketReader:
         return "jsonl" if first == "{" else "csv"
 
     def _rows(self, stream: TextIO) -> Iterator[tuple[int, Any, str | None]]:
+        """(row, parsed data, the row's text for JSON Lines, else None) of each row read."""
         fmt = self._format(stream)
         if fmt == "csv":
             yield from ((row, data, None) for row, data in self._csv_rows(stream))
@@ -407,22 +444,29 @@ class TicketReader:
             yield from ((row, data, None) for row, data in self._json_rows(stream.read()))
         else:
             lines = _BoundedLines(stream)
-            while True:
-                try:
-                    line = next(lines)
-                except StopIteration:
-                    return
-                except _Refused as exc:
-                    self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
-                    continue
+            for line in self._each(lines, lines):
                 if not line.strip() or self._undecoded(lines.number, "encoding", line, "the row"):
                     continue
                 try:
-                    yield lines.number, _loads(line), line
+                    yield lines.number, self._parse(line), line
                 except json.JSONDecodeError as exc:
                     self.problems.append(TicketProblem(self.path, lines.number, "json", f"malformed JSON: {exc.msg} at column {exc.colno}"))
                 except _Refused as exc:
                     self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
+
+    def _each(self, source: Iterator[_Item], lines: _BoundedLines) -> Iterator[_Item]:
+        """The items of ``source`` (lines, or CSV records read from ``lines``): a line too
+        long or a record the csv module cannot parse is a problem at its line, and the
+        next item is read."""
+        while True:
+            try:
+                yield next(source)
+            except StopIteration:
+                return
+            except _Refused as exc:
+                self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
+            except csv.Error as exc:
+                self.problems.append(TicketProblem(self.path, lines.number, "csv", f"malformed CSV: {exc}"))
 
     def _json_rows(self, text: str) -> Iterator[tuple[int, Any]]:
         """The elements of a JSON array, one at a time: an element refused costs only itself;
@@ -450,7 +494,7 @@ class TicketReader:
             index += 1
             start = position
             try:
-                value, end = _DECODER.raw_decode(text, start)
+                value, end = _raw_decode(text, start)
             except json.JSONDecodeError as exc:
                 self._malformed(text, exc.pos, exc.msg)
                 return
@@ -466,6 +510,9 @@ class TicketReader:
             position = blank.match(text, end).end()  # type: ignore[union-attr]
             if end - start > MAX_ROW_CHARS:
                 self.problems.append(TicketProblem(self.path, index, "row", f"longer than {MAX_ROW_CHARS:,} characters"))
+                continue
+            if not self._checks:
+                yield index, value
                 continue
             try:
                 _checked(value, text[start:end])
@@ -491,17 +538,7 @@ class TicketReader:
             return
         if fieldnames is None or not self._header_usable(list(fieldnames)):
             return
-        while True:
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except _Refused as exc:
-                self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
-                continue
-            except csv.Error as exc:
-                self.problems.append(TicketProblem(self.path, lines.number, "csv", f"malformed CSV: {exc}"))
-                continue
+        for record in self._each(reader, lines):
             row = lines.number  # the record's last line (csv's own count skips refused lines)
             data: dict[str, Any] = {}
             ticket_id = record.get("id") or None
@@ -515,7 +552,7 @@ class TicketReader:
                     if "\x00" in cell:
                         raise _Refused("", _NUL)
                     if column in _HISTORY_FIELDS:
-                        _set(data, column, _loads(cell))
+                        _set(data, column, self._parse(cell))
                     else:
                         _set(data, column, cell if column in TICKET_FIELDS else _typed(cell))
             except json.JSONDecodeError as exc:
