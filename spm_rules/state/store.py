@@ -45,7 +45,7 @@ from ..errors import StateError
 from ..notifications import Notification
 from . import DEFAULT_STATE_URL
 from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketState, Transition
-from .tables import escalations, leases, migrate, outbox, schedule_fires, schedule_state, silences, tickets, transitions
+from .tables import escalations, leases, migrate, outbox, schedule_fires, schema_behind, schedule_state, silences, tickets, transitions
 
 __all__ = [
     "DEFAULT_STATE_URL",
@@ -186,15 +186,18 @@ def _ensure_wal(conn: sqlite3.Connection, timeout: float) -> None:
 
     Switching needs the file to itself, and SQLite answers "locked" at once instead of
     waiting when another connection is busy (several processes opening a new state
-    together), so the switch is retried for up to ``timeout`` seconds.
+    together), so the switch is retried for up to ``timeout`` seconds.  A file that cannot
+    switch (read-only, or opened ``immutable``) is read in the mode it has.
     """
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
-                return
-            conn.execute("PRAGMA journal_mode=WAL")
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")  # answers the mode it could set
+            return
         except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc):
+                return
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.02)
@@ -402,7 +405,7 @@ class Store:
         backend = parsed.get_backend_name()
         try:
             if backend == "sqlite":
-                return self._sqlite_engine(parsed.database)
+                return self._sqlite_engine(parsed.database, uri=parsed.query.get("uri") == "true")
             if backend == "postgresql":
                 engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": max(1, int(self.busy_timeout))})
                 lock_ms = int(self.busy_timeout * 1000)
@@ -423,9 +426,11 @@ class Store:
             raise StateError(f"state URL {self.masked_url!r}: no database driver ({exc})") from None
         raise StateError(f"state URL {self.masked_url!r}: only sqlite:/// and postgresql:// are supported")
 
-    def _sqlite_engine(self, path: str | None) -> Engine:
+    def _sqlite_engine(self, path: str | None, *, uri: bool = False) -> Engine:
+        """The engine of an SQLite file; a new file is created private first.  With
+        ``uri=true`` the path is an SQLite URI (``file:state.db?mode=ro``) opened as it says."""
         memory = not path or path == ":memory:"
-        if not memory:
+        if not memory and not uri:
             assert path is not None
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -460,6 +465,11 @@ class Store:
         reason = lines[0] if lines else type(exc).__name__
         if self.dialect == "sqlite" and "database is locked" in reason:
             reason += f" (another process kept it busy for more than {self.busy_timeout:g}s)"
+        if self.dialect == "sqlite" and "readonly database" in reason:
+            reason += (
+                " (the state is read-only for this process: commands that change it need write access to the file and its directory;"
+                " a copy that no process writes can be read as sqlite:///file:PATH?immutable=1&uri=true)"
+            )
         retryable = isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
         return (_RetryableStateError if retryable else StateError)(f"state {self.masked_url}: cannot {what}: {mask_secrets(reason)}")
 
@@ -507,8 +517,17 @@ class Store:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def migrate(self, now: datetime) -> list[int]:
-        """Bring the schema up to date; return the versions applied."""
+        """Bring the schema up to date; return the versions applied.
+
+        The version is read first in a read transaction, so a state already current needs
+        no write access: the read-only commands work on a read-only SQLite file, a
+        ``mode=ro`` URI or a PostgreSQL role that may only SELECT.  Only a state that is
+        behind takes the write transaction (which reads the version again under its lock).
+        """
         try:
+            with self._tx("read the state schema version", write=False) as conn:
+                if not schema_behind(conn):
+                    return []
             with self._tx("migrate the state schema", write=True) as conn:
                 return migrate(conn, now)
         except RuntimeError as exc:

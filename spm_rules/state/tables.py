@@ -49,6 +49,7 @@ __all__ = [
     "MIGRATIONS",
     "LATEST_VERSION",
     "current_version",
+    "schema_behind",
     "migrate",
     "UtcDateTime",
     "JsonText",
@@ -300,6 +301,21 @@ def current_version(conn: Connection) -> int:
     return int(found or 0)
 
 
+def _refuse_newer(version: int) -> None:
+    if version > LATEST_VERSION:
+        raise RuntimeError(f"the state schema is at version {version}, newer than this spm-rules knows ({LATEST_VERSION}); upgrade spm-rules")
+
+
+def schema_behind(conn: Connection) -> bool:
+    """The database needs migrations (read only: a state already current needs no write access).
+
+    Raises ``RuntimeError`` when the database is newer than this code.
+    """
+    version = current_version(conn)
+    _refuse_newer(version)
+    return version < LATEST_VERSION
+
+
 def migrate(conn: Connection, now: datetime) -> list[int]:
     """Apply the missing migrations inside the caller's transaction; return the versions applied.
 
@@ -310,8 +326,7 @@ def migrate(conn: Connection, now: datetime) -> list[int]:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     schema_migrations.create(conn, checkfirst=True)
     version = current_version(conn)
-    if version > LATEST_VERSION:
-        raise RuntimeError(f"the state schema is at version {version}, newer than this spm-rules knows ({LATEST_VERSION}); upgrade spm-rules")
+    _refuse_newer(version)
     applied = []
     for number, name, step in MIGRATIONS:
         if number <= version:
