@@ -122,6 +122,8 @@ class RunReport:
     other_workers: int = 0
     locked_elsewhere: int = 0
     stale: int = 0
+    missing_closed: int = 0
+    stopped: bool = False
     levels: Counter[tuple[str, str]] = field(default_factory=Counter)
     route_conflicts: list[tuple[str, RouteConflict]] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
@@ -152,6 +154,7 @@ class RunReport:
                 "other_workers": self.other_workers,
                 "locked_elsewhere": self.locked_elsewhere,
                 "stale": self.stale,
+                "closed_missing": self.missing_closed,
                 "route_conflicts": len({ticket for ticket, _ in self.route_conflicts}),
             },
             "levels": levels,
@@ -164,6 +167,7 @@ class RunReport:
                 "skipped": self.schedules_skipped,
             },
             "pruned": self.pruned,
+            "stopped": self.stopped,
             "duration_seconds": round(self.duration, 3),
         }
 
@@ -193,7 +197,8 @@ def apply_batch(store: Store, lifecycle: Lifecycle, results: Sequence[TicketResu
         locked = tx.lock_tickets(latest)
         stored = {ticket_id: state for ticket_id, state in locked.items() if state.last_seen_at is None or state.last_seen_at <= now}
         records = tx.escalations(stored)
-        plans = [lifecycle.plan(latest[ticket_id], stored[ticket_id], records[ticket_id], now) for ticket_id in sorted(stored)]
+        pruned = tx.pruned_occurrences(ticket_id for ticket_id, state in stored.items() if state.is_new)
+        plans = [lifecycle.plan(latest[ticket_id], stored[ticket_id], records[ticket_id], now, pruned=pruned.get(ticket_id)) for ticket_id in sorted(stored)]
         tx.save_tickets([plan.ticket for plan in plans if plan.ticket_changed])
         tx.save_escalations([esc for plan in plans for esc in plan.escalations])
         tx.record([entry for plan in plans for entry in plan.transitions])
@@ -240,12 +245,16 @@ def run(
     delivery_batch: int = DELIVERY_BATCH,
     lease: Lease | None = None,
     progress: Callable[[int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunReport:
     """One stateful run at ``now``; see the module docstring.
 
     Without a ``deliverer`` notifications stay pending in the outbox (a later run, or
     another process, delivers them).  A ``lease`` is renewed after each batch so a long
     run keeps the run lock; ``progress`` is called with the count of tickets evaluated.
+    ``stop`` is asked at every batch boundary (a signal arrived): when it answers True the
+    run ends there with every batch before it committed (``report.stopped``); schedules,
+    retention and the delivery left are for the next run.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -263,6 +272,8 @@ def run(
                 report.other_workers += 1
 
     for batch in batched(engine.evaluate(mine(tickets), now), batch_size):
+        if stop is not None and stop():
+            break
         done = apply_batch(store, lifecycle, batch, now)
         report.evaluated += len(batch)
         report.locked_elsewhere += done.locked
@@ -284,6 +295,15 @@ def run(
         if progress is not None:
             progress(report.evaluated)
 
+    if stop is not None and stop():
+        report.stopped = True
+        report.duration = time.perf_counter() - started
+        log.warning("run stopped", extra={"fields": {"at": now.isoformat(), "evaluated": report.evaluated}})
+        return report
+    if ruleset.retention.missing_tickets is not None:
+        missing = store.close_missing(now, ruleset.retention.missing_tickets, worker.owns)
+        report.transitions.extend(missing)
+        report.missing_closed = sum(1 for entry in missing if entry.kind == "closed")
     fired, skipped_ticks = fire_schedules(store, ruleset.schedules, now, ruleset=ruleset)
     report.schedules_fired, report.schedules_skipped = fired, skipped_ticks
     report.enqueued += len(fired)
@@ -291,7 +311,8 @@ def run(
         retention = ruleset.retention
         report.pruned = store.prune(now, closed_tickets=retention.closed_tickets, notifications=retention.notifications, audit=retention.audit)
     if deliverer is not None:
-        report.delivery = deliver_pending(store, deliverer, ruleset.delivery, now, batch_size=delivery_batch)
+        report.delivery = deliver_pending(store, deliverer, ruleset.delivery, now, batch_size=delivery_batch, stop=stop)
+        report.stopped = stop is not None and stop()
     report.duration = time.perf_counter() - started
     log.info(
         "run done",
@@ -423,20 +444,23 @@ def settle_outcomes(
     return settlements, metas, audit
 
 
-def deliver_pending(store: Store, deliverer: Deliverer, spec: DeliverySpec, now: datetime, *, batch_size: int = DELIVERY_BATCH) -> Counter[str]:
+def deliver_pending(
+    store: Store, deliverer: Deliverer, spec: DeliverySpec, now: datetime, *, batch_size: int = DELIVERY_BATCH, stop: Callable[[], bool] | None = None
+) -> Counter[str]:
     """Deliver every outbox notification due at ``now``; return the count per result.
 
     Each batch is claimed (locked), delivered and settled in one transaction, so a crash
     during delivery leaves the batch pending: the next run delivers it again, with the
     same keys.  Each notification goes with the receivers its row says already have it,
     and the deliverer skips them.  Meta notifications created by dead-lettering are
-    delivered in a second pass of the same run.
+    delivered in a second pass of the same run.  ``stop`` is asked before each batch: the
+    rest stays pending for the next run.
     """
     counts: Counter[str] = Counter()
     for _pass in range(2):
         after: str | None = None
         created_meta = False
-        while True:
+        while stop is None or not stop():
 
             def work(tx: StateTx) -> tuple[str, list[Settlement], int] | None:
                 entries = tx.claim_due(now, batch_size, after)

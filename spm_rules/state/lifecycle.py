@@ -109,15 +109,28 @@ class Lifecycle:
         self.send_resolved = frozenset(name for name, spec in ruleset.receivers.items() if spec.send_resolved)
 
     def plan(
-        self, result: TicketResult, stored: TicketState | None, records: Mapping[EscalationKey, Escalation], now: datetime
+        self,
+        result: TicketResult,
+        stored: TicketState | None,
+        records: Mapping[EscalationKey, Escalation],
+        now: datetime,
+        *,
+        pruned: int | None = None,
     ) -> TicketPlan:
-        """Diff ``result`` (the ticket evaluated at ``now``) against its stored state and escalation records."""
+        """Diff ``result`` (the ticket evaluated at ``now``) against its stored state and escalation records.
+
+        ``pruned``: for a ticket the retention pruned, the highest notification occurrence
+        it had used (None: never pruned).  Seen again open, it is reopened and its keys go
+        on after that occurrence; seen again closed, nothing changes (it stays pruned).
+        """
         ticket = result.ticket
         prev = stored if stored is not None and not stored.is_new else None
         closing = ticket.status in self.terminal
+        if prev is None and pruned is not None and closing:
+            return TicketPlan(ticket=stored or TicketState(ticket.id), ticket_changed=False)
         if closing and prev is not None and prev.routed_to is not None:
             ticket = ticket.model_copy(update={"provider": prev.routed_to})
-        work = _Work(ticket, now, dict(records), result.as_reported, prev)
+        work = _Work(ticket, now, dict(records), result.as_reported, prev, pruned)
         state = self._close(work) if closing else self._open(work, result)
         return TicketPlan(
             ticket=state,
@@ -143,7 +156,9 @@ class Lifecycle:
 
     def _open(self, work: _Work, result: TicketResult) -> TicketState:
         ticket, prev = work.ticket, work.prev
-        if prev is None:
+        if prev is None and work.pruned is not None:
+            work.note("reopened", detail=f"seen again after its closed state was pruned, with status {ticket.status!r}", at=_status_time(ticket))
+        elif prev is None:
             work.note("new", detail=f"first seen with status {ticket.status!r}, stage {ticket.stage!r}, tier {ticket.tier!r}", at=ticket.created_at)
         else:
             if prev.archived:
@@ -178,7 +193,7 @@ class Lifecycle:
         for key, (rank, status) in sorted(active.items()):
             found = work.records.get(key)
             if found is None or not found.is_open:
-                work.put(_new_episode(ticket.id, key, rank, work.now, found))
+                work.put(_new_episode(ticket.id, key, rank, work.now, found, work.pruned or 0))
                 came_from = previous_levels.get(key[0]) if not key[1].startswith(RULE_LEVEL_PREFIX) else None
                 reason = status.explanation[-1] if status is not None and status.explanation else "rule fired"
                 work.note("entered", key, detail=f"from {came_from or 'no level'}: {reason}")
@@ -283,9 +298,16 @@ class _Work:
     """
 
     def __init__(
-        self, ticket: Ticket, now: datetime, records: dict[EscalationKey, Escalation], source: Ticket, prev: TicketState | None
+        self,
+        ticket: Ticket,
+        now: datetime,
+        records: dict[EscalationKey, Escalation],
+        source: Ticket,
+        prev: TicketState | None,
+        pruned: int | None = None,
     ) -> None:
         self.ticket = ticket
+        self.pruned = pruned
         self.now = now
         self.records = records
         self.source = source
@@ -340,15 +362,16 @@ class _Work:
         )
 
 
-def _new_episode(ticket_id: str, key: EscalationKey, rank: int, now: datetime, old: Escalation | None) -> Escalation:
-    """A fresh episode; the occurrence count (and a notification still in flight) carry over."""
+def _new_episode(ticket_id: str, key: EscalationKey, rank: int, now: datetime, old: Escalation | None, base: int = 0) -> Escalation:
+    """A fresh episode; the occurrence count (and a notification still in flight) carry
+    over, or start after ``base`` (the occurrences a pruned past used)."""
     return Escalation(
         ticket_id=ticket_id,
         policy=key[0],
         level=key[1],
         level_rank=rank,
         opened_at=now,
-        occurrences=old.occurrences if old else 0,
+        occurrences=old.occurrences if old else base,
         pending_key=old.pending_key if old else None,
         last_notified_at=old.last_notified_at if old else None,
     )

@@ -45,7 +45,8 @@ from ..errors import StateError
 from ..notifications import Notification
 from . import DEFAULT_STATE_URL
 from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketState, Transition
-from .tables import escalations, leases, migrate, outbox, schedule_fires, schema_behind, schedule_state, silences, tickets, transitions
+from .retention import close_missing
+from .tables import escalations, leases, migrate, outbox, pruned_tickets, schedule_fires, schema_behind, schedule_state, silences, tickets, transitions
 
 __all__ = [
     "DEFAULT_STATE_URL",
@@ -244,6 +245,15 @@ class StateTx:
             esc = _escalation_from_row(row)
             found[esc.ticket_id][esc.key] = esc
         return found
+
+    def pruned_occurrences(self, ids: Iterable[str]) -> dict[str, int]:
+        """For each ticket among ``ids`` the retention pruned, the highest notification
+        occurrence its pruned past used (its keys go on after it)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        stmt = select(pruned_tickets.c.ticket_id, pruned_tickets.c.occurrences).where(pruned_tickets.c.ticket_id.in_(wanted))
+        return {ticket_id: occurrences for ticket_id, occurrences in self.conn.execute(stmt)}
 
     def save_tickets(self, states: Sequence[TicketState]) -> None:
         """Write the ticket rows (reserved beforehand), in one statement executed for each."""
@@ -802,7 +812,8 @@ class Store:
         """Delete what the retention no longer keeps; return the rows deleted per table.
 
         * ``closed_tickets``: archived tickets closed longer ago, with their escalations,
-          audit log and outbox rows;
+          audit log and outbox rows; each is remembered in ``pruned_tickets`` (the highest
+          notification occurrence it used), so that its keys are never used again;
         * ``notifications``: final outbox rows (sent, dead, suppressed) finished longer ago,
           and schedule fires as old;
         * ``audit``: audit log entries recorded longer ago (an old event a run recorded
@@ -816,6 +827,7 @@ class Store:
                 ids = list(tx.conn.execute(old).scalars())
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
+                    self._remember_pruned(tx, chunk, now)
                     for table in (escalations, transitions, outbox, tickets):
                         deleted[table.name] += tx.conn.execute(delete(table).where(table.c.ticket_id.in_(chunk))).rowcount
             if notifications is not None:
@@ -828,6 +840,60 @@ class Store:
             return {name: count for name, count in sorted(deleted.items()) if count}
 
         return self.transaction("prune old state", work)
+
+    def _remember_pruned(self, tx: StateTx, ids: list[str], now: datetime) -> None:
+        """Record (or update) the ``pruned_tickets`` row of each ticket about to be pruned."""
+        used = select(escalations.c.ticket_id, func.max(escalations.c.occurrences)).where(escalations.c.ticket_id.in_(ids)).group_by(escalations.c.ticket_id)
+        occurrences = dict(tx.conn.execute(used).all())
+        earlier = tx.pruned_occurrences(ids)
+        closed = dict(tx.conn.execute(select(tickets.c.ticket_id, tickets.c.closed_at).where(tickets.c.ticket_id.in_(ids))).all())
+        for ticket_id in ids:
+            values = {"occurrences": max(occurrences.get(ticket_id) or 0, earlier.get(ticket_id, 0)), "closed_at": closed.get(ticket_id), "pruned_at": now}
+            stmt = self._insert(pruned_tickets).values(ticket_id=ticket_id, **values)
+            tx.conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=values))
+
+    def close_missing(self, now: datetime, missing_for: timedelta, owns: Callable[[str], bool] = lambda _id: True, *, batch: int = 500) -> list[Transition]:
+        """Close the open tickets no run has seen since ``now - missing_for`` (those ``owns``
+        says are this worker's), in batches; return the audit entries written.
+
+        Rows another worker holds are skipped (it is processing them: they are not missing).
+        """
+        cutoff = now - missing_for
+        written: list[Transition] = []
+        after = ""
+        while True:
+
+            def work(tx: StateTx) -> tuple[str | None, list[Transition]]:
+                ticket_id = self._sorted(tickets.c.ticket_id)
+                stmt = (
+                    select(tickets.c.ticket_id)
+                    .where(tickets.c.archived.is_(False), tickets.c.status.is_not(None), tickets.c.last_seen_at < cutoff, ticket_id > after)
+                    .order_by(ticket_id)
+                    .limit(batch)
+                )
+                ids = list(tx.conn.execute(stmt).scalars())
+                if not ids:
+                    return None, []
+                states = tx.lock_tickets([ticket_id for ticket_id in ids if owns(ticket_id)])
+                records = tx.escalations(states)
+                closed, ended, audit = [], [], []
+                for ticket_id, state in sorted(states.items()):
+                    if state.archived or state.last_seen_at is None or state.last_seen_at >= cutoff:
+                        continue  # a run saw it since the listing
+                    new_state, escs, entries = close_missing(state, list(records[ticket_id].values()), now, missing_for)
+                    closed.append(new_state)
+                    ended.extend(escs)
+                    audit.extend(entries)
+                tx.save_tickets(closed)
+                tx.save_escalations(ended)
+                tx.record(audit)
+                return ids[-1], audit
+
+            last, audit = self.transaction("close missing tickets", work)
+            written.extend(audit)
+            if last is None:
+                return written
+            after = last
 
     # -- silences (matching belongs to alerting) ------------------------------------------
 

@@ -46,6 +46,7 @@ __all__ = [
     "schedule_state",
     "leases",
     "silences",
+    "pruned_tickets",
     "MIGRATIONS",
     "LATEST_VERSION",
     "current_version",
@@ -249,6 +250,18 @@ silences = Table(
     Index("ix_silences_ends", "ends_at"),
 )
 
+#: One row per ticket the retention pruned (version 5): the highest notification
+#: occurrence its pruned past used, so that the keys of a ticket seen again go on after
+#: it (an idempotency key is never reused), and when it closed and was pruned.
+pruned_tickets = Table(
+    "pruned_tickets",
+    metadata,
+    Column("ticket_id", Text, primary_key=True),
+    Column("occurrences", Integer, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("pruned_at", UtcDateTime, nullable=False),
+)
+
 _V1_TABLES = (_TICKETS_V1, _ESCALATIONS_V1, _TRANSITIONS_V1, _OUTBOX_V1, schedule_fires, schedule_state, leases, silences)
 
 
@@ -279,6 +292,11 @@ def _v4(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE tickets ADD COLUMN facts TEXT"))
 
 
+def _v5(conn: Connection) -> None:
+    """Version 5: ``pruned_tickets``, what the retention remembers of a ticket it pruned."""
+    pruned_tickets.create(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -286,6 +304,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (2, "outbox receivers already delivered to", _v2),
     (3, "receivers notified per escalation episode; audit record times", _v3),
     (4, "the ticket's reported facts", _v4),
+    (5, "pruned tickets remembered", _v5),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

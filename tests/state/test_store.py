@@ -37,6 +37,7 @@ def test_a_new_store_is_migrated_once_in_the_same_transaction_as_its_record(stat
                 (2, "outbox receivers already delivered to"),
                 (3, "receivers notified per escalation episode; audit record times"),
                 (4, "the ticket's reported facts"),
+                (5, "pruned tickets remembered"),
             ]
             assert tables.current_version(conn) == tables.LATEST_VERSION
             for table in tables.metadata.sorted_tables:
