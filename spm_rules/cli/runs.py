@@ -10,6 +10,8 @@ naming the holder.  On PostgreSQL several workers (``--worker K/N``) share the l
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -30,12 +32,51 @@ if TYPE_CHECKING:
     from ..run import RunReport
     from ..state.store import Lease, Store
 
-__all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]
+__all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress", "StopSignals"]
 
 #: A run shows a progress bar only once it has taken this long (seconds).
 PROGRESS_AFTER = 2.0
 #: Transitions listed by name in the table summary (all of them are in --format json).
 SUMMARY_LINES = 15
+
+class StopSignals:
+    """SIGTERM and SIGINT asked for during a run: the run stops at its next batch boundary
+    with everything before it committed (``run(stop=…)`` asks ``requested``).
+
+    A second signal of the same kind is not waited for: the default action ends the
+    process at once (what is committed stays committed; what is not was never written).
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.received is not None
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.received is not None:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        self.received = signum
+        click.echo(f"spm-rules run: {signal.Signals(signum).name} received, stopping at the next batch boundary…", err=True)
+
+    def __enter__(self) -> "StopSignals":
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, as a shell reports a process the signal ended (143, 130)."""
+        assert self.received is not None
+        return 128 + self.received
+
 
 class RunProgress:
     """A progress bar on standard error for runs that take a while; silent when disabled."""
@@ -91,6 +132,8 @@ def _summary(report: RunReport, ruleset: Ruleset, store: Store, warned: int) -> 
         tickets += f", {report.other_workers} for other workers"
     if report.locked_elsewhere:
         tickets += f", {report.locked_elsewhere} held by another worker"
+    if report.missing_closed:
+        tickets += f", [yellow]{report.missing_closed} closed after missing from the tickets (retention.missing_tickets)[/yellow]"
     if report.stale:
         tickets += f", [yellow]{report.stale} already processed at a later instant (left alone)[/yellow]"
     stdout.print(tickets)
@@ -200,10 +243,12 @@ def run_command(
     with Store(state_url) as store:
         lease: Lease | None = store.acquire_lease("run", wait=lock_timeout) if store.dialect == "sqlite" else None
         progress = RunProgress(enabled=not quiet and stderr.is_terminal)
+        stop = StopSignals()
         try:
             reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
             deliverer = _deliverer(ruleset, store) if deliver else None
-            report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress)
+            with stop:
+                report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, stop=stop)
         finally:
             progress.close()
             if lease is not None:
@@ -222,6 +267,14 @@ def run_command(
             _summary(report, ruleset, store, warned)
     print_problems(reader.problems)
     print_warnings(reader.warnings)
+    if report.stopped:
+        name = signal.Signals(stop.received or signal.SIGTERM).name
+        click.echo(
+            f"spm-rules run: stopped by {name} after {report.evaluated} tickets; everything up to there is committed, "
+            "the rest (tickets, schedules, retention, pending notifications) is for the next run",
+            err=True,
+        )
+        return stop.exit_code if stop.received is not None else EXIT_INVALID
     return EXIT_PARTIAL if reader.problems or reader.warnings else EXIT_OK
 
 
