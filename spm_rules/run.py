@@ -197,7 +197,7 @@ def apply_batch(store: Store, lifecycle: Lifecycle, results: Sequence[TicketResu
         locked = tx.lock_tickets(latest)
         stored = {ticket_id: state for ticket_id, state in locked.items() if state.last_seen_at is None or state.last_seen_at <= now}
         records = tx.escalations(stored)
-        pruned = tx.pruned_occurrences(ticket_id for ticket_id, state in stored.items() if state.is_new)
+        pruned = tx.pruned_occurrences(stored)
         plans = [lifecycle.plan(latest[ticket_id], stored[ticket_id], records[ticket_id], now, pruned=pruned.get(ticket_id)) for ticket_id in sorted(stored)]
         tx.save_tickets([plan.ticket for plan in plans if plan.ticket_changed])
         tx.save_escalations([esc for plan in plans for esc in plan.escalations])

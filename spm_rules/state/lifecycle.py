@@ -120,8 +120,9 @@ class Lifecycle:
         """Diff ``result`` (the ticket evaluated at ``now``) against its stored state and escalation records.
 
         ``pruned``: for a ticket the retention pruned, the highest notification occurrence
-        it had used (None: never pruned).  Seen again open, it is reopened and its keys go
-        on after that occurrence; seen again closed, nothing changes (it stays pruned).
+        it had used (None: never pruned).  Seen again open, it is reopened, and the keys of
+        every escalation it opens from then on go on after that occurrence; seen again
+        closed, nothing changes (it stays pruned).
         """
         ticket = result.ticket
         prev = stored if stored is not None and not stored.is_new else None

@@ -120,3 +120,16 @@ def test_the_command_center_closes_a_ticket_its_export_dropped_a_week_ago(tmp_pa
     out = capsys.readouterr().out
     assert "1 closed after missing from the tickets (retention.missing_tickets)" in out
     assert "closed    EC-1001: missing from the tickets for more than 7d (last seen 2026-11-25T06:00:00+00:00)" in out
+
+
+def test_a_comeback_that_reaches_a_level_only_runs_later_still_gets_fresh_keys(state_url: str) -> None:
+    """Found by the soak: the ticket comes back in a stage no policy measures, and is red hours later."""
+    deliverer = RecordingDeliverer()
+    run_at(state_url, [ticket("A")], at(4), deliverer, PRUNE)
+    run_at(state_url, [ticket("A", status="resolved")], at(5), deliverer, PRUNE)
+    run_at(state_url, [], at(5 + 49), deliverer, PRUNE)
+    onsite = [{"stage": "hotline", "entered_at": at(-1).isoformat()}, {"stage": "onsite", "entered_at": at(60).isoformat()}]
+    run_at(state_url, [ticket("A", stage_history=onsite)], at(60, 5), deliverer, PRUNE)
+    back = [*onsite, {"stage": "dispatched", "entered_at": at(61).isoformat()}]
+    run_at(state_url, [ticket("A", stage_history=back)], at(65), deliverer, PRUNE)
+    assert deliverer.keys == ["A|response|red|1", "A|response|red|2"]
