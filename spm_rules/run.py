@@ -42,6 +42,7 @@ from .reports.indicators import schedule_report
 from .schedules import ScheduleSpec, TickPlan, digest_report, plan_ticks, schedule_key
 from .state.lifecycle import Lifecycle, TicketPlan
 from .state.records import OutboxEntry, Outgoing, Settlement, Transition
+from .state.retention import SeenTickets
 from .state.store import Lease, StateTx, Store, mask_secrets, notification_from_json
 from .tickets import Ticket
 
@@ -264,8 +265,12 @@ def run(
     engine = engine or Engine(ruleset)
     lifecycle = Lifecycle(ruleset)
 
+    seen = SeenTickets() if ruleset.retention.missing_tickets is not None else None
+
     def mine(source: Iterable[Ticket]) -> Iterator[Ticket]:
         for ticket in source:
+            if seen is not None:
+                seen.add(ticket.id)
             if worker.owns(ticket.id):
                 yield ticket
             else:
@@ -301,7 +306,8 @@ def run(
         log.warning("run stopped", extra={"fields": {"at": now.isoformat(), "evaluated": report.evaluated}})
         return report
     if ruleset.retention.missing_tickets is not None:
-        missing = store.close_missing(now, ruleset.retention.missing_tickets, worker.owns)
+        assert seen is not None
+        missing = store.close_missing(now, ruleset.retention.missing_tickets, lambda ticket_id: worker.owns(ticket_id) and ticket_id not in seen)
         report.transitions.extend(missing)
         report.missing_closed = sum(1 for entry in missing if entry.kind == "closed")
     fired, skipped_ticks = fire_schedules(store, ruleset.schedules, now, ruleset=ruleset)

@@ -16,6 +16,9 @@ export leaves closed tickets out) would keep its open escalations forever; with
 
 from __future__ import annotations
 
+import hashlib
+from array import array
+from bisect import bisect_left
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -25,7 +28,7 @@ from ..durations import format_duration
 from ..ruleset.types import Duration, StrictModel
 from .records import Escalation, TicketState, Transition
 
-__all__ = ["RetentionSpec", "close_missing"]
+__all__ = ["RetentionSpec", "SeenTickets", "close_missing"]
 
 
 class RetentionSpec(StrictModel):
@@ -60,3 +63,34 @@ def close_missing(
     audit = [Transition(now, "left", state.ticket_id, esc.policy, esc.level, None, reason, recorded_at=now) for esc in ended]
     audit.append(Transition(now, "closed", state.ticket_id, None, None, None, reason, recorded_at=now))
     return replace(state, levels={}, closed_at=now, archived=True), ended, audit
+
+
+class SeenTickets:
+    """The ticket ids a run read, in 8 bytes each (a 64-bit digest), so that a ticket in
+    this run's tickets is never taken for missing, whether or not the run rewrote its row.
+
+    Kept as a sorted array rather than a set of strings: a million tickets cost 8 MB.
+    """
+
+    def __init__(self) -> None:
+        self._digests = array("Q")
+        self._sorted = True
+
+    @staticmethod
+    def _digest(ticket_id: str) -> int:
+        return int.from_bytes(hashlib.blake2b(ticket_id.encode("utf-8"), digest_size=8).digest(), "big")
+
+    def add(self, ticket_id: str) -> None:
+        """Note that the run read ``ticket_id``."""
+        self._digests.append(self._digest(ticket_id))
+        self._sorted = False
+
+    def __contains__(self, ticket_id: object) -> bool:
+        if not isinstance(ticket_id, str):
+            return False
+        if not self._sorted:
+            self._digests = array("Q", sorted(self._digests))
+            self._sorted = True
+        digest = self._digest(ticket_id)
+        index = bisect_left(self._digests, digest)
+        return index < len(self._digests) and self._digests[index] == digest

@@ -852,9 +852,12 @@ class Store:
             stmt = self._insert(pruned_tickets).values(ticket_id=ticket_id, **values)
             tx.conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=values))
 
-    def close_missing(self, now: datetime, missing_for: timedelta, owns: Callable[[str], bool] = lambda _id: True, *, batch: int = 500) -> list[Transition]:
-        """Close the open tickets no run has seen since ``now - missing_for`` (those ``owns``
-        says are this worker's), in batches; return the audit entries written.
+    def close_missing(
+        self, now: datetime, missing_for: timedelta, candidate: Callable[[str], bool] = lambda _id: True, *, batch: int = 500
+    ) -> list[Transition]:
+        """Close the open tickets no run has seen since ``now - missing_for``, among those
+        ``candidate`` accepts (the run's: this worker's, and not in this run's tickets), in
+        batches; return the audit entries written.
 
         Rows another worker holds are skipped (it is processing them: they are not missing).
         """
@@ -874,7 +877,7 @@ class Store:
                 ids = list(tx.conn.execute(stmt).scalars())
                 if not ids:
                     return None, []
-                states = tx.lock_tickets([ticket_id for ticket_id in ids if owns(ticket_id)])
+                states = tx.lock_tickets([ticket_id for ticket_id in ids if candidate(ticket_id)])
                 records = tx.escalations(states)
                 closed, ended, audit = [], [], []
                 for ticket_id, state in sorted(states.items()):

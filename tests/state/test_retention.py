@@ -12,6 +12,7 @@ import pytest
 
 from spm_rules.cli import EXIT_OK, main
 from spm_rules.run import RunReport, run
+from spm_rules.state.retention import SeenTickets
 from spm_rules.state.store import Store
 from spm_rules.tickets import Ticket
 from tests.state.helpers import restore_spm_logger  # noqa: F401 (autouse fixture)
@@ -133,3 +134,12 @@ def test_a_comeback_that_reaches_a_level_only_runs_later_still_gets_fresh_keys(s
     back = [*onsite, {"stage": "dispatched", "entered_at": at(61).isoformat()}]
     run_at(state_url, [ticket("A", stage_history=back)], at(65), deliverer, PRUNE)
     assert deliverer.keys == ["A|response|red|1", "A|response|red|2"]
+
+
+def test_the_tickets_a_run_read_are_never_missing_and_take_eight_bytes_each() -> None:
+    seen = SeenTickets()
+    for n in range(10_000):
+        seen.add(f"T{n}")
+    assert all(f"T{n}" in seen for n in range(0, 10_000, 7))
+    assert not any(f"U{n}" in seen for n in range(1000))
+    assert len(seen._digests) * seen._digests.itemsize == 80_000
