@@ -46,6 +46,7 @@ from .schedules import ScheduleSpec, TickPlan, digest_report, plan_ticks, schedu
 from .sources.files import RawRow, TicketReader
 from .state.lifecycle import Lifecycle, TicketPlan
 from .state.records import OutboxEntry, Outgoing, Settlement, Transition
+from .state.retention import SeenTickets
 from .state.store import Lease, StateTx, Store, mask_secrets, notification_from_json
 from .tickets import Ticket
 
@@ -136,6 +137,8 @@ class RunReport:
     other_workers: int = 0
     locked_elsewhere: int = 0
     stale: int = 0
+    missing_closed: int = 0
+    stopped: bool = False
     levels: Counter[tuple[str, str]] = field(default_factory=Counter)
     route_conflicts: list[tuple[str, RouteConflict]] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
@@ -168,6 +171,7 @@ class RunReport:
                 "other_workers": self.other_workers,
                 "locked_elsewhere": self.locked_elsewhere,
                 "stale": self.stale,
+                "closed_missing": self.missing_closed,
                 "route_conflicts": len({ticket for ticket, _ in self.route_conflicts}),
             },
             "levels": levels,
@@ -180,6 +184,7 @@ class RunReport:
                 "skipped": self.schedules_skipped,
             },
             "pruned": self.pruned,
+            "stopped": self.stopped,
             "duration_seconds": round(self.duration, 3),
         }
 
@@ -213,7 +218,11 @@ def apply_batch(
         locked = tx.lock_tickets(latest)
         stored = {ticket_id: state for ticket_id, state in locked.items() if state.last_seen_at is None or state.last_seen_at <= now}
         records = tx.escalations(stored)
-        plans = [lifecycle.plan(latest[ticket_id], stored[ticket_id], records[ticket_id], now, row_hash=hashes.get(ticket_id)) for ticket_id in sorted(stored)]
+        pruned = tx.pruned_occurrences(stored)
+        plans = [
+            lifecycle.plan(latest[ticket_id], stored[ticket_id], records[ticket_id], now, row_hash=hashes.get(ticket_id), pruned=pruned.get(ticket_id))
+            for ticket_id in sorted(stored)
+        ]
         tx.save_tickets([plan.ticket for plan in plans if plan.ticket_changed])
         tx.save_escalations([esc for plan in plans for esc in plan.escalations])
         tx.record([entry for plan in plans for entry in plan.transitions])
@@ -296,6 +305,7 @@ def run(
     progress: Callable[[int], None] | None = None,
     full: bool = False,
     on_transitions: Callable[[Sequence[Transition]], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunReport:
     """One stateful run at ``now``; see the module docstring.
 
@@ -310,6 +320,9 @@ def run(
     count of tickets taken.  ``on_transitions`` receives each batch's transitions as they
     are committed, instead of ``report.transitions`` keeping them all (memory then stays
     flat however many tickets change).
+    ``stop`` is asked at every batch boundary (a signal arrived): when it answers True the
+    run ends there with every batch before it committed (``report.stopped``); schedules,
+    retention and the delivery left are for the next run.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -324,6 +337,8 @@ def run(
     stored_levels: Counter[str] = Counter()  # the levels of the tickets left alone, as stored (JSON text)
     renewed = started
 
+    seen = SeenTickets() if ruleset.retention.missing_tickets is not None else None
+
     def taken(batch: list[_Row]) -> tuple[list[Ticket], dict[str, str]]:
         """The batch's tickets to evaluate in full, with their row digests (of a ticket listed
         twice, its last row counts, as in ``apply_batch``)."""
@@ -332,6 +347,8 @@ def run(
         found: dict[str, Ticket] = {}
         hashes: dict[str, str] = {}
         for row in batch:
+            if seen is not None and row.ticket_id is not None:
+                seen.add(row.ticket_id)  # read, whether or not it is evaluated or rewritten
             if row.ticket_id is not None and not worker.owns(row.ticket_id):
                 report.other_workers += 1
                 continue
@@ -369,7 +386,11 @@ def run(
 
     # Rows are looked up a batch at a time; the tickets to evaluate gather into full batches
     # (a steady run's few changed tickets are scattered over the whole feed).
+    stopped = False
     for rows in batched(_rows(tickets, key), batch_size):
+        if stop is not None and stop():
+            stopped = True
+            break
         batch, hashes = taken(rows)
         for ticket in batch:
             pending.append(ticket)
@@ -384,13 +405,29 @@ def run(
             renewed = time.perf_counter()
         if progress is not None:
             progress(report.evaluated)
-    if pending:
+    if pending and not stopped:
         apply_pending()
+        if progress is not None:
+            progress(report.evaluated)
 
+    if stopped or (stop is not None and stop()):
+        report.stopped = True
+        report.duration = time.perf_counter() - started
+        log.warning("run stopped", extra={"fields": {"at": now.isoformat(), "evaluated": report.evaluated}})
+        return report
     for text, count in stored_levels.items():
         for policy, level in json.loads(text).items():
             report.levels[(policy, level or "ok")] += count
     store.mark_run(now)
+    if ruleset.retention.missing_tickets is not None:
+        assert seen is not None
+        missing = store.close_missing(now, ruleset.retention.missing_tickets, lambda ticket_id: worker.owns(ticket_id) and ticket_id not in seen)
+        report.transition_counts.update(entry.kind for entry in missing if entry.kind in STATE_KINDS)
+        if on_transitions is not None:
+            on_transitions(missing)
+        else:
+            report.transitions.extend(missing)
+        report.missing_closed = sum(1 for entry in missing if entry.kind == "closed")
     fired, skipped_ticks = fire_schedules(store, ruleset.schedules, now, ruleset=ruleset)
     report.schedules_fired, report.schedules_skipped = fired, skipped_ticks
     report.enqueued += len(fired)
@@ -398,7 +435,8 @@ def run(
         retention = ruleset.retention
         report.pruned = store.prune(now, closed_tickets=retention.closed_tickets, notifications=retention.notifications, audit=retention.audit)
     if deliverer is not None:
-        report.delivery = deliver_pending(store, deliverer, ruleset.delivery, now, batch_size=delivery_batch)
+        report.delivery = deliver_pending(store, deliverer, ruleset.delivery, now, batch_size=delivery_batch, stop=stop)
+        report.stopped = stop is not None and stop()
     report.duration = time.perf_counter() - started
     log.info(
         "run done",
@@ -555,7 +593,9 @@ def settle_outcomes(
     return settlements, metas, audit
 
 
-def deliver_pending(store: Store, deliverer: Deliverer, spec: DeliverySpec, now: datetime, *, batch_size: int = DELIVERY_BATCH) -> Counter[str]:
+def deliver_pending(
+    store: Store, deliverer: Deliverer, spec: DeliverySpec, now: datetime, *, batch_size: int = DELIVERY_BATCH, stop: Callable[[], bool] | None = None
+) -> Counter[str]:
     """Deliver every outbox notification due at ``now``; return the count per result.
 
     Each batch is claimed in a short transaction, sent with no transaction open (a slow
@@ -567,6 +607,7 @@ def deliver_pending(store: Store, deliverer: Deliverer, spec: DeliverySpec, now:
     Meta notifications created by dead-lettering are delivered in a second pass of the
     same run.  A deliverer with a ``session(now)`` context manager (``AlertPipeline``)
     is inside it for every batch, so it reads silences and open escalations once.
+    ``stop`` is asked before each batch: the rest stays pending for the next run.
     """
     counts: Counter[str] = Counter()
     store.release_claims()
@@ -577,7 +618,7 @@ def deliver_pending(store: Store, deliverer: Deliverer, spec: DeliverySpec, now:
             for _pass in range(2):
                 after: str | None = None
                 created_meta = False
-                while True:
+                while stop is None or not stop():
                     entries = store.claim_due(now, batch_size, holder, after_key=after)
                     if not entries:
                         break

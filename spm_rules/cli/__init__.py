@@ -7,6 +7,7 @@ never a traceback:
 * 1: the ruleset or input is invalid, or the run could not be done;
 * 2: usage error (unknown option, missing argument);
 * 3: partial: some tickets were rejected, the others were evaluated.
+* 143 / 130: ``run`` stopped by SIGTERM / SIGINT at a batch boundary, everything before it committed.
 """
 
 from __future__ import annotations

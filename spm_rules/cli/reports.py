@@ -40,11 +40,12 @@ def parse_bound(text: str | None, option: str, zone: str | None) -> datetime:
 
 
 def _state_exists(url: str) -> bool:
-    """False for an SQLite state file that does not exist (a report must not create one)."""
+    """False for an SQLite state file that does not exist (a report must not create one);
+    the path may be an SQLite URI (``sqlite:///file:PATH?mode=ro&uri=true``)."""
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         return True
-    path = url[len(prefix) :].split("?", 1)[0]
+    path = url[len(prefix) :].split("?", 1)[0].removeprefix("file:")
     return path in ("", ":memory:") or os.path.exists(path)
 
 

@@ -10,6 +10,8 @@ naming the holder.  On PostgreSQL several workers (``--worker K/N``) share the l
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -32,12 +34,51 @@ if TYPE_CHECKING:
     from ..state.records import Transition
     from ..state.store import Lease, Store
 
-__all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress"]
+__all__ = ["run_command", "ack", "history", "schedule", "prune", "RunProgress", "StopSignals"]
 
 #: A run shows a progress bar only once it has taken this long (seconds).
 PROGRESS_AFTER = 2.0
 #: Transitions listed by name in the table summary (all of them are in --format json).
 SUMMARY_LINES = 15
+
+class StopSignals:
+    """SIGTERM and SIGINT asked for during a run: the run stops at its next batch boundary
+    with everything before it committed (``run(stop=…)`` asks ``requested``).
+
+    A second signal of the same kind is not waited for: the default action ends the
+    process at once (what is committed stays committed; what is not was never written).
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.received is not None
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.received is not None:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        self.received = signum
+        click.echo(f"spm-rules run: {signal.Signals(signum).name} received, stopping at the next batch boundary…", err=True)
+
+    def __enter__(self) -> "StopSignals":
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, as a shell reports a process the signal ended (143, 130)."""
+        assert self.received is not None
+        return 128 + self.received
+
 
 class RunProgress:
     """A progress bar on standard error for runs that take a while; silent when disabled."""
@@ -118,6 +159,8 @@ def _summary(report: RunReport, ruleset: Ruleset, store: Store, warned: int, lis
         tickets += f", {report.other_workers} for other workers"
     if report.locked_elsewhere:
         tickets += f", {report.locked_elsewhere} held by another worker"
+    if report.missing_closed:
+        tickets += f", [yellow]{report.missing_closed} closed after missing from the tickets (retention.missing_tickets)[/yellow]"
     if report.stale:
         tickets += f", [yellow]{report.stale} already processed at a later instant (left alone)[/yellow]"
     stdout.print(tickets)
@@ -236,11 +279,15 @@ def run_command(
         if document is not None:
             document.fields({"ruleset": ruleset.name, "at": now.isoformat(), "worker": str(worker), "state": store.masked_url})
             document.begin_array("transitions")
+        stop = StopSignals()
         try:
             reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
             deliverer = _deliverer(ruleset, store) if deliver else None
             sink = listed if document is None else partial(_stream, document, STATE_KINDS)
-            report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, full=full, on_transitions=sink)
+            with stop:
+                report = run(
+                    store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, full=full, on_transitions=sink, stop=stop
+                )
         finally:
             progress.close()
             if lease is not None:
@@ -260,6 +307,14 @@ def run_command(
             _summary(report, ruleset, store, warned, listed)
     print_problems(reader.problems)
     print_warnings(reader.warnings)
+    if report.stopped:
+        name = signal.Signals(stop.received or signal.SIGTERM).name
+        click.echo(
+            f"spm-rules run: stopped by {name} after {report.evaluated} tickets; everything up to there is committed, "
+            "the rest (tickets, schedules, retention, pending notifications) is for the next run",
+            err=True,
+        )
+        return stop.exit_code if stop.received is not None else EXIT_INVALID
     if report.undelivered:
         failed, dead = report.delivery.get("failed", 0), report.delivery.get("dead", 0)
         stderr.print(

@@ -127,18 +127,25 @@ class Lifecycle:
         now: datetime,
         *,
         row_hash: str | None = None,
+        pruned: int | None = None,
     ) -> TicketPlan:
         """Diff ``result`` (the ticket evaluated at ``now``) against its stored state and escalation records.
 
         ``row_hash`` is the digest of the input row the ticket was read from, kept with its
         state; the row is to be written only when something but ``last_seen_at`` changed.
+        ``pruned``: for a ticket the retention pruned, the highest notification occurrence
+        it had used (None: never pruned).  Seen again open, it is reopened, and the keys of
+        every escalation it opens from then on go on after that occurrence; seen again
+        closed, nothing changes (it stays pruned).
         """
         ticket = result.ticket
         prev = stored if stored is not None and not stored.is_new else None
         closing = ticket.status in self.terminal
+        if prev is None and pruned is not None and closing:
+            return TicketPlan(ticket=stored or TicketState(ticket.id), ticket_changed=False)
         if closing and prev is not None and prev.routed_to is not None:
             ticket = ticket.model_copy(update={"provider": prev.routed_to})
-        work = _Work(ticket, now, dict(records), result.as_reported, prev)
+        work = _Work(ticket, now, dict(records), result.as_reported, prev, pruned)
         # Built as seen by the last run that changed it, so that equality means "nothing to write".
         work.kept = {"row_hash": row_hash, "next_change_at": self.next_change(result, now), "last_seen_at": stored.last_seen_at if stored is not None else now}
         state = self._close(work) if closing else self._open(work, result)
@@ -193,7 +200,9 @@ class Lifecycle:
 
     def _open(self, work: _Work, result: TicketResult) -> TicketState:
         ticket, prev = work.ticket, work.prev
-        if prev is None:
+        if prev is None and work.pruned is not None:
+            work.note("reopened", detail=f"seen again after its closed state was pruned, with status {ticket.status!r}", at=_status_time(ticket))
+        elif prev is None:
             work.note("new", detail=f"first seen with status {ticket.status!r}, stage {ticket.stage!r}, tier {ticket.tier!r}", at=ticket.created_at)
         else:
             if prev.archived:
@@ -228,7 +237,7 @@ class Lifecycle:
         for key, (rank, status) in sorted(active.items()):
             found = work.records.get(key)
             if found is None or not found.is_open:
-                work.put(_new_episode(ticket.id, key, rank, work.now, found))
+                work.put(_new_episode(ticket.id, key, rank, work.now, found, work.pruned or 0))
                 came_from = previous_levels.get(key[0]) if not key[1].startswith(RULE_LEVEL_PREFIX) else None
                 reason = status.explanation[-1] if status is not None and status.explanation else "rule fired"
                 work.note("entered", key, detail=f"from {came_from or 'no level'}: {reason}")
@@ -333,9 +342,16 @@ class _Work:
     """
 
     def __init__(
-        self, ticket: Ticket, now: datetime, records: dict[EscalationKey, Escalation], source: Ticket, prev: TicketState | None
+        self,
+        ticket: Ticket,
+        now: datetime,
+        records: dict[EscalationKey, Escalation],
+        source: Ticket,
+        prev: TicketState | None,
+        pruned: int | None = None,
     ) -> None:
         self.ticket = ticket
+        self.pruned = pruned
         self.now = now
         self.records = records
         self.source = source
@@ -402,15 +418,16 @@ def _ticket_times(ticket: Ticket) -> Iterable[datetime]:
     yield from (entry.at for entry in ticket.tier_history)
 
 
-def _new_episode(ticket_id: str, key: EscalationKey, rank: int, now: datetime, old: Escalation | None) -> Escalation:
-    """A fresh episode; the occurrence count (and a notification still in flight) carry over."""
+def _new_episode(ticket_id: str, key: EscalationKey, rank: int, now: datetime, old: Escalation | None, base: int = 0) -> Escalation:
+    """A fresh episode; the occurrence count (and a notification still in flight) carry
+    over, or start after ``base`` (the occurrences a pruned past used)."""
     return Escalation(
         ticket_id=ticket_id,
         policy=key[0],
         level=key[1],
         level_rank=rank,
         opened_at=now,
-        occurrences=old.occurrences if old else 0,
+        occurrences=old.occurrences if old else base,
         pending_key=old.pending_key if old else None,
         last_notified_at=old.last_notified_at if old else None,
     )

@@ -46,7 +46,8 @@ from ..errors import StateError
 from ..notifications import Notification
 from . import DEFAULT_STATE_URL
 from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketMark, TicketState, Transition
-from .tables import escalations, leases, migrate, outbox, run_marks, schedule_fires, schedule_state, silences, tickets, transitions
+from .retention import close_missing
+from .tables import escalations, leases, migrate, outbox, pruned_tickets, run_marks, schedule_fires, schema_behind, schedule_state, silences, tickets, transitions
 
 __all__ = [
     "DEFAULT_STATE_URL",
@@ -195,15 +196,18 @@ def _ensure_wal(conn: sqlite3.Connection, timeout: float) -> None:
 
     Switching needs the file to itself, and SQLite answers "locked" at once instead of
     waiting when another connection is busy (several processes opening a new state
-    together), so the switch is retried for up to ``timeout`` seconds.
+    together), so the switch is retried for up to ``timeout`` seconds.  A file that cannot
+    switch (read-only, or opened ``immutable``) is read in the mode it has.
     """
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
-                return
-            conn.execute("PRAGMA journal_mode=WAL")
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")  # answers the mode it could set
+            return
         except sqlite3.OperationalError as exc:
+            if "readonly" in str(exc):
+                return
             if "locked" not in str(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.02)
@@ -272,6 +276,15 @@ class StateTx:
             esc = _escalation_from_row(row)
             found[esc.ticket_id][esc.key] = esc
         return found
+
+    def pruned_occurrences(self, ids: Iterable[str]) -> dict[str, int]:
+        """For each ticket among ``ids`` the retention pruned, the highest notification
+        occurrence its pruned past used (its keys go on after it)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        stmt = select(pruned_tickets.c.ticket_id, pruned_tickets.c.occurrences).where(pruned_tickets.c.ticket_id.in_(wanted))
+        return {ticket_id: occurrences for ticket_id, occurrences in self.conn.execute(stmt)}
 
     def save_tickets(self, states: Sequence[TicketState]) -> None:
         """Write the ticket rows (reserved beforehand), in one statement executed for each."""
@@ -485,7 +498,7 @@ class Store:
         backend = parsed.get_backend_name()
         try:
             if backend == "sqlite":
-                return self._sqlite_engine(parsed.database)
+                return self._sqlite_engine(parsed.database, uri=parsed.query.get("uri") == "true")
             if backend == "postgresql":
                 engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": max(1, int(self.busy_timeout))})
                 lock_ms = int(self.busy_timeout * 1000)
@@ -506,9 +519,11 @@ class Store:
             raise StateError(f"state URL {self.masked_url!r}: no database driver ({exc})") from None
         raise StateError(f"state URL {self.masked_url!r}: only sqlite:/// and postgresql:// are supported")
 
-    def _sqlite_engine(self, path: str | None) -> Engine:
+    def _sqlite_engine(self, path: str | None, *, uri: bool = False) -> Engine:
+        """The engine of an SQLite file; a new file is created private first.  With
+        ``uri=true`` the path is an SQLite URI (``file:state.db?mode=ro``) opened as it says."""
         memory = not path or path == ":memory:"
-        if not memory:
+        if not memory and not uri:
             assert path is not None
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -543,6 +558,11 @@ class Store:
         reason = lines[0] if lines else type(exc).__name__
         if self.dialect == "sqlite" and "database is locked" in reason:
             reason += f" (another process kept it busy for more than {self.busy_timeout:g}s)"
+        if self.dialect == "sqlite" and "readonly database" in reason:
+            reason += (
+                " (the state is read-only for this process: commands that change it need write access to the file and its directory;"
+                " a copy that no process writes can be read as sqlite:///file:PATH?immutable=1&uri=true)"
+            )
         retryable = isinstance(exc, DBAPIError) and getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
         return (_RetryableStateError if retryable else StateError)(f"state {self.masked_url}: cannot {what}: {mask_secrets(reason)}")
 
@@ -590,8 +610,17 @@ class Store:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def migrate(self, now: datetime) -> list[int]:
-        """Bring the schema up to date; return the versions applied."""
+        """Bring the schema up to date; return the versions applied.
+
+        The version is read first in a read transaction, so a state already current needs
+        no write access: the read-only commands work on a read-only SQLite file, a
+        ``mode=ro`` URI or a PostgreSQL role that may only SELECT.  Only a state that is
+        behind takes the write transaction (which reads the version again under its lock).
+        """
         try:
+            with self._tx("read the state schema version", write=False) as conn:
+                if not schema_behind(conn):
+                    return []
             with self._tx("migrate the state schema", write=True) as conn:
                 return migrate(conn, now)
         except RuntimeError as exc:
@@ -959,7 +988,8 @@ class Store:
         """Delete what the retention no longer keeps; return the rows deleted per table.
 
         * ``closed_tickets``: archived tickets closed longer ago, with their escalations,
-          audit log and outbox rows;
+          audit log and outbox rows; each is remembered in ``pruned_tickets`` (the highest
+          notification occurrence it used), so that its keys are never used again;
         * ``notifications``: final outbox rows (sent, dead, suppressed) finished longer ago,
           and schedule fires as old;
         * ``audit``: audit log entries recorded longer ago (an old event a run recorded
@@ -973,6 +1003,7 @@ class Store:
                 ids = list(tx.conn.execute(old).scalars())
                 for start in range(0, len(ids), 500):
                     chunk = ids[start : start + 500]
+                    self._remember_pruned(tx, chunk, now)
                     for table in (escalations, transitions, outbox, tickets):
                         deleted[table.name] += tx.conn.execute(delete(table).where(table.c.ticket_id.in_(chunk))).rowcount
             if notifications is not None:
@@ -985,6 +1016,63 @@ class Store:
             return {name: count for name, count in sorted(deleted.items()) if count}
 
         return self.transaction("prune old state", work)
+
+    def _remember_pruned(self, tx: StateTx, ids: list[str], now: datetime) -> None:
+        """Record (or update) the ``pruned_tickets`` row of each ticket about to be pruned."""
+        used = select(escalations.c.ticket_id, func.max(escalations.c.occurrences)).where(escalations.c.ticket_id.in_(ids)).group_by(escalations.c.ticket_id)
+        occurrences = dict(tx.conn.execute(used).all())
+        earlier = tx.pruned_occurrences(ids)
+        closed = dict(tx.conn.execute(select(tickets.c.ticket_id, tickets.c.closed_at).where(tickets.c.ticket_id.in_(ids))).all())
+        for ticket_id in ids:
+            values = {"occurrences": max(occurrences.get(ticket_id) or 0, earlier.get(ticket_id, 0)), "closed_at": closed.get(ticket_id), "pruned_at": now}
+            stmt = self._insert(pruned_tickets).values(ticket_id=ticket_id, **values)
+            tx.conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=values))
+
+    def close_missing(
+        self, now: datetime, missing_for: timedelta, candidate: Callable[[str], bool] = lambda _id: True, *, batch: int = 500
+    ) -> list[Transition]:
+        """Close the open tickets no run has seen since ``now - missing_for``, among those
+        ``candidate`` accepts (the run's: this worker's, and not in this run's tickets), in
+        batches; return the audit entries written.
+
+        Rows another worker holds are skipped (it is processing them: they are not missing).
+        """
+        cutoff = now - missing_for
+        written: list[Transition] = []
+        after = ""
+        while True:
+
+            def work(tx: StateTx) -> tuple[str | None, list[Transition]]:
+                ticket_id = self._sorted(tickets.c.ticket_id)
+                stmt = (
+                    select(tickets.c.ticket_id)
+                    .where(tickets.c.archived.is_(False), tickets.c.status.is_not(None), tickets.c.last_seen_at < cutoff, ticket_id > after)
+                    .order_by(ticket_id)
+                    .limit(batch)
+                )
+                ids = list(tx.conn.execute(stmt).scalars())
+                if not ids:
+                    return None, []
+                states = tx.lock_tickets([ticket_id for ticket_id in ids if candidate(ticket_id)])
+                records = tx.escalations(states)
+                closed, ended, audit = [], [], []
+                for ticket_id, state in sorted(states.items()):
+                    if state.archived or state.last_seen_at is None or state.last_seen_at >= cutoff:
+                        continue  # a run saw it since the listing
+                    new_state, escs, entries = close_missing(state, list(records[ticket_id].values()), now, missing_for)
+                    closed.append(new_state)
+                    ended.extend(escs)
+                    audit.extend(entries)
+                tx.save_tickets(closed)
+                tx.save_escalations(ended)
+                tx.record(audit)
+                return ids[-1], audit
+
+            last, audit = self.transaction("close missing tickets", work)
+            written.extend(audit)
+            if last is None:
+                return written
+            after = last
 
     # -- silences (matching belongs to alerting) ------------------------------------------
 

@@ -47,9 +47,11 @@ __all__ = [
     "leases",
     "silences",
     "run_marks",
+    "pruned_tickets",
     "MIGRATIONS",
     "LATEST_VERSION",
     "current_version",
+    "schema_behind",
     "migrate",
     "UtcDateTime",
     "JsonText",
@@ -273,6 +275,21 @@ silences = Table(
 #: run_marks as version 5 created it, frozen: never edit it.
 _RUN_MARKS_V5 = run_marks.to_metadata(MetaData())
 
+#: One row per ticket the retention pruned (version 7): the highest notification
+#: occurrence its pruned past used, so that the keys of a ticket seen again go on after
+#: it (an idempotency key is never reused), and when it closed and was pruned.
+pruned_tickets = Table(
+    "pruned_tickets",
+    metadata,
+    Column("ticket_id", Text, primary_key=True),
+    Column("occurrences", Integer, nullable=False),
+    Column("closed_at", UtcDateTime),
+    Column("pruned_at", UtcDateTime, nullable=False),
+)
+
+#: pruned_tickets as version 7 created it, frozen: never edit it.
+_PRUNED_TICKETS_V7 = pruned_tickets.to_metadata(MetaData())
+
 _V1_TABLES = (_TICKETS_V1, _ESCALATIONS_V1, _TRANSITIONS_V1, _OUTBOX_V1, schedule_fires, schedule_state, leases, silences)
 
 
@@ -320,6 +337,11 @@ def _v6(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_outbox_status_key ON outbox (status, key)"))
 
 
+def _v7(conn: Connection) -> None:
+    """Version 7: ``pruned_tickets``, what the retention remembers of a ticket it pruned."""
+    _PRUNED_TICKETS_V7.create(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -329,6 +351,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (4, "the ticket's reported facts", _v4),
     (5, "input row digests, next change instants and run marks for incremental runs", _v5),
     (6, "delivery claims on outbox rows", _v6),
+    (7, "pruned tickets remembered", _v7),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 
@@ -344,6 +367,21 @@ def current_version(conn: Connection) -> int:
     return int(found or 0)
 
 
+def _refuse_newer(version: int) -> None:
+    if version > LATEST_VERSION:
+        raise RuntimeError(f"the state schema is at version {version}, newer than this spm-rules knows ({LATEST_VERSION}); upgrade spm-rules")
+
+
+def schema_behind(conn: Connection) -> bool:
+    """The database needs migrations (read only: a state already current needs no write access).
+
+    Raises ``RuntimeError`` when the database is newer than this code.
+    """
+    version = current_version(conn)
+    _refuse_newer(version)
+    return version < LATEST_VERSION
+
+
 def migrate(conn: Connection, now: datetime) -> list[int]:
     """Apply the missing migrations inside the caller's transaction; return the versions applied.
 
@@ -354,8 +392,7 @@ def migrate(conn: Connection, now: datetime) -> list[int]:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     schema_migrations.create(conn, checkfirst=True)
     version = current_version(conn)
-    if version > LATEST_VERSION:
-        raise RuntimeError(f"the state schema is at version {version}, newer than this spm-rules knows ({LATEST_VERSION}); upgrade spm-rules")
+    _refuse_newer(version)
     applied = []
     for number, name, step in MIGRATIONS:
         if number <= version:

@@ -219,7 +219,7 @@ def test_an_unreachable_postgres_state_is_one_clear_line(files: dict[str, str], 
     code = main(["history", "A", "--state", "postgresql://spm:hunter2@127.0.0.1:1/state"])
     err = capsys.readouterr().err
     assert code == EXIT_INVALID
-    assert err.startswith("error: state postgresql://spm:***@127.0.0.1:1/state: cannot migrate the state schema:")
+    assert err.startswith("error: state postgresql://spm:***@127.0.0.1:1/state: cannot read the state schema version:")
     assert "hunter2" not in err and "Traceback" not in err
 
 

@@ -39,6 +39,7 @@ def test_a_new_store_is_migrated_once_in_the_same_transaction_as_its_record(stat
                 (4, "the ticket's reported facts"),
                 (5, "input row digests, next change instants and run marks for incremental runs"),
                 (6, "delivery claims on outbox rows"),
+                (7, "pruned tickets remembered"),
             ]
             assert tables.current_version(conn) == tables.LATEST_VERSION
             for table in tables.metadata.sorted_tables:
