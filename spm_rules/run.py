@@ -35,6 +35,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import alerting
 from .batches import batched
+from .dispatch.claims import BatchDispatch, StoreDispatchState
+from .dispatch.sinks import WriteBackDeliverer
 from .engine import Engine, RouteConflict, TicketResult
 from .notifications import Deliverer, DeliveryOutcome, Notification
 from .ruleset.schema import DeliverySpec, Ruleset
@@ -181,10 +183,12 @@ class BatchResult:
     stale: int
 
 
-def apply_batch(store: Store, lifecycle: Lifecycle, results: Sequence[TicketResult], now: datetime) -> BatchResult:
+def apply_batch(store: Store, lifecycle: Lifecycle, results: Sequence[TicketResult], now: datetime, *, dispatch: BatchDispatch | None = None) -> BatchResult:
     """Diff one batch against the store and write the result in one transaction.
 
-    A ticket listed twice in the batch counts once (its last row).
+    A ticket listed twice in the batch counts once (its last row).  ``dispatch`` claims
+    the capacity of the providers new assignments go to, under lock, and adds the
+    write-back rows of the changes (:mod:`spm_rules.dispatch.claims`).
     """
     latest = {result.ticket.id: result for result in results}
     store.reserve_tickets(latest)
@@ -193,11 +197,12 @@ def apply_batch(store: Store, lifecycle: Lifecycle, results: Sequence[TicketResu
         locked = tx.lock_tickets(latest)
         stored = {ticket_id: state for ticket_id, state in locked.items() if state.last_seen_at is None or state.last_seen_at <= now}
         records = tx.escalations(stored)
-        plans = [lifecycle.plan(latest[ticket_id], stored[ticket_id], records[ticket_id], now) for ticket_id in sorted(stored)]
+        current = dispatch.settle(tx, latest, stored) if dispatch is not None else latest
+        plans = [lifecycle.plan(current[ticket_id], stored[ticket_id], records[ticket_id], now) for ticket_id in sorted(stored)]
         tx.save_tickets([plan.ticket for plan in plans if plan.ticket_changed])
         tx.save_escalations([esc for plan in plans for esc in plan.escalations])
         tx.record([entry for plan in plans for entry in plan.transitions])
-        outgoing = [item for plan in plans for item in plan.outgoing]
+        outgoing = [item for plan in plans for item in plan.outgoing] + (dispatch.outgoing(plans) if dispatch is not None else [])
         inserted = tx.enqueue(outgoing, now)
         if len(inserted) != len(outgoing):
             log.warning("outbox already held %d of the notifications planned", len(outgoing) - len(inserted))
@@ -262,8 +267,10 @@ def run(
             else:
                 report.other_workers += 1
 
-    for batch in batched(engine.evaluate(mine(tickets), now), batch_size):
-        done = apply_batch(store, lifecycle, batch, now)
+    dispatch_state = StoreDispatchState(store, ruleset, now) if ruleset.providers else None
+    dispatch = BatchDispatch(ruleset) if ruleset.providers or ruleset.write_back else None
+    for batch in batched(engine.evaluate(mine(tickets), now, dispatch_state), batch_size):
+        done = apply_batch(store, lifecycle, batch, now, dispatch=dispatch)
         report.evaluated += len(batch)
         report.locked_elsewhere += done.locked
         report.stale += done.stale
@@ -291,6 +298,8 @@ def run(
         retention = ruleset.retention
         report.pruned = store.prune(now, closed_tickets=retention.closed_tickets, notifications=retention.notifications, audit=retention.audit)
     if deliverer is not None:
+        if ruleset.write_back:
+            deliverer = WriteBackDeliverer(deliverer, ruleset.write_back)
         report.delivery = deliver_pending(store, deliverer, ruleset.delivery, now, batch_size=delivery_batch)
     report.duration = time.perf_counter() - started
     log.info(
