@@ -22,7 +22,7 @@ import click
 from ..logs import setup_logging
 from ..metrics import run_metrics, write_metrics
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import JsonStream, build_engine, encoding_option, load_or_report, matcher_option, parse_instant, state_option
+from .common import JsonStream, build_engine, encoding_option, load_or_report, matcher_option, open_tickets, parse_instant, query_option, state_option, tickets_option
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -171,7 +171,8 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 
 @cli.command("run")
 @click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset YAML file.")
-@click.option("--tickets", "tickets_path", required=True, help="Tickets: JSONL, JSON array or CSV file, or - for standard input.")
+@tickets_option
+@query_option
 @state_option
 @click.option("--at", "at", default=None, help="Run at this ISO 8601 instant instead of now (simulated time).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -193,6 +194,7 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 def run_command(
     ruleset_path: str,
     tickets_path: str,
+    query: str | None,
     state_url: str,
     at: str | None,
     fmt: str,
@@ -210,7 +212,6 @@ def run_command(
     """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if
     some tickets were rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure)."""
     from ..run import STATE_KINDS, WorkerSlot, run
-    from ..sources.files import TicketReader
     from ..state.store import Store
     from .render import print_problems, print_warnings, stderr
 
@@ -234,7 +235,7 @@ def run_command(
             document.fields({"ruleset": ruleset.name, "at": now.isoformat(), "worker": str(worker), "state": store.masked_url})
             document.begin_array("transitions")
         try:
-            reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
+            reader = open_tickets(tickets_path, ruleset, encoding=encoding, query=query, since=store.last_run_at())
             deliverer = _deliverer(ruleset, store) if deliver else None
             sink = listed if document is None else partial(_stream, document, STATE_KINDS)
             report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, full=full, on_transitions=sink)
