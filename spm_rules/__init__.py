@@ -1,7 +1,8 @@
 """spm-rules: service process management — SLA clocks, escalation rules, routing, notification.
 
 The public API: load a ruleset, read tickets, evaluate them at an instant (pure); run
-them against durable state (``Store``, ``run``) and deliver through alerting
+them against durable state (``Store``, ``run``; one change at a time with ``process_event``
+and ``sweep``) and deliver through alerting
 (``AlertPipeline``, ``register_hook``); report from the state (``scorecard``,
 ``next_day_indicators``); tell a customer where their ticket stands (``customer_status``).
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .alerting import AlertPipeline, register_hook, unregister_hook
     from .clock.status import SlaStatus
     from .engine import Decision, Engine, TicketResult, evaluate
+    from .events import EventOutcome, process_event, sweep
     from .errors import DeliveryError, Location, RulesetError, RulesetProblem, SpmError, StateError, TicketError, TicketProblem
     from .notifications import DeliveryOutcome, Notification
     from .reports.status import CustomerStatus, customer_status
@@ -44,6 +46,7 @@ __all__ = [
     "DeliveryOutcome",
     "DeliveryError",
     "Engine",
+    "EventOutcome",
     "Indicators",
     "Location",
     "Notification",
@@ -70,10 +73,12 @@ __all__ = [
     "load_ruleset",
     "next_day_indicators",
     "parse_ruleset",
+    "process_event",
     "read_tickets",
     "register_hook",
     "run",
     "scorecard",
+    "sweep",
     "unregister_hook",
 ]
 
@@ -82,6 +87,7 @@ _HOMES = {
     "spm_rules.alerting": ("AlertPipeline", "register_hook", "unregister_hook"),
     "spm_rules.clock.status": ("SlaStatus",),
     "spm_rules.engine": ("Decision", "Engine", "TicketResult", "evaluate"),
+    "spm_rules.events": ("EventOutcome", "process_event", "sweep"),
     "spm_rules.errors": ("DeliveryError", "Location", "RulesetError", "RulesetProblem", "SpmError", "StateError", "TicketError", "TicketProblem"),
     "spm_rules.notifications": ("DeliveryOutcome", "Notification"),
     "spm_rules.reports.status": ("CustomerStatus", "customer_status"),

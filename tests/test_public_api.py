@@ -19,6 +19,7 @@ KINDS = {
     "DeliveryError": "exception",
     "DeliveryOutcome": "class",
     "Engine": "class",
+    "EventOutcome": "class",
     "Indicators": "class",
     "Location": "class",
     "Notification": "class",
@@ -45,10 +46,12 @@ KINDS = {
     "load_ruleset": "function",
     "next_day_indicators": "function",
     "parse_ruleset": "function",
+    "process_event": "function",
     "read_tickets": "function",
     "register_hook": "function",
     "run": "function",
     "scorecard": "function",
+    "sweep": "function",
     "unregister_hook": "function",
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import platform
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TextIO
 from zoneinfo import ZoneInfo
 
 import click
@@ -66,13 +66,15 @@ encoding_option = click.option(
 )
 
 
-#: The ``--tickets`` option of the commands that read tickets from a file or a database.
-tickets_option = click.option(
-    "--tickets",
-    "tickets_path",
-    required=True,
-    help="Tickets: JSONL, JSON array or CSV file, - for standard input, or a database URL (postgresql://…, sqlite:///…) with the ruleset's source: or --query.",
-)
+def tickets_option(required: bool = True) -> Callable[[Any], Any]:
+    """The ``--tickets`` option of the commands that read tickets from a file or a database."""
+    return click.option(
+        "--tickets",
+        "tickets_path",
+        required=required,
+        help="Tickets: JSONL, JSON array or CSV file, - for standard input, or a database URL (postgresql://…, sqlite:///…) with the ruleset's source: or --query.",
+    )
+
 
 #: The ``--query`` option that goes with a database ``--tickets``.
 query_option = click.option(

@@ -47,7 +47,7 @@ def validate(rulesets: tuple[str, ...], strict: bool) -> int:
 
 @cli.command()
 @click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset YAML file.")
-@tickets_option
+@tickets_option()
 @query_option
 @click.option("--at", "at", default=None, help="Evaluate at this ISO 8601 instant instead of now.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)

@@ -171,8 +171,9 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 
 @cli.command("run")
 @click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset YAML file.")
-@tickets_option
+@tickets_option(required=False)
 @query_option
+@click.option("--sweep", "sweep_only", is_flag=True, help="Instead of --tickets: re-evaluate, from the state, only the tickets whose next level or repeat is due (event mode).")
 @state_option
 @click.option("--at", "at", default=None, help="Run at this ISO 8601 instant instead of now (simulated time).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -193,8 +194,9 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 @encoding_option
 def run_command(
     ruleset_path: str,
-    tickets_path: str,
+    tickets_path: str | None,
     query: str | None,
+    sweep_only: bool,
     state_url: str,
     at: str | None,
     fmt: str,
@@ -210,11 +212,16 @@ def run_command(
     encoding: str,
 ) -> int:
     """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if
-    some tickets were rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure)."""
+    some tickets were rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure).
+    With --sweep the tickets come from the state: those whose time has come (docs/integration.md)."""
+    from ..errors import TicketProblem
+    from ..events import sweep
     from ..run import STATE_KINDS, WorkerSlot, run
     from ..state.store import Store
     from .render import print_problems, print_warnings, stderr
 
+    if sweep_only == (tickets_path is not None):
+        raise click.UsageError("give either --tickets (a full run) or --sweep (the tickets due, from the state)")
     level = log_level.upper() if log_level else ("WARNING" if quiet else "INFO")
     setup_logging("json" if log_format == "json" else "text", level)
     try:
@@ -235,30 +242,36 @@ def run_command(
             document.fields({"ruleset": ruleset.name, "at": now.isoformat(), "worker": str(worker), "state": store.masked_url})
             document.begin_array("transitions")
         try:
-            reader = open_tickets(tickets_path, ruleset, encoding=encoding, query=query, since=store.last_run_at())
             deliverer = _deliverer(ruleset, store) if deliver else None
             sink = listed if document is None else partial(_stream, document, STATE_KINDS)
-            report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, full=full, on_transitions=sink)
+            problems: list[TicketProblem] = []
+            warnings: list[TicketProblem] = []
+            if tickets_path is None:
+                report = sweep(store, ruleset, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, on_transitions=sink)
+            else:
+                reader = open_tickets(tickets_path, ruleset, encoding=encoding, query=query, since=store.last_run_at())
+                report = run(store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, full=full, on_transitions=sink)
+                problems, warnings = reader.problems, reader.warnings
         finally:
             progress.close()
             if lease is not None:
                 lease.release()
             if document is not None:
                 document.end_array()
-        report.rejected = len(reader.problems)
-        warned = len({warning.row for warning in reader.warnings})
+        report.rejected = len(problems)
+        warned = len({warning.row for warning in warnings})
         if metrics_path:
-            write_metrics(metrics_path, run_metrics(report, store.escalation_counts(), store.outbox_counts(), reader.warnings))
+            write_metrics(metrics_path, run_metrics(report, store.escalation_counts(), store.outbox_counts(), warnings))
         if document is not None:
             summary = {key: value for key, value in report.to_json().items() if key not in ("ruleset", "at", "worker", "transitions")}
             summary["tickets"]["with_warnings"] = warned
-            document.fields(summary | {"rejected": [problem.__dict__ for problem in reader.problems], "warnings": [warning.__dict__ for warning in reader.warnings]})
+            document.fields(summary | {"rejected": [problem.__dict__ for problem in problems], "warnings": [warning.__dict__ for warning in warnings]})
             document.close()
         elif not quiet:
             _summary(report, ruleset, store, warned, listed)
-    print_problems(reader.problems)
-    print_warnings(reader.warnings)
-    return EXIT_PARTIAL if reader.problems or reader.warnings else EXIT_OK
+    print_problems(problems)
+    print_warnings(warnings)
+    return EXIT_PARTIAL if problems or warnings else EXIT_OK
 
 
 @cli.command()
