@@ -11,7 +11,9 @@ tickets on every machine and database, so the example's output can be checked::
 Tickets are opened over the three days before ``--until`` (Asia/Shanghai wall time): some
 are still on the hotline, most were dispatched, some are on site, about half are
 resolved; a few wait for the customer (the clock pauses).  The ``sla_level`` column is
-where the example's write-back hook puts each ticket's level.
+where the example's cron job writes each ticket's level back (``job.py``), and
+``follow_up_tasks`` where its custom receiver opens a task per escalation
+(``followup.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,16 @@ ticket_events = Table(
     Column("field", Text, nullable=False),
     Column("new_value", Text, nullable=False),
     Column("changed_at", DateTime, nullable=False),
+)
+
+follow_up_tasks = Table(
+    "follow_up_tasks",
+    metadata,
+    Column("notification_key", Text, primary_key=True),
+    Column("ticket_no", Integer, nullable=False, index=True),
+    Column("assignee", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
 )
 
 CITIES = ["Beijing", "Shenyang", "Shanghai", "Hangzhou", "Guangzhou", "Shenzhen", "Wuhan", "Chengdu", "Xi'an", "Lhasa"]
