@@ -1,7 +1,8 @@
 """spm-rules: service process management — SLA clocks, escalation rules, routing, notification.
 
 The public API: load a ruleset, read tickets, evaluate them at an instant (pure); run
-them against durable state (``Store``, ``run``) and deliver through alerting
+them against durable state (``Store``, ``run``; one change at a time with ``process_event``
+and ``sweep``) and deliver through alerting
 (``AlertPipeline``, ``register_hook``); report from the state (``scorecard``,
 ``next_day_indicators``); tell a customer where their ticket stands (``customer_status``).
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .dispatch.sinks import register_write_back
     from .dispatch.tables import LookupTable, lookup
     from .engine import Decision, Engine, TicketResult, evaluate
+    from .events import EventOutcome, process_event, sweep
     from .errors import DeliveryError, Location, RulesetError, RulesetProblem, SpmError, StateError, TicketError, TicketProblem
     from .notifications import DeliveryOutcome, Notification
     from .reports.status import CustomerStatus, customer_status
@@ -46,6 +48,7 @@ __all__ = [
     "DeliveryOutcome",
     "DeliveryError",
     "Engine",
+    "EventOutcome",
     "Indicators",
     "Location",
     "LookupTable",
@@ -74,11 +77,13 @@ __all__ = [
     "lookup",
     "next_day_indicators",
     "parse_ruleset",
+    "process_event",
     "read_tickets",
     "register_hook",
     "register_write_back",
     "run",
     "scorecard",
+    "sweep",
     "unregister_hook",
 ]
 
@@ -89,6 +94,7 @@ _HOMES = {
     "spm_rules.dispatch.sinks": ("register_write_back",),
     "spm_rules.dispatch.tables": ("LookupTable", "lookup"),
     "spm_rules.engine": ("Decision", "Engine", "TicketResult", "evaluate"),
+    "spm_rules.events": ("EventOutcome", "process_event", "sweep"),
     "spm_rules.errors": ("DeliveryError", "Location", "RulesetError", "RulesetProblem", "SpmError", "StateError", "TicketError", "TicketProblem"),
     "spm_rules.notifications": ("DeliveryOutcome", "Notification"),
     "spm_rules.reports.status": ("CustomerStatus", "customer_status"),

@@ -6,7 +6,10 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import re
+import subprocess
 import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -57,21 +60,24 @@ def _imported_distributions(folder: Path) -> dict[str, str]:
 #: inside pytest, so pytest is there whenever it is imported (it is not a dependency).  Any
 #: other module importing pytest is still reported (the first importer in file order is).
 HOSTED = {"spm_rules/testing/pytest_plugin.py": "pytest"}
+#: Modules importing an optional extra's distribution, guarded (the code runs without it):
+#: durable_rules needs a compiler, so it is the ``durable`` extra.
+OPTIONAL = {"spm_rules/match/durable_adapter.py": "durable-rules"}
 
 
 def test_every_module_the_package_imports_is_a_declared_dependency() -> None:
     required = _requirements()
     imported = _imported_distributions(ROOT / "spm_rules")
-    undeclared = {dist: where for dist, where in imported.items() if "" not in required.get(dist, set()) and HOSTED.get(where) != dist}
+    undeclared = {dist: where for dist, where in imported.items() if "" not in required.get(dist, set()) and dist not in (HOSTED.get(where), OPTIONAL.get(where))}
     assert undeclared == {}
 
 
 def test_the_test_extra_pulls_everything_the_test_suite_imports() -> None:
     required = _requirements()
-    # the test extra includes the postgres extra (spm-rules[postgres]), as pip resolves it
-    pulled = {dist for dist, extras in required.items() if extras & {"", "test", "postgres"}}
+    # the test extra includes the postgres and durable extras (spm-rules[durable,postgres]), as pip resolves it
+    pulled = {dist for dist, extras in required.items() if extras & {"", "test", "postgres", "durable"}}
     assert "postgres" in {extra for extras in required.values() for extra in extras}
-    assert any(line.startswith(f"{DIST}[postgres]") and "test" in line for line in importlib.metadata.requires(DIST) or [])
+    assert any(line.startswith(f"{DIST}[") and "postgres" in line.partition("]")[0] and "test" in line for line in importlib.metadata.requires(DIST) or [])
     missing = {dist: where for dist, where in _imported_distributions(ROOT / "tests").items() if dist not in pulled}
     assert missing == {}
 
@@ -145,3 +151,65 @@ def test_the_cli_says_which_extra_to_install_without_a_traceback(tmp_path: Path)
     assert result.stderr.startswith("error: state URL 'postgresql://spm:***@127.0.0.1:5432/state': ")
     assert "pip install 'spm-rules[postgres]'" in result.stderr
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+def test_the_matcher_that_needs_a_compiler_is_an_extra() -> None:
+    required = _requirements()
+    assert required["durable-rules"] == {"durable"}
+    assert any(line.startswith(f"{DIST}[") and "durable" in line.partition("]")[0] and "test" in line for line in importlib.metadata.requires(DIST) or [])
+
+
+def test_every_package_folder_is_listed_for_setuptools() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    folders = {str(path.parent.relative_to(ROOT)).replace("/", ".") for path in (ROOT / "spm_rules").rglob("__init__.py")}
+    assert folders <= listed and listed - folders == {"spm_rules.rulesets", "spm_rules.examples"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel and sdist ``python -m build`` makes of this checkout."""
+    out = tmp_path_factory.mktemp("dist")
+    python("-m", "build", "--outdir", str(out), str(ROOT))
+    return out
+
+
+def test_the_wheel_and_sdist_ship_the_rulesets_and_examples(built: Path) -> None:
+    (wheel,) = built.glob("*.whl")
+    (sdist,) = built.glob("*.tar.gz")
+    assert wheel.name.endswith("-py3-none-any.whl")  # pure Python: no compiler on any CPython
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for shipped in (ROOT / "rulesets").glob("*.yaml"):
+        assert f"spm_rules/rulesets/{shipped.name}" in names
+    assert {"spm_rules/examples/enterprise-tickets.jsonl", "spm_rules/examples/integration/helpdesk/helpdesk.yaml", "spm_rules/starter/service-desk.yaml"} <= names
+    metadata = zipfile.ZipFile(wheel).read(next(name for name in names if name.endswith("/METADATA"))).decode("utf-8")
+    assert "Requires-Dist: durable-rules==2.0.28; python_version < \"3.13\" and extra == \"durable\"" in metadata
+    assert not any(line.startswith("Requires-Dist: durable-rules") and "extra" not in line for line in metadata.splitlines())
+    with tarfile.open(sdist) as archive:
+        members = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"rulesets/enterprise-command-center.yaml", "examples/integration/kubernetes/cronjob.yaml", "CHANGELOG.md", "LICENSE"} <= members
+
+
+def test_the_wheel_installs_in_a_fresh_virtualenv_and_runs_the_readme_main_command(built: Path, tmp_path: Path) -> None:
+    (wheel,) = built.glob("*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    bin_dir = venv / ("Scripts" if sys.platform == "win32" else "bin")
+    # the dependencies come from the index (or pip's cache); spm-rules from the wheel just built
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel)], check=True, timeout=900, capture_output=True)
+    where = subprocess.run(
+        [str(bin_dir / "python"), "-c", "import importlib.resources as r; print(r.files('spm_rules') / 'rulesets'); print(r.files('spm_rules') / 'examples')"],
+        check=True, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    ).stdout.split()
+    rulesets, examples = Path(where[0]), Path(where[1])
+    assert venv in rulesets.parents  # the installed copy, not this checkout
+    command = [str(bin_dir / "spm-rules"), "run", "--ruleset", str(rulesets / "enterprise-command-center.yaml"), "--tickets", str(examples / "enterprise-tickets.jsonl"), "--at", "2026-11-25T14:00:00+08:00"]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "enterprise-command-center run at 2026-11-25T14:00+08:00" in first.stdout
+    # the notifications, as console:// prints them for the person at the terminal
+    assert "→ duty-manager · URGENT: 3 notifications · level escalate" in first.stderr
+    assert "EC-1001 [escalate] URGENT provider partner-north stage dispatched" in first.stderr
+    assert (tmp_path / "spm-state.db").is_file()
+    again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert again.returncode == 0 and "transitions this run: none" in again.stdout and "→ " not in again.stderr

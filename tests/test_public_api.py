@@ -19,6 +19,7 @@ KINDS = {
     "DeliveryError": "exception",
     "DeliveryOutcome": "class",
     "Engine": "class",
+    "EventOutcome": "class",
     "Indicators": "class",
     "Location": "class",
     "LookupTable": "class",
@@ -47,11 +48,13 @@ KINDS = {
     "lookup": "function",
     "next_day_indicators": "function",
     "parse_ruleset": "function",
+    "process_event": "function",
     "read_tickets": "function",
     "register_hook": "function",
     "register_write_back": "function",
     "run": "function",
     "scorecard": "function",
+    "sweep": "function",
     "unregister_hook": "function",
 }
 

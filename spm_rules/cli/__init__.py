@@ -67,6 +67,7 @@ from . import explain as _explain  # noqa: E402,F401
 from . import diff as _diff  # noqa: E402,F401
 from . import ruletests as _ruletests  # noqa: E402,F401
 from . import init as _init  # noqa: E402,F401
+from . import serve as _serve  # noqa: E402,F401
 
 
 if __name__ == "__main__":  # pragma: no cover

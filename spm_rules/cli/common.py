@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import platform
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Mapping, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TextIO
 from zoneinfo import ZoneInfo
 
 import click
@@ -22,8 +22,9 @@ from ..state import DEFAULT_STATE_URL
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..ruleset.schema import Ruleset
+    from ..sources.files import TicketReader
 
-__all__ = ["load_or_report", "parse_instant", "state_option", "matcher_option", "encoding_option", "build_engine", "JsonStream"]
+__all__ = ["load_or_report", "parse_instant", "state_option", "matcher_option", "encoding_option", "build_engine", "JsonStream", "tickets_option", "query_option", "open_tickets"]
 
 #: The ``--state`` option every command that reads or writes the state store takes.
 state_option = click.option(
@@ -63,6 +64,34 @@ encoding_option = click.option(
     callback=_codec,
     help="Text encoding of the tickets (gbk for a CSV a Chinese Excel saved); a UTF-8 byte order mark is skipped.",
 )
+
+
+def tickets_option(required: bool = True) -> Callable[[Any], Any]:
+    """The ``--tickets`` option of the commands that read tickets from a file or a database."""
+    return click.option(
+        "--tickets",
+        "tickets_path",
+        required=required,
+        help="Tickets: JSONL, JSON array or CSV file, - for standard input, or a database URL (postgresql://…, sqlite:///…) with the ruleset's source: or --query.",
+    )
+
+
+#: The ``--query`` option that goes with a database ``--tickets``.
+query_option = click.option(
+    "--query",
+    default=None,
+    help="The tickets query when --tickets is a database URL (instead of the ruleset's source.query); may use :since.",
+)
+
+
+def open_tickets(location: str, ruleset: "Ruleset", *, encoding: str, query: str | None, since: datetime | None = None) -> "TicketReader":
+    """The reader for ``--tickets`` (and ``--query``); a usage error for a query given to a file."""
+    from ..sources import ticket_reader
+
+    try:
+        return ticket_reader(location, ruleset, encoding=encoding, query=query, since=since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--query") from None
 
 
 def build_engine(ruleset: Ruleset, matcher: str) -> "Engine":

@@ -10,7 +10,7 @@ import click
 
 from ..errors import RulesetError
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, cli
-from .common import JsonStream, build_engine, encoding_option, load_or_report, matcher_option, parse_instant
+from .common import JsonStream, build_engine, encoding_option, load_or_report, matcher_option, open_tickets, parse_instant, query_option, tickets_option
 
 if TYPE_CHECKING:
     from ..engine import RouteConflict
@@ -47,22 +47,22 @@ def validate(rulesets: tuple[str, ...], strict: bool) -> int:
 
 @cli.command()
 @click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset YAML file.")
-@click.option("--tickets", "tickets_path", required=True, help="Tickets: JSONL, JSON array or CSV file, or - for standard input.")
+@tickets_option()
+@query_option
 @click.option("--at", "at", default=None, help="Evaluate at this ISO 8601 instant instead of now.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @matcher_option
 @encoding_option
-def evaluate(ruleset_path: str, tickets_path: str, at: str | None, fmt: str, matcher: str, encoding: str) -> int:
+def evaluate(ruleset_path: str, tickets_path: str, query: str | None, at: str | None, fmt: str, matcher: str, encoding: str) -> int:
     """Evaluate tickets once: SLA status and decisions per ticket.  Exit 3 if some tickets were
     rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure)."""
-    from ..sources.files import TicketReader
     from .render import print_problems, print_warnings, results_table
 
     ruleset = load_or_report(ruleset_path)
     if ruleset is None:
         return EXIT_INVALID
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
-    reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
+    reader = open_tickets(tickets_path, ruleset, encoding=encoding, query=query)
     results = build_engine(ruleset, matcher).evaluate(reader, now)
     conflicts: list[tuple[str, RouteConflict]] = []
     evaluated = 0

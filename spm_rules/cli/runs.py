@@ -24,7 +24,7 @@ import click
 from ..logs import setup_logging
 from ..metrics import run_metrics, write_metrics
 from . import EXIT_INVALID, EXIT_OK, EXIT_PARTIAL, EXIT_UNDELIVERED, cli
-from .common import JsonStream, build_engine, encoding_option, load_or_report, matcher_option, parse_instant, state_option
+from .common import JsonStream, build_engine, encoding_option, load_or_report, matcher_option, open_tickets, parse_instant, query_option, state_option, tickets_option
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -214,7 +214,9 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 
 @cli.command("run")
 @click.option("--ruleset", "ruleset_path", required=True, type=click.Path(dir_okay=False), help="The ruleset YAML file.")
-@click.option("--tickets", "tickets_path", required=True, help="Tickets: JSONL, JSON array or CSV file, or - for standard input.")
+@tickets_option(required=False)
+@query_option
+@click.option("--sweep", "sweep_only", is_flag=True, help="Instead of --tickets: re-evaluate, from the state, only the tickets whose next level or repeat is due (event mode).")
 @state_option
 @click.option("--at", "at", default=None, help="Run at this ISO 8601 instant instead of now (simulated time).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -235,7 +237,9 @@ def _deliverer(ruleset: Ruleset, store: Store) -> Any:
 @encoding_option
 def run_command(
     ruleset_path: str,
-    tickets_path: str,
+    tickets_path: str | None,
+    query: str | None,
+    sweep_only: bool,
     state_url: str,
     at: str | None,
     fmt: str,
@@ -252,12 +256,16 @@ def run_command(
 ) -> int:
     """Evaluate tickets against the stored state; record and notify only what changed.  Exit 3 if
     some tickets were rejected, or read with a warning (a tier, stage or pause the ruleset cannot measure);
-    exit 4 (before 3) if a notification could not be delivered (it is retried, or dead-lettered)."""
+    exit 4 (before 3) if a notification could not be delivered (it is retried, or dead-lettered).
+    With --sweep the tickets come from the state: those whose time has come (docs/integration.md)."""
+    from ..errors import TicketProblem
+    from ..events import sweep
     from ..run import STATE_KINDS, WorkerSlot, run
-    from ..sources.files import TicketReader
     from ..state.store import Store
     from .render import print_problems, print_warnings, stderr
 
+    if sweep_only == (tickets_path is not None):
+        raise click.UsageError("give either --tickets (a full run) or --sweep (the tickets due, from the state)")
     level = log_level.upper() if log_level else ("WARNING" if quiet else "INFO")
     setup_logging("json" if log_format == "json" else "text", level)
     try:
@@ -281,32 +289,38 @@ def run_command(
             document.begin_array("transitions")
         stop = StopSignals()
         try:
-            reader = TicketReader(tickets_path, encoding=encoding, ruleset=ruleset)
             deliverer = _deliverer(ruleset, store) if deliver else None
             sink = listed if document is None else partial(_stream, document, STATE_KINDS)
-            with stop:
-                report = run(
-                    store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, full=full, on_transitions=sink, stop=stop
-                )
+            problems: list[TicketProblem] = []
+            warnings: list[TicketProblem] = []
+            if tickets_path is None:
+                report = sweep(store, ruleset, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, on_transitions=sink)
+            else:
+                reader = open_tickets(tickets_path, ruleset, encoding=encoding, query=query, since=store.last_run_at())
+                with stop:
+                    report = run(
+                        store, ruleset, reader, now, deliverer, engine=engine, worker=worker, lease=lease, progress=progress, full=full, on_transitions=sink, stop=stop
+                    )
+                problems, warnings = reader.problems, reader.warnings
         finally:
             progress.close()
             if lease is not None:
                 lease.release()
             if document is not None:
                 document.end_array()
-        report.rejected = len(reader.problems)
-        warned = len({warning.row for warning in reader.warnings})
+        report.rejected = len(problems)
+        warned = len({warning.row for warning in warnings})
         if metrics_path:
-            write_metrics(metrics_path, run_metrics(report, store.escalation_counts(), store.outbox_counts(), reader.warnings))
+            write_metrics(metrics_path, run_metrics(report, store.escalation_counts(), store.outbox_counts(), warnings))
         if document is not None:
             summary = {key: value for key, value in report.to_json().items() if key not in ("ruleset", "at", "worker", "transitions")}
             summary["tickets"]["with_warnings"] = warned
-            document.fields(summary | {"rejected": [problem.__dict__ for problem in reader.problems], "warnings": [warning.__dict__ for warning in reader.warnings]})
+            document.fields(summary | {"rejected": [problem.__dict__ for problem in problems], "warnings": [warning.__dict__ for warning in warnings]})
             document.close()
         elif not quiet:
             _summary(report, ruleset, store, warned, listed)
-    print_problems(reader.problems)
-    print_warnings(reader.warnings)
+    print_problems(problems)
+    print_warnings(warnings)
     if report.stopped:
         name = signal.Signals(stop.received or signal.SIGTERM).name
         click.echo(
@@ -323,7 +337,7 @@ def run_command(
             soft_wrap=True,
         )
         return EXIT_UNDELIVERED
-    return EXIT_PARTIAL if reader.problems or reader.warnings else EXIT_OK
+    return EXIT_PARTIAL if problems or warnings else EXIT_OK
 
 
 @cli.command()

@@ -116,7 +116,7 @@ class BoardServer(ThreadingHTTPServer):
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
-def serve_until_signalled(server: BoardServer, signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)) -> signal.Signals:
+def serve_until_signalled(server: ThreadingHTTPServer, signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)) -> signal.Signals:
     """Serve in a thread until one of ``signals`` arrives; then stop and close; return it.
 
     Must run in the main thread (where Python delivers signals); the previous handlers

@@ -12,6 +12,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+from pydantic.json_schema import SkipJsonSchema
 from pydantic import ConfigDict, Field, PlainSerializer, PlainValidator, PrivateAttr, WithJsonSchema, field_validator, model_validator
 
 from ..alerting import InhibitRuleSpec, ReceiverSpec, RootRouteSpec, SilenceSpec, TemplateSpec, TicketUrl
@@ -20,6 +21,8 @@ from ..reports.board import BoardSpec
 from ..reports.status import CustomerStatusSpec
 from ..reports.spec import ReportsSpec
 from ..schedules import ScheduleSpec
+from ..sources.mapping import FieldMapping
+from ..sources.spec import SourceSpec
 from ..state.retention import RetentionSpec
 from .conditions import Condition, parse_condition, render
 from ..durations import WorkingDays
@@ -330,7 +333,11 @@ class Ruleset(StrictModel):
     tables: dict[str, TableSpec] = {}
     dispatch: DispatchSpec = DispatchSpec()
     write_back: dict[str, WriteBackSpec] = {}
-    source: str | None = Field(default=None, exclude=True)
+    # Ticket sources (spm_rules.sources owns these models): the YAML key ``source:`` is the
+    # database source; the attribute ``source`` is the file the ruleset came from.
+    mapping: FieldMapping | None = None
+    source: SkipJsonSchema[str | None] = Field(default=None, exclude=True, validation_alias="spm-rules-ruleset-file")
+    ticket_source: SourceSpec | None = Field(default=None, alias="source")
     # The YAML data and line map the loader read this ruleset from, so that the linter
     # (spm_rules.ruleset.lint) can say where a warning stands and how a value was written.
     _origin: Any = PrivateAttr(default=None)

@@ -42,6 +42,7 @@ from pydantic import ValidationError
 
 from ..errors import TicketError, TicketProblem
 from ..tickets import TICKET_FIELDS, Ticket, ticket_warnings
+from .mapping import FieldMapping, MappingProblem
 
 if TYPE_CHECKING:
     from ..ruleset.schema import Ruleset
@@ -282,8 +283,10 @@ class TicketReader:
     when a ``ruleset`` is given, the tickets it cannot measure in ``warnings``.
 
     The format is taken from the file name (``.jsonl``/``.ndjson``, ``.json``, ``.csv``)
-    or, for standard input and other names, sniffed from the first character.  Naive times
-    are read in ``default_timezone``, or else the ruleset's ``ticket_timezone``.
+    or, for standard input and other names, sniffed from the first character.  Each row
+    goes through ``mapping`` (else the ruleset's ``mapping:``) before it is validated.
+    Naive times are read in ``default_timezone``, or else the mapping's ``timezone``, or
+    else the ruleset's ``ticket_timezone``.
     """
 
     def __init__(
@@ -294,9 +297,12 @@ class TicketReader:
         *,
         encoding: str = "utf-8",
         ruleset: "Ruleset | None" = None,
+        mapping: FieldMapping | None = None,
     ) -> None:
         self.path = str(path)
-        self.default_timezone = default_timezone or (ruleset.ticket_timezone if ruleset is not None else None)
+        self.mapping = mapping or (ruleset.mapping if ruleset is not None else None)
+        zones = (default_timezone, self.mapping.timezone if self.mapping else None, ruleset.ticket_timezone if ruleset is not None else None)
+        self.default_timezone = next((zone for zone in zones if zone), None)
         self.format = fmt
         codec = check_encoding(encoding)
         self.encoding = "utf-8-sig" if codec == "utf-8" else codec
@@ -568,7 +574,7 @@ class TicketReader:
         """Whether rows can be read under this header; if not, one problem for the file says why."""
         if self._undecoded(1, "columns", ",".join(columns), "the header"):
             return False
-        missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+        missing = [self._column(name) for name in REQUIRED_COLUMNS if self._column(name) not in columns]
         if not missing:
             return True
         lowered = {column.lower(): column for column in columns}
@@ -588,11 +594,17 @@ class TicketReader:
             return None
         context = {"default_timezone": self.default_timezone} if self.default_timezone else None
         try:
+            data = self.mapping.apply(data) if self.mapping is not None else data
+        except MappingProblem as exc:
+            ticket_id = data.get(self._column("id"))
+            self.problems.append(TicketProblem(self.path, row, exc.column, exc.message, str(ticket_id) if ticket_id is not None else None, exc.hint))
+            return None
+        try:
             ticket = Ticket.model_validate(data, context=context)
         except ValidationError as exc:
             ticket_id = data.get("id")
             for error in exc.errors():
-                field = ".".join(str(part) for part in error["loc"]) or "ticket"
+                field = self._column(".".join(str(part) for part in error["loc"])) or "ticket"
                 message = error["msg"].removeprefix("Value error, ")
                 self.problems.append(TicketProblem(self.path, row, field, message, str(ticket_id) if ticket_id is not None else None))
             return None
@@ -600,6 +612,11 @@ class TicketReader:
             for warning in ticket_warnings(ticket, self.ruleset):
                 self.warnings.append(TicketProblem(self.path, row, warning.field, warning.message, ticket.id, warning.hint))
         return ticket
+
+
+    def _column(self, field: str) -> str:
+        """The source's name of a ticket field (its column under the mapping)."""
+        return self.mapping.column_of(field) if self.mapping is not None and field else field
 
 
 def _set(data: dict[str, Any], column: str, value: Any) -> None:

@@ -973,6 +973,29 @@ class Store:
         with self._tx("read open tickets", write=False) as conn:
             return [_ticket_from_row(row) for row in conn.execute(stmt.order_by(tickets.c.ticket_id))]
 
+    def due_tickets(self, now: datetime, terminal_statuses: Iterable[str] = (), *, page: int = 500) -> Iterator[TicketState]:
+        """The open tickets a sweep at ``now`` must re-evaluate, by id, a page at a time:
+        those whose evaluation may have changed by now (``next_change_at <= now``), those
+        with a repeat due (``repeats_due``), and rows no run has marked since version 5."""
+        repeating = sorted(self.repeats_due(now))
+        ticket_id = self._sorted(tickets.c.ticket_id)
+        due = or_(tickets.c.next_change_at <= now, tickets.c.row_hash.is_(None))
+        if repeating:
+            due = or_(due, tickets.c.ticket_id.in_(repeating))
+        stmt = select(tickets).where(tickets.c.status.is_not(None), tickets.c.archived.is_(False), due)
+        terminal = sorted(set(terminal_statuses))
+        if terminal:
+            stmt = stmt.where(tickets.c.status.not_in(terminal))
+        after: str | None = None
+        while True:
+            query = stmt if after is None else stmt.where(ticket_id > after)
+            with self._tx("read the tickets due", write=False) as conn:
+                rows = [_ticket_from_row(row) for row in conn.execute(query.order_by(ticket_id).limit(page))]
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].ticket_id
+
     def acknowledged_tickets(self) -> set[str]:
         """The tickets with an open escalation someone acknowledged."""
         stmt = select(escalations.c.ticket_id).where(escalations.c.closed_at.is_(None), escalations.c.acknowledged_at.is_not(None)).distinct()
