@@ -130,8 +130,10 @@ def test_a_corrupt_state_is_a_clear_error_never_a_silent_reset(damage: str, tmp_
 
 @pytest.mark.postgres
 def test_the_postgresql_backend_killed_mid_run_loses_nothing(postgres_url: str, tmp_path: Path) -> None:
-    """``pg_terminate_backend`` of the run's session while it delivers: the run fails with a
-    clear error; the next run delivers what was in flight again, under the same keys."""
+    """``pg_terminate_backend`` of the run's session while it delivers: no transaction is open
+    while receivers are called, so the run settles on a fresh connection and finishes;
+    nothing is lost, nothing but the batch in flight could be sent twice, and the state is
+    the one an undisturbed run leaves."""
     reference_url = f"sqlite:///{tmp_path / 'reference.db'}"
     for target in (postgres_url, reference_url):
         run_at(target, at(4), RecordingDeliverer())
@@ -152,9 +154,8 @@ def test_the_postgresql_backend_killed_mid_run_loses_nothing(postgres_url: str, 
         return DeliveryOutcome(note.key, "sent")
 
     killed_run = RecordingDeliverer(kill_the_backend)
-    with pytest.raises(StateError) as caught:
-        run_at(postgres_url, at(4, 30), killed_run)
-    assert "deliver notifications" in str(caught.value)
+    run_at(postgres_url, at(4, 30), killed_run)
+    assert calls["n"] >= 2, "the backend was never killed"
     recovery = RecordingDeliverer()
     run_at(postgres_url, at(4, 30), recovery)
     everything = Counter(killed_run.keys + recovery.keys)
