@@ -25,8 +25,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .alerting import AlertPipeline, register_hook, unregister_hook
     from .clock.status import SlaStatus
-    from .dispatch.sinks import register_write_back
-    from .dispatch.tables import LookupTable, lookup
     from .engine import Decision, Engine, TicketResult, evaluate
     from .events import EventOutcome, process_event, sweep
     from .errors import DeliveryError, Location, RulesetError, RulesetProblem, SpmError, StateError, TicketError, TicketProblem
@@ -51,7 +49,6 @@ __all__ = [
     "EventOutcome",
     "Indicators",
     "Location",
-    "LookupTable",
     "Notification",
     "RunReport",
     "Scorecard",
@@ -74,13 +71,11 @@ __all__ = [
     "customer_status",
     "evaluate",
     "load_ruleset",
-    "lookup",
     "next_day_indicators",
     "parse_ruleset",
     "process_event",
     "read_tickets",
     "register_hook",
-    "register_write_back",
     "run",
     "scorecard",
     "sweep",
@@ -91,8 +86,6 @@ __all__ = [
 _HOMES = {
     "spm_rules.alerting": ("AlertPipeline", "register_hook", "unregister_hook"),
     "spm_rules.clock.status": ("SlaStatus",),
-    "spm_rules.dispatch.sinks": ("register_write_back",),
-    "spm_rules.dispatch.tables": ("LookupTable", "lookup"),
     "spm_rules.engine": ("Decision", "Engine", "TicketResult", "evaluate"),
     "spm_rules.events": ("EventOutcome", "process_event", "sweep"),
     "spm_rules.errors": ("DeliveryError", "Location", "RulesetError", "RulesetProblem", "SpmError", "StateError", "TicketError", "TicketProblem"),
