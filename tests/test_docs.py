@@ -148,3 +148,26 @@ def test_the_complete_small_ruleset_of_the_reference_loads() -> None:
     example = _blocks(REFERENCE, "yaml")[0]
     ruleset = parse_ruleset(example, "docs/ruleset.md")
     assert (ruleset.name, [level.name for level in ruleset.policies[0].levels]) == ("command-center", ["yellow", "red", "escalate"])
+
+
+def _named_tests(text: str) -> typing.Iterator[tuple[str, str | None]]:
+    """The tests a page names, as (file, test or None for a whole file); ``…::name`` is a
+    test of the file named last before it."""
+    last = ""
+    for found in re.finditer(r"`(tests/[\w/]+\.py|…)(?:::(\w+))?", text):
+        path = last if found.group(1) == "…" else found.group(1)
+        last = path
+        yield path, found.group(2)
+
+
+def test_every_test_reliability_md_names_exists() -> None:
+    """A guarantee is only as good as the test that proves it: every test RELIABILITY.md
+    names is a test function in the file it says."""
+    named = list(_named_tests((ROOT / "RELIABILITY.md").read_text(encoding="utf-8")))
+    assert len(named) > 30
+    missing = []
+    for path, name in named:
+        source = ROOT / path
+        if not source.is_file() or (name is not None and not re.search(rf"^def {name}\(", source.read_text(encoding="utf-8"), re.M)):
+            missing.append(f"{path}::{name}" if name else path)
+    assert missing == []
