@@ -92,8 +92,13 @@ class SqlTicketReader(TicketReader):
             raise TicketError([TicketProblem(self.path, 0, "query", "a database source needs a query: the ruleset's source.query, or --query")])
         self.since = since or EPOCH
 
-    def _open(self) -> tuple[TextIO, bool]:
-        return io.StringIO(), True  # rows come from the database (_rows), not from a stream
+    def _open(self) -> TextIO:
+        return io.StringIO()  # rows come from the database (_rows), not from a stream
+
+    def _last_rows(self, stream: TextIO) -> dict[str, int]:
+        """No pre-pass over a database: its ticket ids are the table's keys, one row each
+        (a query that repeats an id within a batch still counts its last row)."""
+        return {}
 
     def _rows(self, _stream: TextIO) -> Iterator[tuple[int, Any, str | None]]:
         from sqlalchemy import bindparam, create_engine, text
