@@ -64,7 +64,9 @@ def test_the_wheel_ships_the_starter_files_and_the_pytest_plugin(tmp_path: Path)
     source.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "spm_rules", source / "spm_rules", ignore=shutil.ignore_patterns("__pycache__"))
+    # The wheel maps the shipped rulesets and examples into the package (spm_rules.rulesets, .examples).
+    for folder in ("spm_rules", "rulesets", "examples"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path / "dist"), str(source)],
         capture_output=True,
