@@ -99,6 +99,8 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
         seen: set[str] = set()
         for index, entry in entries:
             name = entry.get("name")
+            if not isinstance(name, str):
+                continue  # not a name at all: the model's validation says so, at its line
             if name in seen:
                 yield problem((section, index, "name"), f"{kind} name {name!r} is used {counts[name]} times; names must be unique")
             seen.add(name)
