@@ -37,9 +37,9 @@ from typing import Iterator
 
 from spm_rules.state.store import Store
 from tests.fixtures.database import POSTGRES_ENV, fresh_postgres_schema
-from tests.state.helpers import RecordingDeliverer, run_driver, snapshot, wait_for_aborted_sessions, write_ruleset, write_tickets
+from tests.state.helpers import RecordingDeliverer, run_driver, snapshot, wait_for_aborted_sessions
 from tests.state.run_driver import POINTS
-from tests.state.test_crash import BATCH, T1, T2, crash_tickets, run_once
+from tests.state.test_crash import BATCH, T2, prepare_trial, run_once
 
 __all__ = ["TrialFigures", "trial", "main"]
 
@@ -65,13 +65,7 @@ class TrialFigures:
 
 def trial(url: str, folder: Path, rng: random.Random, figures: TrialFigures) -> None:
     """One trial on the empty state ``url``, with scratch files in ``folder``."""
-    reference_url = f"sqlite:///{folder / 'reference.db'}"
-    rules = write_ruleset(folder / "cc.yaml")
-    tickets = write_tickets(folder / "tickets.jsonl", crash_tickets())
-    for target in (url, reference_url):
-        run_once(target, T1, RecordingDeliverer())
-    reference = RecordingDeliverer()
-    run_once(reference_url, T2, reference)
+    rules, tickets, reference_url, reference = prepare_trial(url, folder)
 
     point = rng.choice(POINTS)
     after = rng.randint(1, 7 if point == "during-delivery" else 3)

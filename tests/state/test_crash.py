@@ -35,6 +35,19 @@ def run_once(url: str, now: object, deliverer: RecordingDeliverer) -> None:
         run(store, ruleset(), crash_tickets(), now, deliverer, batch_size=4, delivery_batch=4)  # type: ignore[arg-type]
 
 
+def prepare_trial(url: str, folder: Path) -> tuple[Path, Path, str, RecordingDeliverer]:
+    """A kill trial's start: the ruleset and tickets files in ``folder``, ``url`` and a
+    reference SQLite state run at ``T1``, and what an undisturbed run at ``T2`` delivers."""
+    reference_url = f"sqlite:///{folder / 'reference.db'}"
+    rules = write_ruleset(folder / "cc.yaml")
+    tickets = write_tickets(folder / "tickets.jsonl", crash_tickets())
+    for target in (url, reference_url):
+        run_once(target, T1, RecordingDeliverer())
+    reference = RecordingDeliverer()
+    run_once(reference_url, T2, reference)
+    return rules, tickets, reference_url, reference
+
+
 @pytest.mark.parametrize(
     "point, after, in_flight_expected",
     [
@@ -48,13 +61,7 @@ def run_once(url: str, now: object, deliverer: RecordingDeliverer) -> None:
 def test_sigkill_loses_nothing_and_redelivers_only_what_was_in_flight(
     state_url: str, tmp_path: Path, point: str, after: int, in_flight_expected: int
 ) -> None:
-    reference_url = f"sqlite:///{tmp_path / 'reference.db'}"
-    rules = write_ruleset(tmp_path / "cc.yaml")
-    tickets = write_tickets(tmp_path / "tickets.jsonl", crash_tickets())
-    for url in (state_url, reference_url):
-        run_once(url, T1, RecordingDeliverer())
-    reference = RecordingDeliverer()
-    run_once(reference_url, T2, reference)
+    rules, tickets, reference_url, reference = prepare_trial(state_url, tmp_path)
     assert len(reference.keys) == 7 and len(set(reference.keys)) == 7
 
     log = tmp_path / "delivered.log"
