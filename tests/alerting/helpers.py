@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from urllib.parse import quote
 from datetime import datetime, timezone
 from typing import Any
 
@@ -10,7 +11,7 @@ from spm_rules.notifications import Notification
 from spm_rules.ruleset.loader import parse_ruleset
 from spm_rules.ruleset.schema import Ruleset
 
-__all__ = ["NOW", "ruleset_with", "note", "schedule_note"]
+__all__ = ["NOW", "ruleset_with", "note", "schedule_note", "secret_forms"]
 
 #: Wednesday 2026-11-25 14:00 in Shanghai.
 NOW = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
@@ -56,3 +57,8 @@ def schedule_note(payload: dict[str, Any], *, receivers: tuple[str, ...] = ("ops
     key = f"schedule|{payload['schedule']}|{payload['scheduled_at']}"
     labels = {"schedule": payload["schedule"], "action": payload["action"]}
     return Notification(key, "schedule", None, receivers, labels, payload, NOW)
+
+
+def secret_forms(value: str) -> set[str]:
+    """A secret as it could leak: as written, and percent-encoded as a URL carries it."""
+    return {value, quote(value, safe=""), quote(value)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +13,7 @@ from spm_rules.alerting.receivers import resolve_url
 from spm_rules.cli import cli
 from spm_rules.errors import RulesetError
 from spm_rules.ruleset.loader import load_ruleset, parse_ruleset
-from tests.alerting.helpers import NOW, note
+from tests.alerting.helpers import NOW, note, secret_forms
 from tests.fixtures.servers import HttpServer, SmtpServer
 
 SECRETS = {
@@ -23,10 +22,6 @@ SECRETS = {
     "SPM_TEST_API_KEY": "key-ABCDEF123456",
 }
 FILE_TOKEN = "file-token-777888999"
-
-
-def _forms(value: str) -> set[str]:
-    return {value, quote(value, safe=""), quote(value)}
 
 
 def _ruleset_text(http: HttpServer, smtp: SmtpServer, url_file: Path) -> str:
@@ -133,5 +128,5 @@ def test_no_secret_in_any_output_log_or_exception(
     # …and no secret appears anywhere
     everything = "\n".join(texts)
     for secret in [*SECRETS.values(), FILE_TOKEN]:
-        for form in _forms(secret):
+        for form in secret_forms(secret):
             assert form not in everything, f"a secret leaked in its form {form[:4]}…"

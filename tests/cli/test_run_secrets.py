@@ -16,14 +16,14 @@ import json
 import logging
 import os
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from spm_rules.alerting import AlertPipeline
 from spm_rules.ruleset.loader import parse_ruleset
 from spm_rules.state.store import Store
-from tests.alerting.helpers import NOW, note
+from tests.alerting.helpers import NOW, note, secret_forms
 from tests.fixtures.processes import ROOT, python
 from tests.fixtures.servers import HttpServer, SmtpServer
 from tests.state.helpers import snapshot
@@ -40,10 +40,6 @@ SECRETS = {
     "TEAMS_C": "7a6b5c4d-3e2f-1a0b-9c8d-7e6f5a4b3c2d",
 }
 PG_PASSWORD = "pgPa55-word-77777"
-
-
-def _forms(value: str) -> set[str]:
-    return {value, quote(value, safe=""), quote(value)}
 
 
 def _with_password(url: str, password: str) -> str:
@@ -122,7 +118,7 @@ def test_a_run_leaks_no_secret_to_output_logs_metrics_state_or_audit(http_server
     assert "127.0.0.1:1" in done[2].stderr  # …that names the place
     everything = "\n".join(texts)
     for secret in [*SECRETS.values(), PG_PASSWORD]:
-        for form in _forms(secret):
+        for form in secret_forms(secret):
             assert form not in everything, f"a secret leaked in its form {form[:6]}…"
 
 
@@ -161,5 +157,5 @@ def test_apprise_debug_lines_for_every_shipped_channel_are_masked(
     assert any("msteams://mycorp/****/****/****/: not a usable Apprise URL" in line for line in lines)
     everything = "\n".join(lines + [repr(outcome)])
     for secret in SECRETS.values():
-        for form in _forms(secret):
+        for form in secret_forms(secret):
             assert form not in everything, f"a secret leaked in its form {form[:6]}…"
