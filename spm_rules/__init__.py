@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from .alerting import AlertPipeline, register_hook, unregister_hook
     from .clock.status import SlaStatus
+    from .dispatch.sinks import register_write_back
+    from .dispatch.tables import LookupTable, lookup
     from .engine import Decision, Engine, TicketResult, evaluate
     from .events import EventOutcome, process_event, sweep
     from .errors import DeliveryError, Location, RulesetError, RulesetProblem, SpmError, StateError, TicketError, TicketProblem
@@ -49,6 +51,7 @@ __all__ = [
     "EventOutcome",
     "Indicators",
     "Location",
+    "LookupTable",
     "Notification",
     "RunReport",
     "Scorecard",
@@ -71,11 +74,13 @@ __all__ = [
     "customer_status",
     "evaluate",
     "load_ruleset",
+    "lookup",
     "next_day_indicators",
     "parse_ruleset",
     "process_event",
     "read_tickets",
     "register_hook",
+    "register_write_back",
     "run",
     "scorecard",
     "sweep",
@@ -86,6 +91,8 @@ __all__ = [
 _HOMES = {
     "spm_rules.alerting": ("AlertPipeline", "register_hook", "unregister_hook"),
     "spm_rules.clock.status": ("SlaStatus",),
+    "spm_rules.dispatch.sinks": ("register_write_back",),
+    "spm_rules.dispatch.tables": ("LookupTable", "lookup"),
     "spm_rules.engine": ("Decision", "Engine", "TicketResult", "evaluate"),
     "spm_rules.events": ("EventOutcome", "process_event", "sweep"),
     "spm_rules.errors": ("DeliveryError", "Location", "RulesetError", "RulesetProblem", "SpmError", "StateError", "TicketError", "TicketProblem"),

@@ -31,7 +31,7 @@ outcome but the route tie-break depends on where a rule sits in the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, Collection, Iterable, Iterator, Mapping
@@ -39,6 +39,8 @@ from typing import Any, Collection, Iterable, Iterator, Mapping
 from .batches import batched
 from .clock.calendar import Calendar, compile_calendars
 from .clock.status import SlaStatus, explain_status, sla_status
+from .dispatch.decide import DispatchState, Previous, ProviderLoads
+from .dispatch.build import FactLookups, build_dispatcher, ruleset_tables
 from .match import Matcher, build_matcher
 from .ruleset.conditions import All, Condition, explain, fields_of, holds
 from .ruleset.schema import CalendarByField, PolicySpec, RuleSpec, Ruleset
@@ -190,6 +192,9 @@ class Engine:
         )
         self.matcher: Matcher = build_matcher([(rule.name, _condition(rule)) for rule in self.rules.values()], matcher)
         self._terminal = frozenset(ruleset.terminal_statuses)
+        conditions = [rule.when for rule in self.rules.values() if rule.when is not None] + [p.applies_to for p in ruleset.policies if p.applies_to is not None]
+        self.lookups = FactLookups(ruleset_tables(ruleset), (name for condition in conditions for name in fields_of(condition)))
+        self.dispatcher = build_dispatcher(ruleset, self.calendars, (self.rules[name] for name in self._routing))
 
     def calendar_for(self, policy: PolicySpec, fact: dict[str, Any]) -> Calendar:
         """The calendar the policy uses for a ticket (fixed, or chosen by a ticket field)."""
@@ -230,23 +235,38 @@ class Engine:
             for policy in self.policies_for(fact)
         }
 
-    def evaluate(self, tickets: Iterable[Ticket], now: datetime) -> Iterator[TicketResult]:
-        """Yield one result per ticket, in input order; ``now`` must be timezone-aware."""
+    def evaluate(self, tickets: Iterable[Ticket], now: datetime, dispatch_state: DispatchState | None = None) -> Iterator[TicketResult]:
+        """Yield one result per ticket, in input order; ``now`` must be timezone-aware.
+
+        ``dispatch_state`` gives dispatch the providers' loads and the tickets' standing
+        assignments (the stateful run reads them from its store); without it every
+        provider starts empty and nothing was assigned before."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         now = now.astimezone(timezone.utc)
+        use_state = dispatch_state is not None and bool(self.dispatcher.providers)
+        loads = ProviderLoads(dispatch_state.loads() if use_state and dispatch_state is not None else {})
         for batch in batched(tickets, BATCH_SIZE):
-            yield from self._evaluate_batch(batch, now)
+            yield from self._evaluate_batch(batch, now, loads, dispatch_state if use_state else None)
 
-    def _evaluate_batch(self, batch: list[Ticket], now: datetime) -> Iterator[TicketResult]:
+    def _evaluate_batch(self, batch: list[Ticket], now: datetime, loads: ProviderLoads, state: DispatchState | None) -> Iterator[TicketResult]:
         reported = {index: self._measure(ticket, ticket.provider, now) for index, ticket in enumerate(batch) if ticket.status not in self._terminal}
         decisions = self._match(reported, self.rules.keys())
-        assignments = {index: self._assignment(decisions[index]) for index in reported}
+        routed = [batch[index].id for index in reported if any(d.action == "route" for d in decisions[index])]
+        previous = state.assignments(routed) if state is not None and routed else {}
+        assignments = {}
+        for index in reported:
+            assignments[index] = self._assignment(decisions[index], reported[index].fact, now, loads, previous.get(batch[index].id))
         moved: dict[int, _Measured] = {}
         for index, (route, _conflicts) in assignments.items():
             ticket = batch[index]
-            if route is not None and route.arguments["provider"] != ticket.provider:
-                moved[index] = self._measure(ticket.model_copy(update={"provider": route.arguments["provider"]}), ticket.provider, now)
+            if route is None:
+                continue
+            # What the route sets on the ticket: the provider, and the table columns it records
+            # into fields the ticket system left empty (``record:``).
+            update = {name: value for name, value in (route.arguments.get("recorded") or {}).items() if ticket.fact().get(name) is None}
+            if route.arguments["provider"] != ticket.provider or update:
+                moved[index] = self._measure(ticket.model_copy(update={**update, "provider": route.arguments["provider"]}), ticket.provider, now)
         if moved:
             others = self.rules.keys() - self._routing
             for index, found in self._match(moved, others).items():
@@ -260,7 +280,7 @@ class Engine:
             yield TicketResult(measured.ticket, measured.statuses, tuple(decisions[index]), route, conflicts, ticket if index in moved else None)
 
     def _measure(self, ticket: Ticket, provider_reported: str | None, now: datetime) -> _Measured:
-        fact = ticket_fact(ticket, provider_reported)
+        fact = self.lookups.fill(ticket_fact(ticket, provider_reported))
         return _Measured(ticket, fact, self.statuses(ticket, now, fact))
 
     def _match(self, measured: dict[int, _Measured], wanted: Collection[str]) -> dict[int, list[Decision]]:
@@ -289,15 +309,31 @@ class Engine:
             decisions.sort(key=lambda d: self._rank[d.rule])
         return found
 
-    def _assignment(self, decisions: list[Decision]) -> tuple[Decision | None, tuple[RouteConflict, ...]]:
+    def _assignment(
+        self, decisions: list[Decision], fact: dict[str, Any], now: datetime, loads: ProviderLoads, previous: Previous | None
+    ) -> tuple[Decision | None, tuple[RouteConflict, ...]]:
         """The route decision that assigns the provider (the first, ``decisions`` being in
-        ruleset order) and the route decisions to other providers that lost to it."""
+        ruleset order; a re-route before any other) with the provider dispatch chose for it
+        (:mod:`spm_rules.dispatch`), put in ``decisions`` in place of the rule's, and the
+        route decisions naming other providers that lost to it.  A dispatch that finds
+        nobody to take the ticket assigns nothing."""
         routes = [d for d in decisions if d.action == "route"]
         if not routes:
             return None, ()
-        route = routes[0]
+        reroutes = [d for d in routes if d.arguments.get("reroute")]
+        route = (reroutes or routes)[0]
+        if self.dispatcher.providers or "provider" not in route.arguments:
+            choice = self.dispatcher.resolve(route.arguments, fact, now, loads, previous)
+            if choice.provider is None:
+                return None, ()
+            reason = f"{route.arguments['reason']}: {choice.reason}" if route.arguments.get("reason") else choice.reason
+            chosen = replace(route, arguments={**route.arguments, **choice.arguments(), "reason": reason}, why=f"{route.why}; {reason}")
+            # The decision as taken replaces the one the rule proposed (``decisions`` is the ticket's own list).
+            decisions[next(i for i, d in enumerate(decisions) if d is route)] = chosen
+            route = chosen
         assigned = route.arguments["provider"]
-        lost = (RouteConflict(d.rule, d.arguments["provider"], route.rule, assigned) for d in routes if d.arguments["provider"] != assigned)
+        rivals = [d for d in routes if bool(d.arguments.get("reroute")) == bool(route.arguments.get("reroute")) and "provider" in d.arguments]
+        lost = (RouteConflict(d.rule, d.arguments["provider"], route.rule, assigned) for d in rivals if d.arguments["provider"] != assigned)
         return route, tuple(dict.fromkeys(lost))
 
     def _decisions(self, ticket: Ticket, status: SlaStatus | None, fact: dict[str, Any], rule: RuleSpec) -> Iterator[Decision]:
@@ -333,7 +369,7 @@ def describe_action(action: str, arguments: dict[str, Any]) -> str:
     if action == "notify":
         return "notify " + ", ".join(arguments["receivers"]) + (f" (every {arguments['repeat']})" if "repeat" in arguments else "")
     if action == "route":
-        return f"route → {arguments['provider']}"
+        return f"route → {arguments.get('provider') or 'dispatch'}" + (f" ({arguments['strategy']})" if arguments.get("strategy") not in (None, "rule") else "")
     if action == "escalate":
         return f"escalate → {arguments['to']}" + (f" ({arguments['level']})" if "level" in arguments else "")
     return "tag " + ", ".join(arguments["tags"])

@@ -52,7 +52,7 @@ class Notification:
     """
 
     key: str
-    kind: Literal["escalation", "repeat", "resolved", "schedule", "test", "meta"]
+    kind: Literal["escalation", "repeat", "resolved", "schedule", "test", "meta", "writeback"]
     ticket_id: str | None
     receivers: tuple[str, ...]
     labels: dict[str, str]

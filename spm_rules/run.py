@@ -37,6 +37,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Seque
 
 from . import alerting
 from .batches import batched
+from .dispatch.claims import BatchDispatch, StoreDispatchState
+from .dispatch.sinks import WriteBackDeliverer
 from .engine import Engine, RouteConflict, TicketResult
 from .errors import StateError
 from .notifications import Deliverer, DeliveryOutcome, Notification
@@ -203,12 +205,20 @@ class BatchResult:
 
 
 def apply_batch(
-    store: Store, lifecycle: Lifecycle, results: Sequence[TicketResult], now: datetime, row_hashes: Mapping[str, str] | None = None
+    store: Store,
+    lifecycle: Lifecycle,
+    results: Sequence[TicketResult],
+    now: datetime,
+    row_hashes: Mapping[str, str] | None = None,
+    *,
+    dispatch: BatchDispatch | None = None,
 ) -> BatchResult:
     """Diff one batch against the store and write the result in one transaction.
 
     A ticket listed twice in the batch counts once (its last row).  ``row_hashes`` are the
     digests of the tickets' input rows, kept with their state (see :func:`row_digest`).
+    ``dispatch`` claims the capacity of the providers new assignments go to, under lock,
+    and adds the write-back rows of the changes (:mod:`spm_rules.dispatch.claims`).
     """
     latest = {result.ticket.id: result for result in results}
     hashes = row_hashes or {}
@@ -219,14 +229,15 @@ def apply_batch(
         stored = {ticket_id: state for ticket_id, state in locked.items() if state.last_seen_at is None or state.last_seen_at <= now}
         records = tx.escalations(stored)
         pruned = tx.pruned_occurrences(stored)
+        current = dispatch.settle(tx, latest, stored) if dispatch is not None else latest
         plans = [
-            lifecycle.plan(latest[ticket_id], stored[ticket_id], records[ticket_id], now, row_hash=hashes.get(ticket_id), pruned=pruned.get(ticket_id))
+            lifecycle.plan(current[ticket_id], stored[ticket_id], records[ticket_id], now, row_hash=hashes.get(ticket_id), pruned=pruned.get(ticket_id))
             for ticket_id in sorted(stored)
         ]
         tx.save_tickets([plan.ticket for plan in plans if plan.ticket_changed])
         tx.save_escalations([esc for plan in plans for esc in plan.escalations])
         tx.record([entry for plan in plans for entry in plan.transitions])
-        outgoing = [item for plan in plans for item in plan.outgoing]
+        outgoing = [item for plan in plans for item in plan.outgoing] + (dispatch.outgoing(plans) if dispatch is not None else [])
         inserted = tx.enqueue(outgoing, now)
         if len(inserted) != len(outgoing):
             log.warning("outbox already held %d of the notifications planned", len(outgoing) - len(inserted))
@@ -372,15 +383,17 @@ def run(
                 hashes[ticket.id] = row.digest  # a row read with warnings keeps none: each run reads it again and warns
         return list(found.values()), hashes
 
+    dispatch_state = StoreDispatchState(store, ruleset, now) if ruleset.providers else None
+    dispatch = BatchDispatch(ruleset) if ruleset.providers or ruleset.write_back else None
     pending: list[Ticket] = []
     pending_hashes: dict[str, str] = {}
 
     def apply_pending() -> None:
-        results = list(engine.evaluate(pending, now))
+        results = list(engine.evaluate(pending, now, dispatch_state))
         for result in results:
             if result.route_conflicts:
                 pending_hashes.pop(result.ticket.id, None)  # evaluated and reported at every run, like a warning
-        _record(report, results, apply_batch(store, lifecycle, results, now, pending_hashes), on_transitions)
+        _record(report, results, apply_batch(store, lifecycle, results, now, pending_hashes, dispatch=dispatch), on_transitions)
         pending.clear()
         pending_hashes.clear()
 
@@ -435,6 +448,8 @@ def run(
         retention = ruleset.retention
         report.pruned = store.prune(now, closed_tickets=retention.closed_tickets, notifications=retention.notifications, audit=retention.audit)
     if deliverer is not None:
+        if ruleset.write_back:
+            deliverer = WriteBackDeliverer(deliverer, ruleset.write_back)
         report.delivery = deliver_pending(store, deliverer, ruleset.delivery, now, batch_size=delivery_batch, stop=stop)
         report.stopped = stop is not None and stop()
     report.duration = time.perf_counter() - started

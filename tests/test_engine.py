@@ -50,8 +50,8 @@ def test_enterprise_example_at_fixed_instant(matcher: str) -> None:
     actions = {tid: {(d.rule, d.action) for d in r.decisions} for tid, r in results.items()}
     assert ("response-red", "notify") in actions["EC-1002"] and ("response-red", "tag") in actions["EC-1002"]
     assert ("response-escalate", "escalate") in actions["EC-1001"]
-    assert ("core-servers-stay-in-house", "route") in actions["EC-1005"]
-    assert ("dispatch-north", "route") in actions["EC-1006"]
+    assert ("dispatch-request", "route") in actions["EC-1005"] and results["EC-1005"].ticket.provider == "maker-engineers"
+    assert ("dispatch-request", "route") in actions["EC-1006"] and results["EC-1006"].ticket.provider == "partner-north"
     assert actions["EC-1009"] == set()
     red = next(d for d in results["EC-1002"].decisions if d.action == "notify")
     assert red.arguments == {"receivers": ["command-center", "partner-desk"], "repeat": "30m"}

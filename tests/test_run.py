@@ -534,9 +534,9 @@ def test_the_shipped_command_center_routes_notifies_and_groups_by_the_assigned_p
     report = hooked_run(state_url, rules, tickets, datetime.fromisoformat("2026-11-25T14:00:00+08:00"), hooks)
     routed = {t.ticket_id: (t.rule, t.detail.split(":")[0]) for t in report.transitions if t.kind == "routed"}
     assert routed == {
-        "EC-1005": ("core-servers-stay-in-house", "to 'maker-engineers'"),
-        "EC-1006": ("dispatch-north", "to 'partner-north'"),
-        "EC-1011": ("dispatch-east", "to 'partner-east'"),
+        "EC-1005": ("dispatch-request", "to 'maker-engineers'"),
+        "EC-1006": ("dispatch-request", "to 'partner-north'"),
+        "EC-1011": ("dispatch-request", "to 'partner-east'"),
     }
     got = hooks.take()
     for receiver in ("partner-desk", "command-center"):

@@ -62,6 +62,7 @@ from . import status as _status  # noqa: E402,F401
 from . import board as _board  # noqa: E402,F401
 from . import reports as _reports  # noqa: E402,F401
 from . import state_views as _state_views  # noqa: E402,F401
+from . import providers as _providers  # noqa: E402,F401
 from . import explain as _explain  # noqa: E402,F401
 from . import diff as _diff  # noqa: E402,F401
 from . import ruletests as _ruletests  # noqa: E402,F401

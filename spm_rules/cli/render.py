@@ -45,7 +45,7 @@ def results_table(results: Iterable[TicketResult], ruleset: Ruleset, now: dateti
         ticket = result.ticket
         lost = {(c.rule, c.provider) for c in result.route_conflicts}
         lines = [
-            describe_action(d.action, d.arguments) + (" (conflict: not applied)" if d.action == "route" and (d.rule, d.arguments["provider"]) in lost else "")
+            describe_action(d.action, d.arguments) + (" (conflict: not applied)" if d.action == "route" and (d.rule, d.arguments.get("provider")) in lost else "")
             for d in result.decisions
         ]
         decisions = "\n".join(lines) or "-"

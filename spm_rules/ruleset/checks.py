@@ -177,8 +177,63 @@ def check_references(data: dict[str, Any], lines: _Lines, source: str) -> Iterat
     for level in _mapping(_mapping(data.get("board")).get("colors")):
         yield from dangling(("board", "colors", level), level, "level", (name for name in levels if isinstance(name, str)))
 
+    yield from _dispatch_references(data, dangling, receivers, calendars, rules, tiers)
+
     for s_index, schedule in schedules:
         for n_index, receiver in _items(schedule.get("receivers")):
             yield from dangling(("schedules", s_index, "receivers", n_index), receiver, "receiver", receivers)
         for t_index, tier in _items(schedule.get("tiers") if tiers else None):
             yield from dangling(("schedules", s_index, "tiers", t_index), tier, "tier", tiers)
+
+
+def _conditions(rule: dict[str, Any], base: _Path) -> Iterator[tuple[_Path, dict[str, Any]]]:
+    """Every field test of a rule's ``when`` (raw data), with its path."""
+    stack: list[tuple[_Path, Any]] = [(base + ("when",), rule.get("when"))]
+    while stack:
+        path, node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if "field" in node:
+            yield path, node
+        for group in ("all", "any"):
+            stack.extend((path + (group, index), item) for index, item in _items(node.get(group)))
+        if "not" in node:
+            stack.append((path + ("not",), node["not"]))
+
+
+def _dispatch_references(data: dict[str, Any], dangling: Any, receivers: dict[Any, Any], calendars: set[Any], rules: list[tuple[int, Any]], tiers: dict[Any, Any]) -> Iterator[RulesetProblem]:
+    """Dispatch (spm_rules.dispatch): the providers, tables, calendars, receivers and tiers
+    that providers, route actions, lookup conditions and the dispatch section name.  Once
+    a ruleset declares providers, every provider it names anywhere must be one of them."""
+    providers = _mapping(data.get("providers"))
+    tables = _mapping(data.get("tables"))
+    for name, spec in providers.items():
+        spec = _mapping(spec)
+        yield from dangling(("providers", name, "calendar"), spec.get("calendar"), "calendar", calendars)
+        for index, receiver in _items(spec.get("receivers")):
+            yield from dangling(("providers", name, "receivers", index), receiver, "receiver", receivers)
+        for index, tier in _items(spec.get("tiers") if tiers else None):
+            yield from dangling(("providers", name, "tiers", index), tier, "tier", tiers)
+    dispatch = _mapping(data.get("dispatch"))
+    yield from dangling(("dispatch", "table"), dispatch.get("table"), "table", tables)
+    fallback = _mapping(dispatch.get("fallback"))
+    if providers:
+        yield from dangling(("dispatch", "fallback", "to"), fallback.get("to"), "provider", providers)
+    for index, tier in _items(fallback.get("urgent_tiers") if tiers else None):
+        yield from dangling(("dispatch", "fallback", "urgent_tiers", index), tier, "tier", tiers)
+    for r_index, rule in rules:
+        base: _Path = ("rules", r_index)
+        for a_index, action in _items(rule.get("then")):
+            route = _mapping(_mapping(action).get("route"))
+            path = base + ("then", a_index, "route")
+            yield from dangling(path + ("table",), route.get("table"), "table", tables)
+            if providers:
+                yield from dangling(path + ("provider",), route.get("provider"), "provider", providers)
+        for path, test in _conditions(rule, base):
+            yield from dangling(path + ("lookup",), test.get("lookup"), "table", tables)
+            if providers and test.get("field") in ("provider", "provider_reported") and "lookup" not in test:
+                for op in ("eq", "ne"):
+                    yield from dangling(path + (op,), test.get(op), "provider", providers)
+                for op in ("in", "not_in"):
+                    for index, value in _items(test.get(op)):
+                        yield from dangling(path + (op, index), value, "provider", providers)

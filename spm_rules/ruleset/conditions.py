@@ -29,6 +29,10 @@ Semantics, the same in every matcher:
   true for a missing ``x``.
 * Duration fields (``sla.elapsed``, ``sla.remaining``, ``sla.target``) are seconds in
   the fact; the ruleset writes them as durations (``2h``) and they are converted here.
+* ``{field: postal_code, lookup: stations, present: true}`` tests the value the lookup
+  table ``stations`` gives for the ticket's ``postal_code``: it reads the fact field
+  ``stations[postal_code]`` (:func:`lookup_field`), which the engine fills in before
+  matching (:mod:`spm_rules.dispatch.tables`), so both matchers see a plain field.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ __all__ = [
     "trace",
     "fields_of",
     "render",
+    "lookup_field",
+    "looked_up",
 ]
 
 Scalar = Union[str, int, float, bool]
@@ -134,6 +140,19 @@ class ConditionSyntaxError(ValueError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+def lookup_field(table: str, field: str) -> str:
+    """The fact field holding the value table ``table`` gives for the ticket's ``field``."""
+    return f"{table}[{field}]"
+
+
+def looked_up(name: str) -> tuple[str, str] | None:
+    """(table, field) of a lookup field ``table[field]``; None for any other field."""
+    if name.endswith("]") and "[" in name:
+        table, _, field = name[:-1].partition("[")
+        return table, field
+    return None
+
+
 def parse_condition(raw: Any, path: tuple[str | int, ...] = ()) -> Condition:
     """Parse the YAML form of a condition into its tree; raise ConditionSyntaxError with the path."""
     if not isinstance(raw, Mapping):
@@ -158,7 +177,12 @@ def parse_condition(raw: Any, path: tuple[str | int, ...] = ()) -> Condition:
         raise ConditionSyntaxError(path + ("field",), "names a ticket or sla field, as text")
     if field.startswith("sla.") and field not in SLA_FIELDS:
         raise ConditionSyntaxError(path + ("field",), f"unknown SLA field {field!r}; known: {', '.join(SLA_FIELDS)}")
-    ops = keys - {"field"}
+    if "lookup" in raw:
+        table = raw["lookup"]
+        if not isinstance(table, str) or not table or "[" in table:
+            raise ConditionSyntaxError(path + ("lookup",), "names a lookup table (tables:), as text")
+        field = lookup_field(table, field)
+    ops = keys - {"field", "lookup"}
     if len(ops) != 1:
         raise ConditionSyntaxError(path, f"needs exactly one operator of {', '.join(COMPARISONS + ('present',))}; found {sorted(map(str, ops)) or 'none'}")
     (op,) = ops

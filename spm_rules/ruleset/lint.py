@@ -496,15 +496,16 @@ def conflicting_routes(context: LintContext) -> Iterator[RulesetProblem]:
     """Two route decisions for one ticket naming different providers: at run time the
     first in ruleset order wins and the conflict is reported.  Warned unless the two
     conditions provably exclude each other (different values of a field, a value versus
-    the field missing)."""
+    the field missing).  A route that lets dispatch choose counts as naming ``dispatch``;
+    a re-route is meant to override the others and is left out."""
     routes = []
     for r_index, rule in enumerate(context.ruleset.rules):
         needs = _requirements(rule.when) if rule.when is not None else {}
         if not rule.enabled or needs is None:
             continue
         for a_index, action in enumerate(rule.then):
-            if action.route is not None:
-                routes.append((r_index, a_index, rule.name, action.route.provider, needs))
+            if action.route is not None and not action.route.reroute:
+                routes.append((r_index, a_index, rule.name, action.route.provider or "dispatch", needs))
     for later, (r_index, a_index, name, provider, needs) in enumerate(routes):
         for e_index, _, e_name, e_provider, e_needs in routes[:later]:
             if e_provider == provider or _all([e_needs, needs]) is None:

@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import Location, RulesetError, RulesetProblem
+from ..dispatch.tables import load_tables
 from .checks import check_references
 from .conditions import ConditionSyntaxError
 from .schema import Ruleset
@@ -298,11 +299,17 @@ def parse_ruleset(text: str, source: str = "<ruleset>") -> Ruleset:
     except ValidationError as exc:
         problems.extend(validation_problems(exc, lines, source))
     problems.extend(check_references(data, lines, source))
+    tables = None
+    if ruleset is not None and ruleset.tables:
+        base = Path(source).parent if source != "<ruleset>" else Path.cwd()
+        tables, table_problems = load_tables(ruleset.tables, base, source, lines.line, ruleset.providers or None)
+        problems.extend(table_problems)
     if problems or ruleset is None:
         problems.sort(key=lambda p: (p.location.line or 0, p.location.key or ""))
         raise RulesetError(problems)
     loaded = ruleset.model_copy(update={"source": source})
     loaded._origin = (data, lines)
+    loaded._tables = tables if tables is not None else {}
     return loaded
 
 

@@ -26,6 +26,8 @@ from ..sources.spec import SourceSpec
 from ..state.retention import RetentionSpec
 from .conditions import Condition, parse_condition, render
 from ..durations import WorkingDays
+from ..dispatch.sinks import WriteBackSpec
+from ..dispatch.spec import DispatchSpec, ProviderSpec, Strategy, TableSpec
 from .types import NAME_PATTERN, TARGET_JSON_SCHEMA, Duration, StrictModel, Target, ZoneName, shorthand_schema
 
 __all__ = [
@@ -50,7 +52,7 @@ TWENTY_FOUR_SEVEN_NAME = "24x7"
 
 _CONDITION_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "all/any: [conditions]; not: condition; or field + one of eq, ne, lt, lte, gt, gte, in, not_in, present",
+    "description": "all/any: [conditions]; not: condition; or field (with lookup: a table) + one of eq, ne, lt, lte, gt, gte, in, not_in, present",
 }
 
 ConditionField = Annotated[
@@ -191,9 +193,37 @@ class EscalateAction(StrictModel):
 
 
 class RouteAction(StrictModel):
-    """Assign the ticket to a provider."""
+    """Assign the ticket to a provider: the one named, a lookup table's value for a ticket
+    field, or the one a strategy picks among the declared providers (``route: dispatch``
+    uses the ``dispatch:`` section's).  A ``reroute`` (an escalation moving the ticket,
+    say to the in-house team) wins over every other route, with its ``reason`` in history."""
 
-    provider: str
+    model_config = ConfigDict(json_schema_extra=shorthand_schema({"const": "dispatch"}))
+
+    provider: str | None = None
+    table: str | None = None
+    field: str | None = None
+    strategy: Strategy | None = None
+    record: dict[str, str] = Field(default_factory=dict, description="ticket field -> table column set on the ticket when it has none (table routes)")
+    reroute: bool = False
+    reason: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {} if value == "dispatch" else value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "RouteAction":
+        if self.provider is not None and (self.table is not None or self.strategy not in (None, "rule")):
+            raise ValueError("a route names a provider, or a table or strategy to choose one, not both")
+        if (self.table is None) != (self.field is None):
+            raise ValueError("table and field go together: the table is looked up with the ticket's field")
+        if self.record and self.table is None:
+            raise ValueError("record copies columns of the table's row: it needs table")
+        if self.strategy == "rule" and self.provider is None:
+            raise ValueError("strategy 'rule' routes to the provider the rule names: add provider")
+        return self
 
 
 class NotifyAction(StrictModel):
@@ -244,7 +274,7 @@ class ActionSpec(StrictModel):
         value = getattr(self, self.kind)
         if isinstance(value, list):
             return {"tags": list(value)}
-        return value.model_dump(mode="json", exclude_none=True)
+        return value.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
 
 
 class RuleSpec(StrictModel):
@@ -298,6 +328,11 @@ class Ruleset(StrictModel):
     reports: ReportsSpec = ReportsSpec()
     customer_status: CustomerStatusSpec = CustomerStatusSpec()
     board: BoardSpec = BoardSpec()
+    # Dispatch (spm_rules.dispatch owns these models).
+    providers: dict[str, ProviderSpec] = {}
+    tables: dict[str, TableSpec] = {}
+    dispatch: DispatchSpec = DispatchSpec()
+    write_back: dict[str, WriteBackSpec] = {}
     # Ticket sources (spm_rules.sources owns these models): the YAML key ``source:`` is the
     # database source; the attribute ``source`` is the file the ruleset came from.
     mapping: FieldMapping | None = None
@@ -306,3 +341,5 @@ class Ruleset(StrictModel):
     # The YAML data and line map the loader read this ruleset from, so that the linter
     # (spm_rules.ruleset.lint) can say where a warning stands and how a value was written.
     _origin: Any = PrivateAttr(default=None)
+    # The lookup tables read from ``tables`` (spm_rules.dispatch.build.ruleset_tables).
+    _tables: Any = PrivateAttr(default=None)

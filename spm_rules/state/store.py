@@ -28,6 +28,7 @@ import socket
 import sqlite3
 import time
 import uuid
+import zlib
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import fields, replace
@@ -35,7 +36,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Text, and_, bindparam, create_engine, delete, event, func, or_, select, type_coerce, update
+from sqlalchemy import Connection, Engine, Row, Text, and_, bindparam, create_engine, delete, event, func, or_, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
@@ -171,6 +172,16 @@ def _escalation_values(esc: Escalation) -> dict[str, Any]:
     return _values(esc, skip=("repeat_every",)) | {"repeat_every_seconds": int(every.total_seconds()) if every is not None else None}
 
 
+#: The first key of PostgreSQL's two-key advisory locks that dispatch takes (one per provider).
+_DISPATCH_LOCK = 0x5370_6D44
+
+
+def _lock_key(name: str) -> int:
+    """A provider's advisory lock key: a stable signed 32-bit hash of its name."""
+    value = zlib.crc32(name.encode("utf-8"))
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
 def _provider() -> Any:
     """A ticket's provider in reports: the one a route decision assigned, else the one the
     ticket system reported (``TicketState.assigned_provider``: the decision wins)."""
@@ -258,6 +269,30 @@ class StateTx:
             return {}
         stmt = select(tickets).where(tickets.c.ticket_id.in_(wanted)).order_by(self.store._sorted(tickets.c.ticket_id)).with_for_update(skip_locked=skip_locked)
         return {row.ticket_id: _ticket_from_row(row) for row in self.conn.execute(stmt)}
+
+    def lock_providers(self, names: Iterable[str]) -> None:
+        """Hold each provider's dispatch lock until the transaction ends (PostgreSQL: a
+        transaction advisory lock per name, taken in name order so two workers never wait
+        on each other in a cycle).  SQLite's write transaction already excludes every
+        other writer.  A worker that counts a provider's open tickets under its lock sees
+        every assignment committed before it, so two workers never both take its last slot."""
+        if self.store.dialect != "postgresql":
+            return
+        for name in sorted(set(names)):
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _DISPATCH_LOCK, "key": _lock_key(name)})
+
+    def open_counts(self, names: Iterable[str]) -> dict[str, int]:
+        """Open tickets per assigned provider, for ``names`` (0 for a provider with none)."""
+        wanted = sorted(set(names))
+        provider = _provider()
+        stmt = (
+            select(provider, func.count())
+            .where(tickets.c.closed_at.is_(None), tickets.c.status.is_not(None), provider.in_(wanted))
+            .group_by(provider)
+        )
+        found = dict.fromkeys(wanted, 0)
+        found.update({name: count for name, count in self.conn.execute(stmt)})
+        return found
 
     def escalations(self, ids: Iterable[str], *, lock: bool = True) -> dict[str, dict[EscalationKey, Escalation]]:
         """Every escalation record of the tickets ``ids``, open and closed, locked in key order."""
@@ -851,6 +886,25 @@ class Store:
         stmt = select(*columns, *ticket_columns).join(tickets, tickets.c.ticket_id == escalations.c.ticket_id).where(escalations.c.closed_at.is_(None))
         with self._tx("read open escalations", write=False) as conn:
             return [dict(row._mapping) for row in conn.execute(stmt)]
+
+    def open_loads(self) -> dict[str, int]:
+        """Open tickets per assigned provider (tickets with none left out)."""
+        provider = _provider()
+        stmt = select(provider, func.count()).where(tickets.c.closed_at.is_(None), tickets.c.status.is_not(None), provider.is_not(None)).group_by(provider)
+        with self._tx("count open tickets per provider", write=False) as conn:
+            return {name: count for name, count in conn.execute(stmt)}
+
+    def assignments(self, ids: Iterable[str]) -> dict[str, tuple[str, dict[str, Any] | None]]:
+        """The provider a route decision assigned to each open ticket of ``ids`` that has
+        one, with the ticket's facts as last stored (the assignment was made on them)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        stmt = select(tickets.c.ticket_id, tickets.c.routed_to, tickets.c.facts).where(
+            tickets.c.ticket_id.in_(wanted), tickets.c.routed_to.is_not(None), tickets.c.closed_at.is_(None)
+        )
+        with self._tx("read ticket assignments", write=False) as conn:
+            return {ticket_id: (routed_to, facts) for ticket_id, routed_to, facts in conn.execute(stmt)}
 
     def escalation_counts(self) -> list[tuple[str, str, str | None, int]]:
         """Open escalations counted per (policy, level, provider)."""

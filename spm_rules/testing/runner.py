@@ -144,6 +144,7 @@ def run_suite(suite: Suite, *, select: str | None = None, matcher: str = "auto",
 def run_case(suite: Suite, case: Case, *, engine: Engine | None = None) -> CaseResult:
     """Run one test of ``suite``; a state or delivery error ends it with ``error`` set."""
     from ..alerting.pipeline import AlertPipeline
+    from ..dispatch.claims import StoreDispatchState
     from ..run import active_alert_labels, run
     from ..state.store import Store
 
@@ -162,7 +163,9 @@ def run_case(suite: Suite, case: Case, *, engine: Engine | None = None) -> CaseR
                 label = case.label(step)
                 failures += _before_run(store, step, label, timelines)
                 feed = [timeline.view(step.at) for timeline in timelines.values() if timeline.exists(step.at)]
-                results = {result.ticket.id: result for result in engine.evaluate(feed, step.at)}
+                # What the run is about to decide: dispatch sees the same loads and standing assignments.
+                state = StoreDispatchState(store, ruleset, step.at) if ruleset.providers else None
+                results = {result.ticket.id: result for result in engine.evaluate(feed, step.at, state)}
                 run(store, ruleset, feed, step.at, pipeline, engine=engine)
                 sent = capture.take()
                 coverage.record(results.values(), sent, tree)

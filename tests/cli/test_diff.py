@@ -26,9 +26,9 @@ AT_UTC = datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc)
 EXIT_CHANGED = 1
 
 
-def changed(tmp_path: Path, old: str, new: str) -> str:
-    """The enterprise ruleset with ``old`` replaced by ``new`` (exactly once), as a file."""
-    text = ENTERPRISE.read_text(encoding="utf-8")
+def changed(tmp_path: Path, old: str, new: str, base: Path = ENTERPRISE) -> str:
+    """The ruleset ``base`` (the enterprise one) with ``old`` replaced by ``new`` (exactly once), as a file."""
+    text = base.read_text(encoding="utf-8")
     assert text.count(old) == 1
     path = tmp_path / "new.yaml"
     path.write_text(text.replace(old, new), encoding="utf-8")
@@ -78,16 +78,17 @@ def test_a_moved_threshold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_a_changed_route_rule_and_a_changed_routing_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    new = changed(tmp_path, "then: [{route: {provider: partner-east}}]", "then: [{route: {provider: partner-south}}]")
+    new = changed(tmp_path, "    regions: [east]\n", "    regions: [east-coast]\n")
+    new = changed(tmp_path, "    regions: [south]\n", "    regions: [south, east]\n", Path(new))
     assert main(["diff", str(ENTERPRISE), new, "--tickets", TICKETS, "--at", AT]) == EXIT_CHANGED
     assert rows(capsys.readouterr().out)[2:] == [
         ["EC-1011", "provider", "partner-east", "partner-south"],
-        ["decision", "dispatch-east: route → partner-east", "dispatch-east: route → partner-south"],
+        ["decision", "dispatch-request: route → partner-east (least_open)", "dispatch-request: route → partner-south (least_open)"],
     ]
     assert main(["diff", str(ENTERPRISE), new, "--tickets", TICKETS, "--at", AT, "--format", "json"]) == EXIT_CHANGED
     [change] = json.loads(capsys.readouterr().out)["changes"]
     assert change["provider"] == {"old": "partner-east", "new": "partner-south"}
-    assert change["decisions"] == {"removed": [], "added": [], "changed": [{"old": "dispatch-east: route → partner-east", "new": "dispatch-east: route → partner-south"}]}
+    assert change["decisions"] == {"removed": [], "added": [], "changed": [{"old": "dispatch-request: route → partner-east (least_open)", "new": "dispatch-request: route → partner-south (least_open)"}]}
 
     tree = changed(tmp_path, '    - match_re: {provider: "partner-.*"}\n', '    - match_re: {provider: "partner-.*"}\n      receiver: duty-manager\n')
     assert main(["diff", str(ENTERPRISE), tree, "--tickets", TICKETS, "--at", AT]) == EXIT_CHANGED

@@ -198,12 +198,13 @@ def test_explain_shows_route_rules_seeing_the_reported_ticket_and_the_assignment
     assert main(["explain", "RP-2005", "--ruleset", REPAIR, "--tickets", REPAIR_TICKETS, "--at", "2026-11-25T14:00:00+08:00"]) == EXIT_OK
     out = capsys.readouterr().out
     assert "  provider     regional-central-station (routed by rule 'route-unassigned'; reported: none)" in out
-    route = out[out.index("  route-unassigned:") :].splitlines()[:4]
+    route = out[out.index("  route-unassigned:") :].splitlines()[:5]
     assert route == [
         "  route-unassigned: FIRED → route → regional-central-station",
-        "      all of:                               yes",
-        "        provider is missing  saw missing    yes",
-        "        region is present    saw 'central'  yes",
+        "      all of:                                            yes",
+        "        provider is missing               saw missing    yes",
+        "        stations[postal_code] is missing  saw missing    yes",   # no postal code: no station found
+        "        region is present                 saw 'central'  yes",
     ]
     assert "  routed     [route-unassigned]: to 'regional-central-station'" in out
 

@@ -35,7 +35,7 @@ SHIPPED = {
 }
 
 #: The commands whose output these tests hold to one JSON document (``schema`` has no --format: it is always JSON).
-JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "status", "report scorecard", "escalations", "outbox", "silences list", "routes show", "explain", "diff", "test"}
+JSON_COMMANDS = {"run", "evaluate", "history", "schedule", "status", "report scorecard", "escalations", "outbox", "silences list", "routes show", "explain", "diff", "test", "providers"}
 
 
 def spm(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -114,6 +114,17 @@ def test_ruleset_tests_json_is_the_whole_stdout_and_nothing_is_printed_by_receiv
     report = document(result)
     assert report["summary"]["failed"] == 0 and report["summary"]["tests"] == sum(len(file["tests"]) for file in report["files"]) > 0
     assert len(report["coverage"]) == 2 and result.stderr == ""
+
+
+def test_providers_json_is_the_whole_stdout(tmp_path: Path) -> None:
+    ruleset, tickets = (str(ROOT / part) for part in SHIPPED["enterprise"][:2])
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    assert spm("run", "--ruleset", ruleset, "--tickets", tickets, "--state", state, "--at", AT, "--no-deliver", "--quiet", cwd=tmp_path).returncode == EXIT_OK
+    view = document(spm("providers", "--ruleset", ruleset, "--state", state, "--at", AT, "--format", "json", cwd=tmp_path))
+    rows = {row["provider"]: row for row in view["providers"]}
+    # EC-1002, EC-1007 reported, EC-1011 dispatched: three open with partner-east, of 40.
+    assert (rows["partner-east"]["open"], rows["partner-east"]["capacity"], rows["partner-east"]["free"]) == (3, 40, 37)
+    assert rows["maker-engineers"]["in_house"] and rows["maker-engineers"]["open"] == 1
 
 
 def test_schema_is_one_json_document(tmp_path: Path) -> None:

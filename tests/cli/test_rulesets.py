@@ -103,8 +103,8 @@ def test_evaluate_json_shows_the_assigned_and_the_reported_provider(capsys: pyte
     shown = {tid: (tickets[tid]["provider"], tickets[tid]["provider_reported"], tickets[tid]["routed_by"]) for tid in ("EC-1002", "EC-1005", "EC-1011")}
     assert shown == {
         "EC-1002": ("partner-east", "partner-east", None),
-        "EC-1005": ("maker-engineers", None, "core-servers-stay-in-house"),
-        "EC-1011": ("partner-east", None, "dispatch-east"),
+        "EC-1005": ("maker-engineers", None, "dispatch-request"),
+        "EC-1011": ("partner-east", None, "dispatch-request"),
     }
     red = next(d for d in tickets["EC-1011"]["decisions"] if d["action"] == "notify")
     assert (red["policy"], red["level"]) == ("response", "red")
@@ -285,7 +285,7 @@ def test_evaluate_warns_of_tickets_it_cannot_measure_and_still_runs_their_other_
     assert document["rejected"] == []
     assert [(w["row"], w["field"]) for w in document["warnings"]] == [(row, "tier"), (row, "stage")]
     ticket = next(t for t in document["tickets"] if t["ticket"] == "EC-9")
-    assert ticket["sla"] == [] and [(d["rule"], d["arguments"]) for d in ticket["decisions"]] == [("dispatch-east", {"provider": "partner-east"})]
+    assert ticket["sla"] == [] and [(d["rule"], d["arguments"]["provider"]) for d in ticket["decisions"]] == [("dispatch-request", "partner-east")]
     assert f"warning: {path}: row {row} ticket EC-9: tier: tier 'P9' is not one of the ruleset's tiers (P2, P4, P6)" in captured.err
     assert f"warning: {path}: row {row} ticket EC-9: stage: stage 'dispached' is not one of the ruleset's stages" in captured.err
     assert "(hint: did you mean 'dispatched'?)" in captured.err

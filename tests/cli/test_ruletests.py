@@ -21,7 +21,7 @@ SHIPPED_CASES = [case.name for path in sorted(TESTS.glob("*.test.yaml")) for cas
 def _broken(tmp_path: Path) -> Path:
     text = ENTERPRISE_TESTS.read_text(encoding="utf-8").replace("ruleset: ../enterprise-command-center.yaml", f"ruleset: {ROOT / 'rulesets' / 'enterprise-command-center.yaml'}")
     text = text.replace("tickets_from: ../../examples/", f"tickets_from: {ROOT / 'examples'}/")
-    text = text.replace("W1: {provider: partner-west, decisions: [dispatch-west]}", "W1: {provider: partner-south, decisions: [dispatch-west]}")
+    text = text.replace("W1: {provider: partner-west, decisions: [dispatch-request]}", "W1: {provider: partner-south, decisions: [dispatch-request]}")
     path = tmp_path / "broken.test.yaml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -86,7 +86,7 @@ def test_coverage_lists_what_no_selected_test_exercised(capsys: pytest.CaptureFi
     ruleset = ROOT / "rulesets" / "enterprise-command-center.yaml"
     lines = ruleset.read_text(encoding="utf-8").splitlines()
     yellow = next(i for i, line in enumerate(lines, 1) if "- name: response-yellow" in line)
-    assert f"coverage of {ruleset}: rules 6/10, receivers 0/3, routes 0/3, schedules 0/2, levels 0/4" in out
+    assert f"coverage of {ruleset}: rules 1/5, receivers 0/3, routes 0/3, schedules 0/2, levels 0/4" in out
     assert f"  {ruleset}:{yellow}: rule response-yellow took no decision in any test" in out
 
 

@@ -11,11 +11,15 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import strategies as st
+
+from spm_rules.dispatch import LookupTable
+from spm_rules.dispatch.build import FactLookups
 
 from spm_rules.match import durable_available
 from spm_rules.match.durable_adapter import DurableLimitError, DurableMatcher
 from spm_rules.match.python_matcher import PythonMatcher
-from spm_rules.ruleset.conditions import Condition, holds
+from spm_rules.ruleset.conditions import Condition, fields_of, holds, parse_condition
 
 from .strategies import facts, rulesets
 
@@ -57,4 +61,26 @@ def test_durable_matcher_decides_as_holds(rules: list[tuple[str, Condition]], ba
 @settings(_SETTINGS, max_examples=150)
 @given(rules=rulesets(max_rules=40, max_depth=3), batch=facts(max_size=40))
 def test_large_rulesets_decide_alike(rules: list[tuple[str, Condition]], batch: list[dict[str, Any]]) -> None:
+    assert _durable(rules).match(batch) == PythonMatcher(rules).match(batch) == _reference(rules, batch)
+
+
+_LOOKUP_RULES = [
+    {"field": "postal_code", "lookup": "stations", "present": True},
+    {"field": "postal_code", "lookup": "stations", "eq": "beijing-haidian"},
+    {"not": {"field": "postal_code", "lookup": "stations", "in": ["beijing-central", "shanghai-central"]}},
+    {"all": [{"field": "postal_code", "lookup": "stations", "present": False}, {"field": "postal_code", "present": True}]},
+]
+
+
+@_needs_durable
+@settings(_SETTINGS, max_examples=200)
+@given(codes=st.lists(st.one_of(st.none(), st.text(alphabet="0123456789", max_size=7)), max_size=12))
+def test_lookup_conditions_decide_alike(codes: list[str | None]) -> None:
+    """A lookup condition reads the looked-up value as a plain fact field, filled in
+    before matching: both matchers and ``holds()`` decide alike on it."""
+    rows = {"10": "beijing-central", "10008": "beijing-haidian", "20": "shanghai-central"}
+    stations = LookupTable("stations", {key: {"value": value} for key, value in rows.items()}, "value", "prefix")
+    rules = [(f"r{index}", parse_condition(raw)) for index, raw in enumerate(_LOOKUP_RULES)]
+    lookups = FactLookups({"stations": stations}, (name for _, condition in rules for name in fields_of(condition)))
+    batch = [lookups.fill({"postal_code": code}) for code in codes]
     assert _durable(rules).match(batch) == PythonMatcher(rules).match(batch) == _reference(rules, batch)

@@ -263,14 +263,15 @@ def test_the_shipped_rulesets_have_no_warnings(path: Path) -> None:
     assert lint_ruleset(path) == []
 
 
-def test_the_enterprise_dispatch_rules_are_exclusive_and_an_overlap_is_not() -> None:
+def test_the_enterprise_dispatch_is_one_route_and_an_overlapping_route_is_not() -> None:
     text = (ROOT / "rulesets" / "enterprise-command-center.yaml").read_text(encoding="utf-8")
     assert lint_ruleset(parse_ruleset(text, "ecc.yaml")) == []
-    overlapping = text.replace("{field: region, eq: south}]}\n    then: [{route: {provider: partner-south}}]", "{field: region, in: [south, east]}]}\n    then: [{route: {provider: partner-south}}]")
+    extra = "  - name: east-to-south\n    when: {field: region, eq: east}\n    then: [{route: {provider: partner-south}}]\n\n  - name: response-yellow\n"
+    overlapping = text.replace("  - name: response-yellow\n", extra)
     assert overlapping != text
     [warning] = lint_ruleset(parse_ruleset(overlapping, "ecc.yaml"))
-    assert warning.location.key == "rules.3.then.0.route"
-    assert warning.message.startswith("rules 'dispatch-east' and 'dispatch-south' can both hold for one ticket and route it to different providers ('partner-east', 'partner-south')")
+    assert warning.location.key == "rules.1.then.0.route"
+    assert warning.message.startswith("rules 'dispatch-request' and 'east-to-south' can both hold for one ticket and route it to different providers ('dispatch', 'partner-south')")
 
 
 def test_lint_takes_a_path_and_a_ruleset_built_in_code(tmp_path: Path) -> None:

@@ -105,6 +105,7 @@ EC1 = {
     "tier": "P2",
     "status": "open",
     "region": "north",
+    "product_line": "rack",
     "created_at": START.isoformat(),
     "stage_history": [{"stage": "hotline", "entered_at": START.isoformat()}, {"stage": "dispatched", "entered_at": (START + timedelta(minutes=15)).isoformat()}],
 }
@@ -120,7 +121,7 @@ def test_a_ticket_that_does_what_is_written_passes() -> None:
         "EC-1",
         {"response": ExpectedLevel("yellow", START + timedelta(minutes=135), False), "resolution": ExpectedLevel("ok")},
         "partner-north",
-        (DecisionExpectation(rule="dispatch-north", action="route", arguments={"provider": "partner-north"}), DecisionExpectation(rule="response-yellow")),
+        (DecisionExpectation(rule="dispatch-request", action="route", arguments={"provider": "partner-north"}), DecisionExpectation(rule="response-yellow")),
         21,
     )
     assert check_step(_step((expected,)), "+1h45m", {"EC-1": result}, [], UTC) == []
@@ -146,7 +147,8 @@ def test_each_difference_of_a_ticket_is_one_failure_with_expected_and_got() -> N
             "ticket EC-1",
             "decisions",
             "a decision of rule response-red",
-            'dispatch-north route provider=partner-north\nresponse-yellow notify receivers=["partner-desk"]',
+            "dispatch-request route provider=partner-north strategy=least_open reason=the eligible provider with the fewest open tickets (partner-north 0)\n"
+            'response-yellow notify receivers=["partner-desk"]',
             21,
         ),
     ]

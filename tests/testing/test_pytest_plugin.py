@@ -19,13 +19,13 @@ ruleset: {ENTERPRISE}
 start: 2026-11-25T08:00:00+08:00
 tests:
   - name: routed north
-    tickets: [{{id: N1, tier: P4, region: north, stages: [{{dispatched: +0m}}]}}]
+    tickets: [{{id: N1, tier: P4, region: north, product_line: rack, stages: [{{dispatched: +0m}}]}}]
     steps:
       - at: +0m
         expect:
           tickets: {{N1: {{provider: partner-north}}}}
   - name: yellow after three hours
-    tickets: [{{id: N2, tier: P4, region: north, customer: Grid, stages: [{{dispatched: +0m}}]}}]
+    tickets: [{{id: N2, tier: P4, region: north, product_line: rack, customer: Grid, stages: [{{dispatched: +0m}}]}}]
     steps:
       - at: +0m
       - at: +3h
@@ -66,7 +66,7 @@ def test_one_test_is_picked_by_its_name(tmp_path: Path) -> None:
 
 def test_an_invalid_test_file_is_a_collection_error_with_located_problems(tmp_path: Path) -> None:
     path = tmp_path / "bad.test.yaml"
-    path.write_text(PASSING.replace("region: north, customer", "region: north, custmer: x, customer").replace("partner-desk", "partner-dsk"), encoding="utf-8")
+    path.write_text(PASSING.replace("product_line: rack, customer", "product_line: rack, custmer: x, customer").replace("partner-desk", "partner-dsk"), encoding="utf-8")
     done = _pytest(tmp_path)
     assert done.returncode == 2
     assert "ERROR collecting bad.test.yaml" in done.stdout

@@ -120,7 +120,7 @@ def test_a_broken_expectation_fails_with_a_readable_diff() -> None:
         "    got:      yellow",
         f"  ticket EC-1: decisions (line {line_level})",
         "    expected: a decision of rule response-red",
-        "    got:      dispatch-north route provider=partner-north",
+        "    got:      dispatch-request route provider=partner-north strategy=kept reason=assigned to 'partner-north' at an earlier run; its dispatch facts are unchanged",
         '              response-yellow notify receivers=["partner-desk"]',
         "at +2h15m (2026-11-25 10:15 +08:00), step 4:",
         f"  notifications: expected notification 1 (line {line_note})",

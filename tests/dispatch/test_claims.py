@@ -1,0 +1,122 @@
+"""Dispatch against the state store: assignments stand across runs, escalations re-route
+with their reason in history, and capacity holds between workers racing for a slot."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+
+from spm_rules.dispatch.claims import BatchDispatch, StoreDispatchState, provider_loads
+from spm_rules.engine import Engine
+from spm_rules.ruleset.loader import parse_ruleset
+from spm_rules.run import WorkerSlot, apply_batch, run
+from spm_rules.state.lifecycle import Lifecycle
+from spm_rules.state.store import Store
+
+from .helpers import dispatch_ruleset
+from .test_decide import DAY, ticket
+
+
+def assigned(store: Store, ticket_id: str) -> str | None:
+    state = store.ticket(ticket_id)
+    return state.assigned_provider if state is not None else None
+
+
+def routed_history(store: Store, ticket_id: str) -> list[str]:
+    return [entry.detail or "" for entry in store.history(ticket_id) if entry.kind == "routed"]
+
+
+def test_an_assignment_stands_across_ten_runs_while_loads_shift(store: Store) -> None:
+    """Least-open dispatch over ten runs, one new north request a run: each request keeps
+    the partner it got first although the loads keep changing."""
+    ruleset = parse_ruleset(dispatch_ruleset(capacity=20), "r.yaml")
+    first: dict[str, str | None] = {}
+    tickets = []
+    for index in range(10):
+        now = DAY + timedelta(minutes=5 * index)
+        tickets.append(ticket(f"T{index}", at=now))
+        run(store, ruleset, tickets, now)
+        for item in tickets:
+            first.setdefault(item.id, assigned(store, item.id))
+            assert assigned(store, item.id) == first[item.id], f"run {index}: {item.id} moved"
+    assert sorted(first.values()) == ["partner-north"] * 5 + ["partner-north-2"] * 5
+    assert all(len(routed_history(store, f"T{index}")) == 1 for index in range(10))
+
+
+def test_an_assignment_is_redone_when_the_ticket_facts_change(store: Store) -> None:
+    ruleset = parse_ruleset(dispatch_ruleset(), "r.yaml")
+    run(store, ruleset, [ticket("T1")], DAY)
+    assert assigned(store, "T1") == "partner-north"
+    run(store, ruleset, [ticket("T1", region="east")], DAY + timedelta(minutes=5))
+    assert assigned(store, "T1") == "partner-east"
+
+
+def test_an_escalation_reroutes_in_house_with_its_reason_in_history(store: Store) -> None:
+    ruleset = parse_ruleset(dispatch_ruleset(), "r.yaml")
+    dispatched = ticket("T1", at=DAY)
+    run(store, ruleset, [dispatched], DAY)
+    assert assigned(store, "T1") == "partner-north"
+    run(store, ruleset, [dispatched], DAY + timedelta(hours=6, minutes=30))   # 4h target + 2h: escalate
+    assert assigned(store, "T1") == "maker-engineers"
+    first, moved = routed_history(store, "T1")
+    assert first.startswith("to 'partner-north': rule 'dispatch'")
+    assert moved.startswith("to 'maker-engineers': rule 'move-in-house'")
+    assert moved.endswith("the partner missed the response level by 2 hours: the rule names 'maker-engineers'")
+    run(store, ruleset, [dispatched], DAY + timedelta(hours=7))
+    assert assigned(store, "T1") == "maker-engineers"
+    assert len(routed_history(store, "T1")) == 2
+
+
+def test_capacity_is_claimed_once_when_two_workers_race_for_the_last_slot(state_url: str) -> None:
+    """partner-north has one slot left and both workers' snapshots say so; both choose it,
+    claim it at once, and exactly one keeps it: the other falls back, saying why."""
+    ruleset = parse_ruleset(dispatch_ruleset(capacity=2), "r.yaml")
+    setup = Store(state_url)
+    run(setup, ruleset, [ticket("OLD")], DAY)   # partner-north: 1 of 2 open
+    stores = [Store(state_url), Store(state_url)]
+    engine, lifecycle, dispatch = Engine(ruleset), Lifecycle(ruleset), BatchDispatch(ruleset)
+    now = DAY + timedelta(minutes=5)
+    busy_north2 = {"partner-north-2": 5}   # full, so both snapshots point at partner-north
+    loads = provider_loads(setup, ruleset, now)
+    assert loads["partner-north"].open == 1
+    snapshot = {name: load if name not in busy_north2 else type(load)(busy_north2[name], load.red, load.on_time) for name, load in loads.items()}
+
+    class Snapshot(StoreDispatchState):
+        def loads(self):  # type: ignore[override]
+            return snapshot
+
+    results = [list(engine.evaluate([ticket(ticket_id, at=now)], now, Snapshot(store, ruleset, now))) for ticket_id, store in zip(("A", "B"), stores)]
+    assert [r[0].ticket.provider for r in results] == ["partner-north", "partner-north"]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker(store: Store, batch: list) -> None:
+        try:
+            barrier.wait()
+            apply_batch(store, lifecycle, batch, now, dispatch=dispatch)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(store, batch)) for store, batch in zip(stores, results)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    providers = sorted(assigned(setup, ticket_id) or "" for ticket_id in ("A", "B"))
+    assert providers == ["partner-north", "partner-north-2"]   # the snapshot said partner-north-2 was busy; the claim found room
+    loser = next(ticket_id for ticket_id in ("A", "B") if assigned(setup, ticket_id) == "partner-north-2")
+    (detail,) = routed_history(setup, loser)
+    assert "'partner-north' was at capacity (2/2 open) when the run claimed it" in detail
+    assert provider_loads(setup, ruleset, now)["partner-north"].open == 2
+
+
+def test_workers_never_overfill_a_provider(state_url: str) -> None:
+    """Two workers (``--worker 1/2`` and ``2/2``) dispatching twenty requests to partners of capacity 5."""
+    ruleset = parse_ruleset(dispatch_ruleset(capacity=5), "r.yaml")
+    tickets = [ticket(f"R{index:02d}") for index in range(20)]
+    for slot in ("1/2", "2/2"):
+        run(Store(state_url), ruleset, tickets, DAY, worker=WorkerSlot.parse(slot))
+    loads = provider_loads(Store(state_url), ruleset, DAY)
+    assert (loads["partner-north"].open, loads["partner-north-2"].open, loads["maker-engineers"].open) == (5, 5, 10)
