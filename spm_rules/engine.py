@@ -67,7 +67,8 @@ class Decision:
     """One action a rule decided for one ticket, with the reason it fired.
 
     ``why`` is put into words from the rule's condition and the fact it matched when it
-    is first read: most decisions are diffed away and never written or sent.
+    is first read: most decisions are diffed away and never written or sent.  ``note``
+    is what dispatch adds to it (the provider it chose for a route, and why).
     """
 
     ticket_id: str
@@ -79,11 +80,17 @@ class Decision:
     level: str | None
     condition: Condition | None = field(default=None, compare=False, repr=False)
     fact: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    note: str = field(default="", compare=False, repr=False)
 
     @cached_property
     def why(self) -> str:
-        """``rule 'name': `` and, value by value, why its condition held."""
-        return f"rule {self.rule!r}: " + (explain(self.condition, self.fact) if self.condition is not None else "always")
+        """``rule 'name': `` and, value by value, why its condition held (then the note)."""
+        held = f"rule {self.rule!r}: " + (explain(self.condition, self.fact) if self.condition is not None else "always")
+        return f"{held}; {self.note}" if self.note else held
+
+    def noted(self, text: str, **arguments: Any) -> "Decision":
+        """This decision with ``text`` added to its reason and ``arguments`` set."""
+        return replace(self, arguments={**self.arguments, **arguments}, note=f"{self.note}; {text}" if self.note else text)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -235,28 +242,43 @@ class Engine:
             for policy in self.policies_for(fact)
         }
 
-    def evaluate(self, tickets: Iterable[Ticket], now: datetime, dispatch_state: DispatchState | None = None) -> Iterator[TicketResult]:
+    def evaluate(
+        self, tickets: Iterable[Ticket], now: datetime, dispatch_state: DispatchState | None = None, deferred: list[Ticket] | None = None
+    ) -> Iterator[TicketResult]:
         """Yield one result per ticket, in input order; ``now`` must be timezone-aware.
 
         ``dispatch_state`` gives dispatch the providers' loads and the tickets' standing
         assignments (the stateful run reads them from its store); without it every
-        provider starts empty and nothing was assigned before."""
+        provider starts empty and nothing was assigned before, and dispatch assigns in
+        input order.  Given ``deferred``, a ticket whose route needs a new choice (no
+        standing assignment, its dispatch facts changed, or a re-route) is appended to it
+        instead of being yielded: the stateful run dispatches those after the others, in
+        order of creation (:func:`dispatch_order`), so that which ticket gets a provider's
+        last slot does not depend on the order of the feed."""
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         now = now.astimezone(timezone.utc)
         use_state = dispatch_state is not None and bool(self.dispatcher.providers)
-        loads = ProviderLoads(dispatch_state.loads() if use_state and dispatch_state is not None else {})
+        loads = dispatch_state.loads() if use_state and dispatch_state is not None else ProviderLoads()
         for batch in batched(tickets, BATCH_SIZE):
-            yield from self._evaluate_batch(batch, now, loads, dispatch_state if use_state else None)
+            yield from self._evaluate_batch(batch, now, loads, dispatch_state if use_state else None, deferred)
 
-    def _evaluate_batch(self, batch: list[Ticket], now: datetime, loads: ProviderLoads, state: DispatchState | None) -> Iterator[TicketResult]:
+    def _evaluate_batch(
+        self, batch: list[Ticket], now: datetime, loads: ProviderLoads, state: DispatchState | None, deferred: list[Ticket] | None
+    ) -> Iterator[TicketResult]:
         reported = {index: self._measure(ticket, ticket.provider, now) for index, ticket in enumerate(batch) if ticket.status not in self._terminal}
         decisions = self._match(reported, self.rules.keys())
         routed = [batch[index].id for index in reported if any(d.action == "route" for d in decisions[index])]
         previous = state.assignments(routed) if state is not None and routed else {}
         assignments = {}
-        for index in reported:
-            assignments[index] = self._assignment(decisions[index], reported[index].fact, now, loads, previous.get(batch[index].id))
+        for index in list(reported):
+            standing = previous.get(batch[index].id)
+            route = self._route(decisions[index])
+            if deferred is not None and route is not None and self.dispatcher.providers and not self.dispatcher.stands(route.arguments, reported[index].fact, standing):
+                deferred.append(batch[index])
+                del reported[index]
+                continue
+            assignments[index] = self._assignment(decisions[index], reported[index].fact, now, loads, standing)
         moved: dict[int, _Measured] = {}
         for index, (route, _conflicts) in assignments.items():
             ticket = batch[index]
@@ -274,7 +296,8 @@ class Engine:
         for index, ticket in enumerate(batch):
             measured = moved.get(index) or reported.get(index)
             if measured is None:
-                yield TicketResult(ticket)
+                if ticket.status in self._terminal:
+                    yield TicketResult(ticket)
                 continue
             route, conflicts = assignments[index]
             yield TicketResult(measured.ticket, measured.statuses, tuple(decisions[index]), route, conflicts, ticket if index in moved else None)
@@ -317,17 +340,16 @@ class Engine:
         (:mod:`spm_rules.dispatch`), put in ``decisions`` in place of the rule's, and the
         route decisions naming other providers that lost to it.  A dispatch that finds
         nobody to take the ticket assigns nothing."""
-        routes = [d for d in decisions if d.action == "route"]
-        if not routes:
+        route = self._route(decisions)
+        if route is None:
             return None, ()
-        reroutes = [d for d in routes if d.arguments.get("reroute")]
-        route = (reroutes or routes)[0]
+        routes = [d for d in decisions if d.action == "route"]
         if self.dispatcher.providers or "provider" not in route.arguments:
             choice = self.dispatcher.resolve(route.arguments, fact, now, loads, previous)
             if choice.provider is None:
                 return None, ()
             reason = f"{route.arguments['reason']}: {choice.reason}" if route.arguments.get("reason") else choice.reason
-            chosen = replace(route, arguments={**route.arguments, **choice.arguments(), "reason": reason}, why=f"{route.why}; {reason}")
+            chosen = route.noted(reason, **{**choice.arguments(), "reason": reason})
             # The decision as taken replaces the one the rule proposed (``decisions`` is the ticket's own list).
             decisions[next(i for i, d in enumerate(decisions) if d is route)] = chosen
             route = chosen
@@ -335,6 +357,13 @@ class Engine:
         rivals = [d for d in routes if bool(d.arguments.get("reroute")) == bool(route.arguments.get("reroute")) and "provider" in d.arguments]
         lost = (RouteConflict(d.rule, d.arguments["provider"], route.rule, assigned) for d in rivals if d.arguments["provider"] != assigned)
         return route, tuple(dict.fromkeys(lost))
+
+    @staticmethod
+    def _route(decisions: list[Decision]) -> Decision | None:
+        """The route decision that decides the provider: the first re-route, else the first route."""
+        routes = [d for d in decisions if d.action == "route"]
+        reroutes = [d for d in routes if d.arguments.get("reroute")]
+        return (reroutes or routes or [None])[0]
 
     def _decisions(self, ticket: Ticket, status: SlaStatus | None, fact: dict[str, Any], rule: RuleSpec) -> Iterator[Decision]:
         for kind, arguments in self._actions[rule.name]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
+from .dispatch.claims import StoreDispatchState
 from .engine import Engine, TicketResult
 from .notifications import Deliverer
 from .ruleset.schema import Ruleset
@@ -79,7 +80,9 @@ def process_event(
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(timezone.utc)
     engine = engine or Engine(ruleset)
-    (result,) = engine.evaluate([ticket], now)
+    # Dispatch sees the providers' loads and the ticket's standing assignment, as a run's
+    # does; events are dispatched in the order they arrive.
+    (result,) = engine.evaluate([ticket], now, StoreDispatchState(store, ruleset, now) if ruleset.providers else None)
     done = apply_batch(store, lifecycle or Lifecycle(ruleset), [result], now)
     delivery = deliver_pending(store, deliverer, ruleset.delivery, now, batch_size=DELIVERY_BATCH) if deliverer is not None else Counter()
     return EventOutcome(result, done.plans[0] if done.plans else None, delivery)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Collection, Mapping, Sequence
 
 from ..engine import TicketResult
 from ..tickets import Ticket
-from .decide import Previous, ProviderLoad
+from .decide import Previous, ProviderLoad, ProviderLoads
 from .sinks import write_back_events
 
 if TYPE_CHECKING:
@@ -57,14 +57,20 @@ class StoreDispatchState:
         self.store = store
         self.ruleset = ruleset
         self.now = now
+        self._loads: ProviderLoads | None = None
 
-    def loads(self) -> Mapping[str, ProviderLoad]:
-        """Each provider's load now; on-time rates only when a route may rank by them."""
+    def loads(self) -> ProviderLoads:
+        """Each provider's load when first asked (one snapshot per run, so what a run assigns
+        does not depend on which of its batches committed first); on-time rates only when a
+        route may rank by them."""
+        if self._loads is not None:
+            return self._loads
         rated = self.ruleset.dispatch.strategy == "best_on_time" or any(
             action.route is not None and action.route.strategy == "best_on_time" for rule in self.ruleset.rules for action in rule.then
         )
         since = self.now - self.ruleset.dispatch.on_time_window if rated else None
-        return provider_loads(self.store, self.ruleset, self.now, since)
+        self._loads = ProviderLoads(provider_loads(self.store, self.ruleset, self.now, since))
+        return self._loads
 
     def assignments(self, ticket_ids: Collection[str]) -> Mapping[str, Previous]:
         """The standing assignment of each open ticket that has one, with its stored fact."""
@@ -103,7 +109,7 @@ class CapacityClaims:
                 if name not in self.capacity or counts[name] < self.capacity[name]:
                     chosen = name
                     break
-                full.append(f"{name!r} was at capacity ({counts[name]}/{self.capacity[name]} open) when the run claimed it")
+                full.append(f"{name!r} was at capacity ({self.capacity[name]} open) when the run claimed it")
             else:
                 continue  # nobody has room: the engine's choice stands (its fallback of last resort)
             if chosen in counts:
@@ -126,7 +132,7 @@ def _moved(result: TicketResult, provider: str, full: list[str]) -> TicketResult
     """``result`` with its ticket assigned to ``provider`` instead, and the reason why."""
     assert result.route is not None
     reason = f"{result.route.arguments['reason']}; " + "; ".join(full) + f"; so {provider!r}"
-    route = replace(result.route, arguments={**result.route.arguments, "provider": provider, "reason": reason}, why=f"{result.route.why}; " + "; ".join(full) + f"; so {provider!r}")
+    route = result.route.noted("; ".join(full) + f"; so {provider!r}", provider=provider, reason=reason)
     decisions = tuple(route if decision is result.route else decision for decision in result.decisions)
     return replace(result, ticket=result.ticket.model_copy(update={"provider": provider}), route=route, decisions=decisions, reported=result.as_reported)
 

@@ -24,13 +24,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Collection, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Collection, Iterable, Mapping, Protocol
 
 from ..clock.calendar import Calendar
 from .spec import DispatchSpec, ProviderSpec
 from .tables import LookupTable
 
-__all__ = ["ProviderLoad", "ProviderLoads", "Choice", "Dispatcher", "DispatchState", "Previous"]
+if TYPE_CHECKING:
+    from ..tickets import Ticket
+
+__all__ = ["ProviderLoad", "ProviderLoads", "Choice", "Dispatcher", "DispatchState", "Previous", "dispatch_order"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,12 @@ class ProviderLoads:
         self.taken[provider] -= 1
 
 
+def dispatch_order(ticket: "Ticket") -> tuple[datetime, str]:
+    """The order in which a run assigns the tickets that need a provider: oldest first, then
+    by id, whatever the order of the feed (a ticket created earlier gets a last slot)."""
+    return (ticket.created_at, ticket.id)
+
+
 @dataclass(frozen=True)
 class Previous:
     """A ticket's standing assignment: the provider, and the ticket's fact when it was made."""
@@ -77,8 +86,9 @@ class DispatchState(Protocol):
     """What dispatch reads from the state store: each provider's load, and the assignments
     tickets already have (the stateful run backs it with the store; ``evaluate`` has none)."""
 
-    def loads(self) -> Mapping[str, ProviderLoad]:
-        """Each provider's load now."""
+    def loads(self) -> ProviderLoads:
+        """The loads the evaluations of one run start from, and count what they assign: the
+        same object at every call, so a later batch sees what an earlier one assigned."""
         ...
 
     def assignments(self, ticket_ids: Collection[str]) -> Mapping[str, Previous]:
@@ -136,10 +146,15 @@ class Dispatcher:
         (:attr:`fields`) are unchanged, unless the route re-routes it (``reroute``)."""
         if previous is not None:
             loads.release(previous.provider)
-            if not arguments.get("reroute") and all(previous.fact.get(name) == fact.get(name) for name in self.fields):
+            if self.stands(arguments, fact, previous):
                 loads.take(previous.provider)
                 return Choice(previous.provider, "kept", f"assigned to {previous.provider!r} at an earlier run; its dispatch facts are unchanged", (previous.provider,))
         return self.choose(arguments, fact, now, loads)
+
+    def stands(self, arguments: Mapping[str, Any], fact: Mapping[str, Any], previous: Previous | None) -> bool:
+        """A standing assignment holds: the route does not re-route, and the dispatch facts
+        (:attr:`fields`) are those the assignment was made on."""
+        return previous is not None and not arguments.get("reroute") and all(previous.fact.get(name) == fact.get(name) for name in self.fields)
 
     def eligible(self, fact: Mapping[str, Any]) -> list[str]:
         """The declared providers whose every declared constraint holds for the ticket."""
@@ -186,9 +201,9 @@ class Dispatcher:
                     why += " (" + ", ".join(f"{name} {text!r}" for name, text in recorded.items()) + ")"
         elif strategy == "best_on_time":
             rated = sorted(eligible, key=lambda name: (-(loads.of(name).on_time if loads.of(name).on_time is not None else -1.0), loads.of(name).open, name))
-            head, why = rated, "the eligible provider with the best recent on-time rate" + _rates(rated, loads)
+            head, why = rated, "the eligible provider with the best recent on-time rate"
         else:
-            head, why = by_load, "the eligible provider with the fewest open tickets" + _opens(by_load, loads)
+            head, why = by_load, "the eligible provider with the fewest open tickets"
         candidates = tuple(dict.fromkeys([*head, *by_load]))
         choice = self._walk(strategy, why, candidates, fact, now, loads)
         # A table row's recorded fields belong to the row's provider, not to a fallback.
@@ -219,11 +234,11 @@ class Dispatcher:
         fallback = self.spec.fallback
         load = loads.of(name)
         if fallback.capacity and provider.capacity is not None and load.open >= provider.capacity:
-            return f"{name!r} is at capacity ({load.open}/{provider.capacity} open)"
+            return f"{name!r} is at capacity ({provider.capacity} open)"
         if fact.get("tier") in fallback.urgent_tiers and not self.working(name, now):
             return f"{name!r} is outside its working hours ({provider.calendar}) for urgent tier {fact.get('tier')!r}"
         if fallback.max_red is not None and load.red > fallback.max_red:
-            return f"{name!r} has {load.red} open red escalations (more than {fallback.max_red})"
+            return f"{name!r} has more than {fallback.max_red} open red escalations"
         return None
 
     def working(self, name: str, now: datetime) -> bool:
@@ -231,14 +246,3 @@ class Dispatcher:
         calendar = self.calendars.get(self.providers[name].calendar)
         return calendar is None or calendar.elapsed(now, now + timedelta(minutes=1)) > timedelta(0)
 
-
-def _opens(names: list[str], loads: ProviderLoads) -> str:
-    return f" ({', '.join(f'{n} {loads.of(n).open}' for n in names)})" if names else ""
-
-
-def _rates(names: list[str], loads: ProviderLoads) -> str:
-    def rate(name: str) -> str:
-        value = loads.of(name).on_time
-        return "no closed tickets" if value is None else f"{value:.0%}"
-
-    return f" ({', '.join(f'{n} {rate(n)}' for n in names)})" if names else ""

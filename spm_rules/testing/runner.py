@@ -32,6 +32,7 @@ from .suite import Case, Step, Suite, Timeline
 
 if TYPE_CHECKING:
     from ..state.store import Store
+    from ..tickets import Ticket
 
 __all__ = ["CAPTURE_HOOK", "Coverage", "CaseResult", "capturing_ruleset", "run_case", "run_suite", "select_cases"]
 
@@ -145,6 +146,7 @@ def run_case(suite: Suite, case: Case, *, engine: Engine | None = None) -> CaseR
     """Run one test of ``suite``; a state or delivery error ends it with ``error`` set."""
     from ..alerting.pipeline import AlertPipeline
     from ..dispatch.claims import StoreDispatchState
+    from ..dispatch.decide import dispatch_order
     from ..run import active_alert_labels, run
     from ..state.store import Store
 
@@ -165,7 +167,9 @@ def run_case(suite: Suite, case: Case, *, engine: Engine | None = None) -> CaseR
                 feed = [timeline.view(step.at) for timeline in timelines.values() if timeline.exists(step.at)]
                 # What the run is about to decide: dispatch sees the same loads and standing assignments.
                 state = StoreDispatchState(store, ruleset, step.at) if ruleset.providers else None
-                results = {result.ticket.id: result for result in engine.evaluate(feed, step.at, state)}
+                deferred: list[Ticket] = []
+                results = {result.ticket.id: result for result in engine.evaluate(feed, step.at, state, deferred)}
+                results.update((result.ticket.id, result) for result in engine.evaluate(sorted(deferred, key=dispatch_order), step.at, state))
                 run(store, ruleset, feed, step.at, pipeline, engine=engine)
                 sent = capture.take()
                 coverage.record(results.values(), sent, tree)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spm_rules.dispatch.claims import BatchDispatch, StoreDispatchState, provider_loads
+from spm_rules.dispatch.decide import ProviderLoads
 from spm_rules.engine import Engine
 from spm_rules.ruleset.loader import parse_ruleset
 from spm_rules.run import WorkerSlot, apply_batch, run
@@ -84,7 +87,7 @@ def test_capacity_is_claimed_once_when_two_workers_race_for_the_last_slot(state_
 
     class Snapshot(StoreDispatchState):
         def loads(self):  # type: ignore[override]
-            return snapshot
+            return ProviderLoads(snapshot)
 
     results = [list(engine.evaluate([ticket(ticket_id, at=now)], now, Snapshot(store, ruleset, now))) for ticket_id, store in zip(("A", "B"), stores)]
     assert [r[0].ticket.provider for r in results] == ["partner-north", "partner-north"]
@@ -108,7 +111,7 @@ def test_capacity_is_claimed_once_when_two_workers_race_for_the_last_slot(state_
     assert providers == ["partner-north", "partner-north-2"]   # the snapshot said partner-north-2 was busy; the claim found room
     loser = next(ticket_id for ticket_id in ("A", "B") if assigned(setup, ticket_id) == "partner-north-2")
     (detail,) = routed_history(setup, loser)
-    assert "'partner-north' was at capacity (2/2 open) when the run claimed it" in detail
+    assert "'partner-north' was at capacity (2 open) when the run claimed it" in detail
     assert provider_loads(setup, ruleset, now)["partner-north"].open == 2
 
 
@@ -120,3 +123,30 @@ def test_workers_never_overfill_a_provider(state_url: str) -> None:
         run(Store(state_url), ruleset, tickets, DAY, worker=WorkerSlot.parse(slot))
     loads = provider_loads(Store(state_url), ruleset, DAY)
     assert (loads["partner-north"].open, loads["partner-north-2"].open, loads["maker-engineers"].open) == (5, 5, 10)
+
+
+@settings(deadline=None, max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(order=st.permutations(range(8)), batch_size=st.integers(1, 4), incremental=st.booleans())
+def test_who_gets_the_last_slots_does_not_depend_on_the_feed_order_or_its_batches(order: list[int], batch_size: int, incremental: bool) -> None:
+    """Eight north requests created a minute apart where the partners have room for six
+    (1 + 5): however the feed orders them and cuts them into batches, and whether the run
+    evaluates them at its first run or, arriving later, beside tickets left alone, the six
+    oldest get the partners and the two newest the fallback, with the same reasons."""
+    ruleset = parse_ruleset(dispatch_ruleset(capacity=1), "r.yaml")
+    requests = [ticket(f"T{index}", at=DAY + timedelta(minutes=index)) for index in range(8)]
+    now = DAY + timedelta(minutes=30)
+    outcome = []
+    for feed in (requests, [requests[index] for index in order]):
+        with Store("sqlite://") as store:
+            if incremental:  # an earlier run saw only a request in the east, which it leaves alone now
+                run(store, ruleset, [ticket("E1", region="east", at=DAY - timedelta(hours=1))], DAY, batch_size=batch_size)
+            run(store, ruleset, feed, now, batch_size=batch_size)
+            outcome.append({request.id: (assigned(store, request.id), routed_history(store, request.id)) for request in requests})
+    assert outcome[0] == outcome[1]
+    assert {ticket_id: provider for ticket_id, (provider, _) in outcome[1].items()} == {
+        "T0": "partner-north", **{f"T{index}": "partner-north-2" for index in range(1, 6)}, "T6": "maker-engineers", "T7": "maker-engineers",
+    }
+    assert outcome[1]["T7"][1] == [
+        "to 'maker-engineers': rule 'dispatch': provider is missing [provider=missing: yes]; the eligible provider with the fewest open tickets; "
+        "'partner-north' is at capacity (1 open); 'partner-north-2' is at capacity (5 open); so the fallback 'maker-engineers'"
+    ]

@@ -8,7 +8,7 @@ from typing import Any, Collection, Mapping
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from spm_rules.dispatch.decide import Previous, ProviderLoad
+from spm_rules.dispatch.decide import Previous, ProviderLoad, ProviderLoads
 from spm_rules.engine import Engine, TicketResult
 from spm_rules.ruleset.loader import parse_ruleset
 from spm_rules.tickets import Ticket
@@ -27,8 +27,8 @@ class MemoryState:
         self._loads = dict(loads or {})
         self._assignments = dict(assignments or {})
 
-    def loads(self) -> Mapping[str, ProviderLoad]:
-        return self._loads
+    def loads(self) -> ProviderLoads:
+        return ProviderLoads(self._loads)
 
     def assignments(self, ticket_ids: Collection[str]) -> Mapping[str, Previous]:
         return {ticket_id: self._assignments[ticket_id] for ticket_id in ticket_ids if ticket_id in self._assignments}
@@ -55,7 +55,7 @@ def test_least_open_picks_the_eligible_provider_with_the_fewest_open_tickets() -
     state = MemoryState({"partner-north": ProviderLoad(open=3), "partner-north-2": ProviderLoad(open=1)})
     (result,) = evaluate([ticket()], state=state)
     assert result.ticket.provider == "partner-north-2"
-    assert reason(result) == "the eligible provider with the fewest open tickets (partner-north-2 1, partner-north 3)"
+    assert reason(result) == "the eligible provider with the fewest open tickets"
     assert result.provider_reported is None
 
 
@@ -63,7 +63,7 @@ def test_best_on_time_picks_the_best_recent_rate() -> None:
     state = MemoryState({"partner-north": ProviderLoad(open=3, on_time=0.95), "partner-north-2": ProviderLoad(open=1, on_time=0.7)})
     (result,) = evaluate([ticket()], strategy="best_on_time", state=state)
     assert result.ticket.provider == "partner-north"
-    assert reason(result) == "the eligible provider with the best recent on-time rate (partner-north 95%, partner-north-2 70%)"
+    assert reason(result) == "the eligible provider with the best recent on-time rate"
 
 
 def test_core_servers_stay_in_house_whatever_the_region() -> None:
@@ -77,8 +77,8 @@ def test_capacity_passes_over_a_full_provider_within_one_evaluation() -> None:
     results = evaluate([ticket("T1"), ticket("T2")], capacity=1, state=state)
     assert [r.ticket.provider for r in results] == ["partner-north", "maker-engineers"]
     assert reason(results[1]) == (
-        "the eligible provider with the fewest open tickets (partner-north 1, partner-north-2 5); 'partner-north' is at capacity (1/1 open); "
-        "'partner-north-2' is at capacity (5/5 open); so the fallback 'maker-engineers'"
+        "the eligible provider with the fewest open tickets; 'partner-north' is at capacity (1 open); "
+        "'partner-north-2' is at capacity (5 open); so the fallback 'maker-engineers'"
     )
 
 
@@ -97,7 +97,7 @@ def test_too_many_open_red_escalations_pass_a_provider_over() -> None:
     state = MemoryState({"partner-north": ProviderLoad(open=0, red=2), "partner-north-2": ProviderLoad(open=4)})
     (result,) = evaluate([ticket()], state=state)
     assert result.ticket.provider == "partner-north-2"
-    assert "'partner-north' has 2 open red escalations (more than 1)" in reason(result)
+    assert "'partner-north' has more than 1 open red escalations" in reason(result)
 
 
 def test_an_escalation_reroutes_in_house_with_its_reason() -> None:
