@@ -33,6 +33,7 @@ RED = {
     "status": "open",
     "region": "east",
     "customer": "Bank of Example",
+    "product_line": "rack",
     "created_at": "2026-11-25T09:00:00+08:00",
     "stage_history": [{"stage": "hotline", "entered_at": "2026-11-25T09:00:00+08:00"}, {"stage": "dispatched", "entered_at": "2026-11-25T11:30:00+08:00"}],
 }
@@ -69,8 +70,8 @@ def test_an_event_is_recorded_at_once_and_answered_with_its_decisions(served: tu
     status, answer = post(server.url, RED)
     assert status == 200 and answer["rejected"] == []
     (result,) = answer["results"]
-    assert (result["ticket"], result["provider"], result["routed_by"]) == ("E-1", "partner-east", "dispatch-east")
-    assert [(d["rule"], d["action"]) for d in result["decisions"]] == [("dispatch-east", "route"), ("response-red", "notify"), ("response-red", "tag")]
+    assert (result["ticket"], result["provider"], result["routed_by"]) == ("E-1", "partner-east", "dispatch-request")
+    assert [(d["rule"], d["action"]) for d in result["decisions"]] == [("dispatch-request", "route"), ("response-red", "notify"), ("response-red", "tag")]
     assert "response-red" in result["decisions"][1]["why"]
     assert {(t["kind"], t["level"]) for t in result["transitions"]} >= {("new", None), ("entered", "red")}
     assert result["notifications"] == ["E-1|response|red|1"]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 import click
 
 from . import EXIT_INVALID, EXIT_OK, cli
-from .common import load_or_report, parse_instant, state_option
+from .common import listen, load_or_report, parse_instant, state_option
 
 if TYPE_CHECKING:
     from ..state.store import Store
@@ -79,10 +79,8 @@ def board_command(ruleset_path: str, state_url: str, serve: bool, host: str, por
             counts = ", ".join(f"{count} {color}" for color, count in data.counts()["levels"].items())
             click.echo(f"wrote {out_path}: {len(data.rows)} open tickets ({counts}) as of {data.local_as_of} {data.timezone}")
             return EXIT_OK
-        try:
-            server = BoardServer((host, port), source)
-        except OSError as exc:
-            click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        server = listen(lambda address: BoardServer(address, source), host, port)
+        if server is None:
             return EXIT_INVALID
         click.echo(f"serving the {ruleset.name} board at {server.url} (data at {server.url}board.json, state {store.masked_url}); Ctrl-C or SIGTERM stops", err=True)
         stopped_by = serve_until_signalled(server)

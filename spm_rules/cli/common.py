@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import platform
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..ruleset.schema import Ruleset
     from ..sources.files import TicketReader
 
-__all__ = ["load_or_report", "parse_instant", "state_option", "matcher_option", "encoding_option", "build_engine", "JsonStream", "tickets_option", "query_option", "open_tickets"]
+__all__ = ["listen", "load_or_report", "parse_instant", "state_option", "matcher_option", "encoding_option", "build_engine", "JsonStream", "tickets_option", "query_option", "open_tickets"]
 
 #: The ``--state`` option every command that reads or writes the state store takes.
 state_option = click.option(
@@ -105,6 +105,18 @@ def build_engine(ruleset: Ruleset, matcher: str) -> "Engine":
             f"durable_rules does not import on Python {platform.python_version()}; use --matcher python (or auto)", param_hint="--matcher"
         )
     return Engine(ruleset, matcher)
+
+
+Server = TypeVar("Server")
+
+
+def listen(make: Callable[[tuple[str, int]], Server], host: str, port: int) -> Server | None:
+    """The server ``make`` opens on ``host:port``, or None once stderr says why it cannot listen."""
+    try:
+        return make((host, port))
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        return None
 
 
 def load_or_report(path: str) -> Ruleset | None:

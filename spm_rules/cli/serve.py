@@ -7,7 +7,7 @@ import os
 import click
 
 from . import EXIT_INVALID, EXIT_OK, cli
-from .common import build_engine, load_or_report, matcher_option, state_option
+from .common import build_engine, listen, load_or_report, matcher_option, state_option
 
 __all__ = ["serve_command"]
 
@@ -37,10 +37,8 @@ def serve_command(ruleset_path: str, state_url: str, host: str, port: int, token
         return EXIT_INVALID
     with Store(state_url) as store:
         service = EventService(store, ruleset, deliverer=_deliverer(ruleset, store) if deliver else None, engine=build_engine(ruleset, matcher))
-        try:
-            server = EventServer((host, port), service, token)
-        except OSError as exc:
-            click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        server = listen(lambda address: EventServer(address, service, token), host, port)
+        if server is None:
             return EXIT_INVALID
         click.echo(f"accepting {ruleset.name} ticket events at {server.url} (state {store.masked_url}); Ctrl-C or SIGTERM stops", err=True)
         stopped_by = serve_until_signalled(server)
