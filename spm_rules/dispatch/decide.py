@@ -201,9 +201,9 @@ class Dispatcher:
                     why += " (" + ", ".join(f"{name} {text!r}" for name, text in recorded.items()) + ")"
         elif strategy == "best_on_time":
             rated = sorted(eligible, key=lambda name: (-(loads.of(name).on_time if loads.of(name).on_time is not None else -1.0), loads.of(name).open, name))
-            head, why = rated, "the eligible provider with the best recent on-time rate"
+            head, why = rated, "the eligible provider with the best recent on-time rate" if len(rated) > 1 else "the only eligible provider"
         else:
-            head, why = by_load, "the eligible provider with the fewest open tickets"
+            head, why = by_load, "the eligible provider with the fewest open tickets" if len(by_load) > 1 else "the only eligible provider"
         candidates = tuple(dict.fromkeys([*head, *by_load]))
         choice = self._walk(strategy, why, candidates, fact, now, loads)
         # A table row's recorded fields belong to the row's provider, not to a fallback.

@@ -37,8 +37,9 @@ def test_the_enterprise_ruleset_assigns_every_unassigned_request_and_names_its_p
     assert assigned == {"EC-1005": "maker-engineers", "EC-1006": "partner-north", "EC-1011": "partner-east"}
     assert routed["EC-1005"] == [
         "to 'maker-engineers': rule 'dispatch-request': provider is missing [provider=missing: yes]; "
-        "the eligible provider with the fewest open tickets"
+        "the only eligible provider"
     ]
+    assert routed["EC-1011"] == ["to 'partner-east': rule 'dispatch-request': provider is missing [provider=missing: yes]; the only eligible provider"]
     notes = [(message, note) for message in messages for note in message.notifications if note.ticket_id is not None]
     assert {note.ticket_id for _, note in notes} >= {"EC-1005", "EC-1011"}
     by_ticket = {t.id: t.provider for t in tickets} | assigned

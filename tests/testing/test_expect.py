@@ -147,7 +147,7 @@ def test_each_difference_of_a_ticket_is_one_failure_with_expected_and_got() -> N
             "ticket EC-1",
             "decisions",
             "a decision of rule response-red",
-            "dispatch-request route provider=partner-north strategy=least_open reason=the eligible provider with the fewest open tickets\n"
+            "dispatch-request route provider=partner-north strategy=least_open reason=the only eligible provider\n"
             'response-yellow notify receivers=["partner-desk"]',
             21,
         ),
