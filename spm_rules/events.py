@@ -99,5 +99,6 @@ def due_tickets(store: Store, ruleset: Ruleset, now: datetime) -> Iterator[Ticke
 
 def sweep(store: Store, ruleset: Ruleset, now: datetime, deliverer: Deliverer | None = None, **options: Any) -> RunReport:
     """A run at ``now`` over the tickets whose time has come (:func:`due_tickets`) instead of
-    the whole source; ``options`` are :func:`spm_rules.run.run`'s (engine, worker, lease, …)."""
-    return run(store, ruleset, due_tickets(store, ruleset, now), now, deliverer, **options)
+    the whole source; ``options`` are :func:`spm_rules.run.run`'s (engine, worker, lease, …).
+    It closes no ticket as missing (``retention.missing_tickets``): it does not read the source."""
+    return run(store, ruleset, due_tickets(store, ruleset, now), now, deliverer, listing=False, **options)

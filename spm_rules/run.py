@@ -320,6 +320,7 @@ def run(
     full: bool = False,
     on_transitions: Callable[[Sequence[Transition]], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    listing: bool = True,
 ) -> RunReport:
     """One stateful run at ``now``; see the module docstring.
 
@@ -334,6 +335,9 @@ def run(
     count of tickets taken.  ``on_transitions`` receives each batch's transitions as they
     are committed, instead of ``report.transitions`` keeping them all (memory then stays
     flat however many tickets change).
+    ``listing`` says the tickets are the source's whole listing of its open tickets, so
+    that ``retention.missing_tickets`` may count the open tickets it leaves out (a sweep's
+    are not: they are the tickets due).
     ``stop`` is asked at every batch boundary (a signal arrived): when it answers True the
     run ends there with every batch before it committed (``report.stopped``); schedules,
     retention and the delivery left are for the next run.
@@ -351,7 +355,7 @@ def run(
     stored_levels: Counter[str] = Counter()  # the levels of the tickets left alone, as stored (JSON text)
     renewed = started
 
-    seen = SeenTickets() if ruleset.retention.missing_tickets is not None else None
+    seen = SeenTickets() if ruleset.retention.missing_tickets is not None and listing else None
 
     def taken(batch: list[_Row]) -> tuple[list[Ticket], dict[str, str]]:
         """The batch's tickets to evaluate in full, with their row digests (of a ticket listed
@@ -458,9 +462,9 @@ def run(
         for policy, level in json.loads(text).items():
             report.levels[(policy, level or "ok")] += count
     store.mark_run(now)
-    if ruleset.retention.missing_tickets is not None:
-        assert seen is not None
-        missing = store.close_missing(now, ruleset.retention.missing_tickets, lambda ticket_id: worker.owns(ticket_id) and ticket_id not in seen)
+    if seen is not None:
+        assert ruleset.retention.missing_tickets is not None
+        missing = store.close_missing(now, ruleset.retention.missing_tickets, seen, worker.owns)
         report.transition_counts.update(entry.kind for entry in missing if entry.kind in STATE_KINDS)
         if on_transitions is not None:
             on_transitions(missing)

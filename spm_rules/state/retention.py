@@ -10,8 +10,11 @@ archived again under a new close time).
 
 An open ticket the tickets no longer list (deleted or closed in a ticket system whose
 export leaves closed tickets out) would keep its open escalations forever; with
-``missing_tickets`` set, a run closes the ones no run has seen for that long
-(``close_missing``, pure).
+``missing_tickets`` set, a run closes the ones no run has listed for that long
+(``close_missing``, pure), counted from the first run that did not list them (kept in
+``absent_tickets``; a run that finds a ticket unchanged does not rewrite its row, so the
+row's ``last_seen_at`` cannot tell).  Only a run over the source's whole listing counts:
+a sweep (event mode) reads the due tickets alone and closes nothing as missing.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class RetentionSpec(StrictModel):
     audit: Duration | None = Field(default=None, description="audit log entries older than this are deleted")
     missing_tickets: Duration | None = Field(
         default=None,
-        description="open tickets no run has seen for longer are closed: their escalations end and they are archived (default: they stay open)",
+        description="open tickets no run has listed for longer (from the first run without them) are closed: their escalations end and they are archived (default: they stay open)",
     )
 
     @property
@@ -49,16 +52,16 @@ class RetentionSpec(StrictModel):
 
 
 def close_missing(
-    state: TicketState, escalations: list[Escalation], now: datetime, missing_for: timedelta
+    state: TicketState, escalations: list[Escalation], now: datetime, missing_for: timedelta, since: datetime
 ) -> tuple[TicketState, list[Escalation], list[Transition]]:
-    """Close an open ticket the tickets stopped listing: its open escalations end (no
-    resolved notification: how the ticket ended is unknown) and it is archived at ``now``.
+    """Close an open ticket the tickets stopped listing at the run at ``since``: its open
+    escalations end (no resolved notification: how the ticket ended is unknown) and it is
+    archived at ``now``.
 
     Returns the new ticket state, the escalations closed and the audit entries.  A ticket
     seen again later is reopened like any archived ticket.
     """
-    seen = state.last_seen_at.isoformat() if state.last_seen_at is not None else "never"
-    reason = f"missing from the tickets for more than {format_duration(missing_for)} (last seen {seen})"
+    reason = f"missing from the tickets for more than {format_duration(missing_for)} (not listed since {since.isoformat()})"
     ended = [replace(esc, closed_at=now) for esc in escalations if esc.is_open]
     audit = [Transition(now, "left", state.ticket_id, esc.policy, esc.level, None, reason, recorded_at=now) for esc in ended]
     audit.append(Transition(now, "closed", state.ticket_id, None, None, None, reason, recorded_at=now))

@@ -34,21 +34,22 @@ from contextlib import contextmanager
 from dataclasses import fields, replace
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Container, Iterable, Iterator, Mapping, Sequence, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Text, and_, bindparam, create_engine, delete, event, func, or_, select, text, type_coerce, update
+from sqlalchemy import Connection, Engine, Row, Text, and_, bindparam, create_engine, delete, event, func, insert, or_, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from ..batches import batched
 from ..errors import StateError
 from ..notifications import Notification
 from . import DEFAULT_STATE_URL
 from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketMark, TicketState, Transition
 from .retention import close_missing
-from .tables import escalations, leases, migrate, outbox, pruned_tickets, run_marks, schedule_fires, schema_behind, schedule_state, silences, tickets, transitions
+from .tables import absent_tickets, escalations, leases, migrate, outbox, pruned_tickets, run_marks, schedule_fires, schema_behind, schedule_state, silences, tickets, transitions
 
 __all__ = [
     "DEFAULT_STATE_URL",
@@ -1106,50 +1107,62 @@ class Store:
             tx.conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=values))
 
     def close_missing(
-        self, now: datetime, missing_for: timedelta, candidate: Callable[[str], bool] = lambda _id: True, *, batch: int = 500
+        self, now: datetime, missing_for: timedelta, listed: Container[str], owned: Callable[[str], bool] = lambda _id: True, *, batch: int = 500
     ) -> list[Transition]:
-        """Close the open tickets no run has seen since ``now - missing_for``, among those
-        ``candidate`` accepts (the run's: this worker's, and not in this run's tickets), in
-        batches; return the audit entries written.
+        """Keep count of the open tickets this run's tickets (``listed``) leave out, and
+        close those of them ``owned`` (this worker's) that no run has listed since
+        ``now - missing_for``, in batches; return the audit entries written.
 
-        Rows another worker holds are skipped (it is processing them: they are not missing).
+        A ticket listed again is forgotten; one left out for the first time is remembered
+        from ``now`` (``absent_tickets``).  Rows another worker holds are skipped (it is
+        processing them: they are not missing).
         """
+        with self._tx("read the absent tickets", write=False) as conn:
+            absent: dict[str, datetime] = {ticket_id: since for ticket_id, since in conn.execute(select(absent_tickets.c.ticket_id, absent_tickets.c.since))}
+            unlisted = [
+                ticket_id
+                for ticket_id in conn.execute(
+                    select(tickets.c.ticket_id).where(
+                        tickets.c.archived.is_(False), tickets.c.status.is_not(None), or_(tickets.c.last_seen_at.is_(None), tickets.c.last_seen_at < now)
+                    )
+                ).scalars()
+                if ticket_id not in listed and owned(ticket_id)
+            ]
+        back = [ticket_id for ticket_id in absent if ticket_id in listed]
+        new = [ticket_id for ticket_id in unlisted if ticket_id not in absent]
         cutoff = now - missing_for
-        written: list[Transition] = []
-        after = ""
-        while True:
+        due = sorted(ticket_id for ticket_id in unlisted if ticket_id in absent and absent[ticket_id] <= cutoff)
 
-            def work(tx: StateTx) -> tuple[str | None, list[Transition]]:
-                ticket_id = self._sorted(tickets.c.ticket_id)
-                stmt = (
-                    select(tickets.c.ticket_id)
-                    .where(tickets.c.archived.is_(False), tickets.c.status.is_not(None), tickets.c.last_seen_at < cutoff, ticket_id > after)
-                    .order_by(ticket_id)
-                    .limit(batch)
-                )
-                ids = list(tx.conn.execute(stmt).scalars())
-                if not ids:
-                    return None, []
-                states = tx.lock_tickets([ticket_id for ticket_id in ids if candidate(ticket_id)])
+        def remember(tx: StateTx) -> None:
+            for chunk in batched(back, batch):
+                tx.conn.execute(delete(absent_tickets).where(absent_tickets.c.ticket_id.in_(chunk)))
+            if new:
+                tx.conn.execute(insert(absent_tickets), [{"ticket_id": ticket_id, "since": now} for ticket_id in new])
+
+        if back or new:
+            self.transaction("remember absent tickets", remember)
+        written: list[Transition] = []
+        for chunk in batched(due, batch):
+
+            def work(tx: StateTx) -> list[Transition]:
+                states = tx.lock_tickets(chunk)
                 records = tx.escalations(states)
                 closed, ended, audit = [], [], []
                 for ticket_id, state in sorted(states.items()):
-                    if state.archived or state.last_seen_at is None or state.last_seen_at >= cutoff:
-                        continue  # a run saw it since the listing
-                    new_state, escs, entries = close_missing(state, list(records[ticket_id].values()), now, missing_for)
+                    if state.archived or state.status is None or (state.last_seen_at is not None and state.last_seen_at >= now):
+                        continue  # closed, or a run saw it since the listing
+                    new_state, escs, entries = close_missing(state, list(records[ticket_id].values()), now, missing_for, absent[ticket_id])
                     closed.append(new_state)
                     ended.extend(escs)
                     audit.extend(entries)
                 tx.save_tickets(closed)
                 tx.save_escalations(ended)
                 tx.record(audit)
-                return ids[-1], audit
+                tx.conn.execute(delete(absent_tickets).where(absent_tickets.c.ticket_id.in_([state.ticket_id for state in closed])))
+                return audit
 
-            last, audit = self.transaction("close missing tickets", work)
-            written.extend(audit)
-            if last is None:
-                return written
-            after = last
+            written.extend(self.transaction("close missing tickets", work))
+        return written
 
     # -- silences (matching belongs to alerting) ------------------------------------------
 

@@ -290,6 +290,19 @@ pruned_tickets = Table(
 #: pruned_tickets as version 7 created it, frozen: never edit it.
 _PRUNED_TICKETS_V7 = pruned_tickets.to_metadata(MetaData())
 
+#: One row per open ticket the runs stopped finding in their tickets (version 8): the first
+#: run that did not list it, so that ``retention.missing_tickets`` counts from then (a
+#: ticket's ``last_seen_at`` is only the last run that rewrote its row).
+absent_tickets = Table(
+    "absent_tickets",
+    metadata,
+    Column("ticket_id", Text, primary_key=True),
+    Column("since", UtcDateTime, nullable=False),
+)
+
+#: absent_tickets as version 8 created it, frozen: never edit it.
+_ABSENT_TICKETS_V8 = absent_tickets.to_metadata(MetaData())
+
 _V1_TABLES = (_TICKETS_V1, _ESCALATIONS_V1, _TRANSITIONS_V1, _OUTBOX_V1, schedule_fires, schedule_state, leases, silences)
 
 
@@ -342,6 +355,12 @@ def _v7(conn: Connection) -> None:
     _PRUNED_TICKETS_V7.create(conn)
 
 
+def _v8(conn: Connection) -> None:
+    """Version 8: ``absent_tickets``, when each missing ticket was first not listed (none
+    for existing states: a ticket missing now counts from the next run)."""
+    _ABSENT_TICKETS_V8.create(conn)
+
+
 Migration = tuple[int, str, Callable[[Connection], None]]
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -352,6 +371,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     (5, "input row digests, next change instants and run marks for incremental runs", _v5),
     (6, "delivery claims on outbox rows", _v6),
     (7, "pruned tickets remembered", _v7),
+    (8, "missing tickets counted from the first run without them", _v8),
 )
 LATEST_VERSION = MIGRATIONS[-1][0]
 

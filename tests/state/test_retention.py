@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from spm_rules.cli import EXIT_OK, main
+from spm_rules.events import sweep
 from spm_rules.run import RunReport, run
 from spm_rules.state.retention import SeenTickets
 from spm_rules.state.store import Store
@@ -79,7 +80,7 @@ def test_an_open_ticket_missing_from_the_tickets_is_closed_after_missing_tickets
 
     report = run_at(state_url, [ticket("B")], at(4 + 25), deliverer, MISSING)
     assert report.missing_closed == 1 and report.to_json()["tickets"]["closed_missing"] == 1
-    reason = f"missing from the tickets for more than 1d (last seen {at(4).isoformat()})"
+    reason = f"missing from the tickets for more than 1d (not listed since {at(5).isoformat()})"
     assert [(t.kind, t.ticket_id, t.level, t.detail) for t in report.transitions if t.ticket_id == "A"] == [
         ("left", "A", "red", reason),
         ("closed", "A", None, reason),
@@ -93,6 +94,45 @@ def test_an_open_ticket_missing_from_the_tickets_is_closed_after_missing_tickets
 
     run_at(state_url, [ticket("A", dispatched=at(40))], at(44), deliverer, MISSING)
     assert kinds(state_url, "A")[-3:] == ["closed", "reopened", "entered"]
+
+
+def test_a_ticket_listed_unchanged_for_days_counts_as_missing_from_the_first_run_without_it(state_url: str) -> None:
+    """A run that finds a ticket unchanged does not rewrite its row, so the row's last write
+    says nothing of when the ticket was last listed: one run without it must not close it."""
+    deliverer = RecordingDeliverer()
+    onsite = ticket("A", stage_history=[{"stage": "hotline", "entered_at": at(-1).isoformat()}, {"stage": "onsite", "entered_at": at(0).isoformat()}])
+    for hours in (4, 5, 29, 40):
+        assert run_at(state_url, [onsite, ticket("B")], at(hours), deliverer, MISSING).missing_closed == 0
+    with Store(state_url) as store:
+        assert store.ticket("A").last_seen_at == at(4)  # type: ignore[union-attr]  # listed four times, written once
+    assert run_at(state_url, [ticket("B")], at(41), deliverer, MISSING).missing_closed == 0
+    assert run_at(state_url, [ticket("B")], at(41 + 23), deliverer, MISSING).missing_closed == 0
+    report = run_at(state_url, [ticket("B")], at(41 + 24), deliverer, MISSING)
+    assert [(t.kind, t.detail) for t in report.transitions if t.ticket_id == "A"] == [
+        ("closed", f"missing from the tickets for more than 1d (not listed since {at(41).isoformat()})")
+    ]
+
+
+def test_a_ticket_listed_again_is_counted_afresh_when_it_goes_missing_again(state_url: str) -> None:
+    deliverer = RecordingDeliverer()
+    run_at(state_url, [ticket("A"), ticket("B")], at(4), deliverer, MISSING)
+    run_at(state_url, [ticket("B")], at(5), deliverer, MISSING)             # missing since 5
+    run_at(state_url, [ticket("A"), ticket("B")], at(20), deliverer, MISSING)  # back
+    assert run_at(state_url, [ticket("B")], at(21), deliverer, MISSING).missing_closed == 0   # missing since 21
+    assert run_at(state_url, [ticket("B")], at(30), deliverer, MISSING).missing_closed == 0   # 25 h after 5, 9 h after 21
+    assert run_at(state_url, [ticket("B")], at(45), deliverer, MISSING).missing_closed == 1
+
+
+def test_a_sweep_closes_no_ticket_as_missing(state_url: str) -> None:
+    """A sweep reads only the tickets due, not the source: the others are not missing."""
+    deliverer = RecordingDeliverer()
+    onsite = ticket("A", stage_history=[{"stage": "hotline", "entered_at": at(-1).isoformat()}, {"stage": "onsite", "entered_at": at(0).isoformat()}])
+    run_at(state_url, [onsite, ticket("B")], at(4), deliverer, MISSING)
+    with Store(state_url) as store:
+        report = sweep(store, ruleset(MISSING), at(4 + 48), deliverer)
+    assert report.missing_closed == 0
+    with Store(state_url) as store:
+        assert not store.ticket("A").archived and store.ticket("A").closed_at is None  # type: ignore[union-attr]
 
 
 def test_without_missing_tickets_a_ticket_that_stops_coming_stays_open(state_url: str) -> None:
@@ -113,14 +153,15 @@ def test_the_command_center_closes_a_ticket_its_export_dropped_a_week_ago(tmp_pa
     base = ["run", "--ruleset", rules, "--tickets", str(feed), "--state", state, "--no-deliver"]
     assert main([*base, "--at", "2026-11-25T14:00:00+08:00", "-q"]) == EXIT_OK
     feed.write_text("\n".join(row for row in rows if json.loads(row)["id"] != "EC-1001") + "\n", encoding="utf-8")
+    assert main([*base, "--at", "2026-11-25T14:05:00+08:00", "-q"]) == EXIT_OK  # the first export without it
     capsys.readouterr()
     assert main([*base, "--at", "2026-11-30T14:00:00+08:00", "--format", "json"]) == EXIT_OK
     assert json.loads(capsys.readouterr().out)["tickets"]["closed_missing"] == 0
-    moment = (datetime.fromisoformat("2026-11-25T14:00:00+08:00") + timedelta(days=7, minutes=5)).isoformat()
+    moment = (datetime.fromisoformat("2026-11-25T14:05:00+08:00") + timedelta(days=7)).isoformat()
     assert main([*base, "--at", moment]) == EXIT_OK
     out = capsys.readouterr().out
     assert "1 closed after missing from the tickets (retention.missing_tickets)" in out
-    assert "closed    EC-1001: missing from the tickets for more than 7d (last seen 2026-11-25T06:00:00+00:00)" in out
+    assert "closed    EC-1001: missing from the tickets for more than 7d (not listed since 2026-11-25T06:05:00+00:00)" in out
 
 
 def test_a_comeback_that_reaches_a_level_only_runs_later_still_gets_fresh_keys(state_url: str) -> None:

@@ -40,6 +40,7 @@ def test_a_new_store_is_migrated_once_in_the_same_transaction_as_its_record(stat
                 (5, "input row digests, next change instants and run marks for incremental runs"),
                 (6, "delivery claims on outbox rows"),
                 (7, "pruned tickets remembered"),
+                (8, "missing tickets counted from the first run without them"),
             ]
             assert tables.current_version(conn) == tables.LATEST_VERSION
             for table in tables.metadata.sorted_tables:
