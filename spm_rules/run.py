@@ -392,7 +392,7 @@ def run(
 
     dispatch_state = StoreDispatchState(store, ruleset, now) if ruleset.providers else None
     dispatch = BatchDispatch(ruleset) if ruleset.providers or ruleset.write_back else None
-    to_dispatch = DispatchQueue() if dispatch_state is not None else None
+    to_dispatch = _DispatchQueue() if dispatch_state is not None else None
     pending: list[Ticket] = []
     pending_hashes: dict[str, str] = {}
 
@@ -404,7 +404,7 @@ def run(
             to_dispatch.add(ticket, pending_hashes.get(ticket.id))  # type: ignore[union-attr]
         for result in results:
             if to_dispatch is not None:
-                to_dispatch.discard(result.ticket.id)  # a later row of the ticket came first
+                to_dispatch.discard(result.ticket.id)  # this later row of a queued ticket replaces it
             if result.route_conflicts or (result.route is None and any(d.action == "route" for d in result.decisions)):
                 # evaluated and reported at every run, like a warning; a ticket nobody could
                 # take is dispatched again at every run
@@ -501,7 +501,7 @@ def run(
     return report
 
 
-class DispatchQueue:
+class _DispatchQueue:
     """The tickets a run dispatches after all the others, in :func:`dispatch_order`, each
     with its row digest.  They wait in a temporary file, not in memory: a first run may
     hold hundreds of thousands of tickets without a provider.  Of a ticket added twice,
