@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .alerting import AlertPipeline
     from .alerting.receivers import AlertMessage
     from .alerting.routes import RouteMatch
+    from .dispatch.decide import DispatchState
 
 __all__ = [
     "PolicyExplanation",
@@ -303,19 +304,22 @@ def explain_ticket(
     *,
     pipeline: "AlertPipeline | None" = None,
     state: StoredState | None = None,
+    dispatch_state: "DispatchState | None" = None,
 ) -> TicketExplanation:
     """Explain ``ticket`` (as its source reports it) at ``now`` under the engine's ruleset.
 
     ``pipeline`` is the alerting pipeline delivery would use (with the stored silences and
     open escalations when there is a state); without one, notifications are listed with
     no delivery plan.  ``state`` is what the store keeps of the ticket (None: explain it
-    as a new ticket, as a first run would see it).
+    as a new ticket, as a first run would see it); ``dispatch_state`` the providers' loads
+    and the ticket's standing assignment, so that the explanation keeps the provider a run
+    assigned instead of choosing afresh from empty loads.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(timezone.utc)
     ruleset = engine.ruleset
-    (result,) = engine.evaluate([ticket], now)
+    (result,) = engine.evaluate([ticket], now, dispatch_state)
     terminal = ticket.status in ruleset.terminal_statuses
     reported_fact = ticket_fact(ticket, ticket.provider)
     effective_fact = result.fact()

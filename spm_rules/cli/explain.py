@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import ExitStack
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterator
 from zoneinfo import ZoneInfo
@@ -65,28 +66,33 @@ def explain(ticket_id: str, ruleset_path: str, tickets_path: str, at: str | None
     state: StoredState | None = None
     pipeline: AlertPipeline
     note = None
-    if state_url is not None:
-        from ..run import active_alert_labels
-        from ..state.store import Store
+    with ExitStack() as stack:
+        dispatch_state = None
+        if state_url is not None:
+            from ..dispatch.claims import StoreDispatchState
+            from ..run import active_alert_labels
+            from ..state.store import Store
 
-        with Store(state_url) as store:
+            store = stack.enter_context(Store(state_url))
             stored = store.ticket(ticket_id)
             state = StoredState(stored, tuple(store.escalations_of(ticket_id)), tuple(store.outbox_entries(ticket_id)))
             if found is None and stored is not None and stored.facts is not None:
                 found = Ticket.model_validate(stored.facts)
                 note = f"{ticket_id} is not in {tickets_path}: explained as the state last saw it ({store.masked_url})"
             pipeline = AlertPipeline(ruleset, silences=store.active_silences(now), active_alerts=active_alert_labels(store)(now))
+            dispatch_state = StoreDispatchState(store, ruleset, now) if ruleset.providers else None
             where = store.masked_url
-    else:
-        pipeline = AlertPipeline(ruleset)
-        where = None
-    if found is None:
-        print_problems(problem for problem in reader.problems if problem.ticket_id == ticket_id)
-        click.echo(f"error: ticket {ticket_id} is not in {tickets_path}" + (" nor in the state" if state_url else ""), err=True)
-        return EXIT_INVALID
-    if note:
-        click.echo(f"note: {note}", err=True)
-    explanation = explain_ticket(build_engine(ruleset, matcher), found, now, pipeline=pipeline, state=state)
+        else:
+            pipeline = AlertPipeline(ruleset)
+            where = None
+        if found is None:
+            print_problems(problem for problem in reader.problems if problem.ticket_id == ticket_id)
+            click.echo(f"error: ticket {ticket_id} is not in {tickets_path}" + (" nor in the state" if state_url else ""), err=True)
+            return EXIT_INVALID
+        if note:
+            click.echo(f"note: {note}", err=True)
+        # The assignment as the runs made it: the store's loads and the ticket's standing provider.
+        explanation = explain_ticket(build_engine(ruleset, matcher), found, now, pipeline=pipeline, state=state, dispatch_state=dispatch_state)
     if fmt == "json":
         json.dump(explanation.to_json() | {"state_url": where}, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")

@@ -315,3 +315,28 @@ def test_explain_names_the_route_conflict_and_a_paused_clocks_levels() -> None:
         "    level now    below the first level; next: yellow when the clock resumes",
     ]
     assert [rule.sees for rule in found.rules if rule.rule.startswith("route-")] == ["reported", "reported"]
+
+
+def test_explain_with_the_state_keeps_the_provider_a_run_assigned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Least-open dispatch gave the second north request partner-north-2 (partner-north had
+    one open); explained alone from empty loads it would get partner-north. With the state,
+    explain shows the assignment the runs made and that it stands."""
+    from tests.dispatch.helpers import dispatch_ruleset
+    from tests.dispatch.test_decide import DAY
+    from tests.dispatch.test_decide import ticket as north_ticket
+
+    rules = tmp_path / "dispatch.yaml"
+    rules.write_text(dispatch_ruleset(), encoding="utf-8")
+    feed = tmp_path / "tickets.jsonl"
+    feed.write_text("".join(north_ticket(name, at=DAY + timedelta(minutes=minute)).model_dump_json() + "\n" for minute, name in enumerate(("A", "B"))), encoding="utf-8")
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    moment = (DAY + timedelta(minutes=5)).isoformat()
+    assert main(["run", "--ruleset", str(rules), "--tickets", str(feed), "--state", state, "--at", moment, "--no-deliver", "-q"]) == EXIT_OK
+    capsys.readouterr()
+    later = (DAY + timedelta(minutes=20)).isoformat()
+    assert main(["explain", "B", "--ruleset", str(rules), "--tickets", str(feed), "--state", state, "--at", later, "--format", "json"]) == EXIT_OK
+    explained = json.loads(capsys.readouterr().out)
+    assert explained["ticket"]["provider"] == "partner-north-2"
+    assert "assigned to 'partner-north-2' at an earlier run; its dispatch facts are unchanged" in json.dumps(explained)
+    assert main(["explain", "B", "--ruleset", str(rules), "--tickets", str(feed), "--at", later, "--format", "json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["ticket"]["provider"] == "partner-north"
