@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import fields, replace
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Text, and_, bindparam, create_engine, delete, event, func, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -217,6 +217,17 @@ def _wall_clock() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class _Compiled(NamedTuple):
+    """A statement compiled for the driver: its SQL, its bind names in the driver's order,
+    each one's conversion (None: the value goes as is), and whether the driver takes
+    positional parameters."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    positional: bool
+
+
 class _Statements:
     """The run's bulk statements, built once per store and executed with a list of rows
     (one compiled statement reused for every batch instead of one per row)."""
@@ -228,6 +239,53 @@ class _Statements:
             index_elements=list(keys), set_={column.name: upsert.excluded[column.name] for column in escalations.c if column.name not in keys}
         )
         self.enqueue = insert(outbox).on_conflict_do_nothing(index_elements=["key"]).returning(outbox.c.key)
+        self.save_ticket = update(tickets).where(tickets.c.ticket_id == bindparam("b_ticket_id"))
+        self.record = transitions.insert()
+        self.settle_outbox = update(outbox).where(outbox.c.key == bindparam("b_key"))
+        self.settle_escalation = (
+            update(escalations)
+            .where(escalations.c.ticket_id == bindparam("b_ticket_id"), escalations.c.policy == bindparam("b_policy"), escalations.c.level == bindparam("b_level"))
+            .values(
+                notified_to=bindparam("b_notified_to", type_=escalations.c.notified_to.type),
+                pending_key=bindparam("b_pending_key"),
+                notified_at=func.coalesce(escalations.c.notified_at, bindparam("b_notified_at", type_=escalations.c.notified_at.type)),
+                last_notified_at=func.coalesce(bindparam("b_last", type_=escalations.c.last_notified_at.type), escalations.c.last_notified_at),
+                repeat_from=func.coalesce(bindparam("b_repeat", type_=escalations.c.repeat_from.type), escalations.c.repeat_from),
+            )
+        )
+        self._compiled: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
+
+    def many(self, conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute ``stmt`` (one of these) once per row; the rows have the same keys.
+
+        SQLAlchemy builds and converts each row's parameters in Python, which cost a
+        first run more than the database's own work: here the statement is compiled once
+        for the keys, and each value goes through its column type's conversion alone.  A
+        statement whose columns need defaults SQLAlchemy fills goes the usual way."""
+        if not rows:
+            return
+        keys = tuple(rows[0])
+        cache = (id(stmt), keys)
+        if cache not in self._compiled:
+            self._compiled[cache] = _compile_many(stmt, keys, conn.dialect)
+        compiled = self._compiled[cache]
+        if compiled is None:
+            conn.execute(stmt, list(rows))
+            return
+        pairs = tuple(zip(compiled.names, compiled.processors))
+        values = [tuple(row[name] if process is None else process(row[name]) for name, process in pairs) for row in rows]
+        conn.exec_driver_sql(compiled.sql, values if compiled.positional else [dict(zip(compiled.names, row)) for row in values])
+
+
+def _compile_many(stmt: Any, keys: tuple[str, ...], dialect: Any) -> _Compiled | None:
+    """``stmt`` compiled for rows with ``keys``, or None when some bind is not among them
+    (a default SQLAlchemy fills) or needs escaping."""
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
+    if not set(names) <= set(keys) or compiled.escaped_bind_names:
+        return None
+    processors = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
+    return _Compiled(compiled.string, names, processors, bool(compiled.positional))
 
 
 def _holder_alive(holder: str) -> bool:
@@ -289,20 +347,19 @@ class StateTx:
     def save_tickets(self, states: Sequence[TicketState]) -> None:
         """Write the ticket rows (reserved beforehand), in one statement executed for each."""
         if states:
-            stmt = update(tickets).where(tickets.c.ticket_id == bindparam("b_ticket_id"))
-            self.conn.execute(stmt, [{"b_ticket_id": state.ticket_id, **_values(state, skip=("ticket_id",))} for state in sorted(states, key=lambda s: s.ticket_id)])
+            rows = [{"b_ticket_id": state.ticket_id, **_values(state, skip=("ticket_id",))} for state in sorted(states, key=lambda s: s.ticket_id)]
+            self.store._statements.many(self.conn, self.store._statements.save_ticket, rows)
 
     def save_escalations(self, records: Iterable[Escalation]) -> None:
         """Insert or update escalation records in one statement executed for each, in key
         order (so concurrent writers never deadlock)."""
         rows = [_escalation_values(esc) for esc in sorted(records, key=lambda e: (e.ticket_id, e.policy, e.level))]
-        if rows:
-            self.conn.execute(self.store._statements.upsert_escalation, rows)
+        self.store._statements.many(self.conn, self.store._statements.upsert_escalation, rows)
 
     def record(self, entries: Sequence[Transition]) -> None:
         """Append audit log entries (``recorded_at`` defaults to ``at``)."""
         if entries:
-            self.conn.execute(transitions.insert(), [_values(entry) | {"recorded_at": entry.recorded} for entry in entries])
+            self.store._statements.many(self.conn, self.store._statements.record, [_values(entry) | {"recorded_at": entry.recorded} for entry in entries])
 
     def enqueue(self, items: Sequence[Outgoing], now: datetime) -> list[str]:
         """Put notifications in the outbox, each key at most once, in one statement executed
@@ -364,8 +421,9 @@ class StateTx:
         if not settlements:
             return
         final = ("sent", "dead", "suppressed")
-        self.conn.execute(
-            update(outbox).where(outbox.c.key == bindparam("b_key")),
+        self.store._statements.many(
+            self.conn,
+            self.store._statements.settle_outbox,
             [
                 {
                     "b_key": item.entry.key,
@@ -425,19 +483,8 @@ class StateTx:
                     values["b_notified_at"] = now
                 changed.add(escalation)  # type: ignore[arg-type]
         if changed:
-            stmt = (
-                update(escalations)
-                .where(escalations.c.ticket_id == bindparam("b_ticket_id"), escalations.c.policy == bindparam("b_policy"), escalations.c.level == bindparam("b_level"))
-                .values(
-                    notified_to=bindparam("b_notified_to", type_=escalations.c.notified_to.type),
-                    pending_key=bindparam("b_pending_key"),
-                    notified_at=func.coalesce(escalations.c.notified_at, bindparam("b_notified_at", type_=escalations.c.notified_at.type)),
-                    last_notified_at=func.coalesce(bindparam("b_last", type_=escalations.c.last_notified_at.type), escalations.c.last_notified_at),
-                    repeat_from=func.coalesce(bindparam("b_repeat", type_=escalations.c.repeat_from.type), escalations.c.repeat_from),
-                )
-            )
             params = [{"b_ticket_id": ticket_id, "b_policy": policy, "b_level": level, **current[(ticket_id, policy, level)]} for ticket_id, policy, level in sorted(changed)]
-            self.conn.execute(stmt, params)
+            self.store._statements.many(self.conn, self.store._statements.settle_escalation, params)
 
 
 class Lease:
