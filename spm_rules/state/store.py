@@ -254,6 +254,37 @@ class _Statements:
             )
         )
         self._compiled: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
+        self._marks: dict[int, Any] = {}
+
+    def marks(self, count: int) -> tuple[Any, int]:
+        """The statement reading the marks of ``count`` tickets (``Store.ticket_marks``),
+        and how many ids it takes: ``count`` rounded up to a power of two, the list padded
+        with its last id, so that a few statements serve every batch."""
+        size = 1 << max(count - 1, 0).bit_length()
+        if size not in self._marks:
+            settled = and_(
+                or_(tickets.c.next_change_at.is_(None), tickets.c.next_change_at > bindparam("now", type_=tickets.c.next_change_at.type)),
+                or_(tickets.c.last_seen_at.is_(None), tickets.c.last_seen_at <= bindparam("now", type_=tickets.c.last_seen_at.type)),
+            )
+            columns = (tickets.c.ticket_id, tickets.c.row_hash, settled.label("settled"), type_coerce(tickets.c.levels, Text).label("levels"))
+            self._marks[size] = select(*columns).where(tickets.c.ticket_id.in_([bindparam(f"i{index}") for index in range(size)]))
+        return self._marks[size], size
+
+    def rows(self, conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of a query (one of these), as the driver returns them: no per-row
+        conversion, which costs more than the lookup itself for a thousand rows."""
+        keys = tuple(params)
+        cache = (id(stmt), keys)
+        if cache not in self._compiled:
+            self._compiled[cache] = _compile_many(stmt, keys, conn.dialect)
+        compiled = self._compiled[cache]
+        if compiled is None:
+            return list(conn.execute(stmt, dict(params)))
+        values = tuple(params[name] if process is None else process(params[name]) for name, process in zip(compiled.names, compiled.processors))
+        result = conn.exec_driver_sql(compiled.sql, values if compiled.positional else dict(zip(compiled.names, values)))
+        rows = result.cursor.fetchall()  # the driver's own rows: SQLAlchemy's row objects cost more than the lookup
+        result.close()
+        return rows
 
     def many(self, conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute ``stmt`` (one of these) once per row; the rows have the same keys.
@@ -794,13 +825,10 @@ class Store:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        settled = and_(
-            or_(tickets.c.next_change_at.is_(None), tickets.c.next_change_at > now),
-            or_(tickets.c.last_seen_at.is_(None), tickets.c.last_seen_at <= now),
-        )
-        columns = (tickets.c.ticket_id, tickets.c.row_hash, settled.label("settled"), type_coerce(tickets.c.levels, Text).label("levels"))
+        stmt, size = self._statements.marks(len(wanted))
+        params = {"now": now, **{f"i{index}": wanted[min(index, len(wanted) - 1)] for index in range(size)}}
         with self._tx("read ticket marks", write=False) as conn:
-            rows = conn.execute(select(*columns).where(tickets.c.ticket_id.in_(wanted)))
+            rows = self._statements.rows(conn, stmt, params)
             return {ticket_id: TicketMark(row_hash, bool(quiet), levels or "{}") for ticket_id, row_hash, quiet, levels in rows}
 
     def repeats_due(self, now: datetime) -> set[str]:
