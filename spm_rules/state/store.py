@@ -304,7 +304,23 @@ class _Statements:
             conn.execute(stmt, list(rows))
             return
         pairs = tuple(zip(compiled.names, compiled.processors))
-        values = [tuple(row[name] if process is None else process(row[name]) for name, process in pairs) for row in rows]
+        # A batch's instants are mostly the one ``now``: each converted once per column.
+        instants: dict[tuple[str, datetime], Any] = {}
+        values = []
+        for row in rows:
+            converted = []
+            for name, process in pairs:
+                value = row[name]
+                if process is not None and value is not None:
+                    if type(value) is datetime:
+                        key = (name, value)
+                        if key not in instants:
+                            instants[key] = process(value)
+                        value = instants[key]
+                    else:
+                        value = process(value)
+                converted.append(value)
+            values.append(tuple(converted))
         conn.exec_driver_sql(compiled.sql, values if compiled.positional else [dict(zip(compiled.names, row)) for row in values])
 
 
