@@ -210,7 +210,8 @@ def sla_status(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    now = now.astimezone(timezone.utc)
+    if now.tzinfo is not timezone.utc:  # the engine passes UTC already
+        now = now.astimezone(timezone.utc)
     if policy.clock == "created":
         stage, spec = END_TO_END_STAGE, policy.target
     else:
@@ -226,7 +227,7 @@ def sla_status(
     else:
         close, target = None, written
 
-    pauses = _pauses(ticket, set(ruleset.pausing_statuses), now)
+    pauses = _pauses(ticket, set(ruleset.pausing_statuses), now) if ticket.status_history else []
     running = _subtract(intervals, pauses)
     closed = [(s, e if e is not None else now) for s, e in running]
     elapsed = sum((calendar.elapsed(s, e) for s, e in closed), timedelta(0))
