@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
 
 __all__ = ["parse_duration", "format_duration", "WorkingDays", "parse_target", "format_target", "in_working_days"]
 
@@ -86,9 +87,13 @@ def in_working_days(text: str) -> bool:
     return _WORKING_DAYS.fullmatch(text.strip()) is not None
 
 
+@lru_cache(maxsize=1 << 16)
 def format_duration(value: timedelta, *, days: bool = True) -> str:
     """Render a duration compactly (``1h30m``, ``-15m``, ``0s``), to the second; with
-    ``days=False`` in hours at most (``26h``: business time, where a day is no 24 hours)."""
+    ``days=False`` in hours at most (``26h``: business time, where a day is no 24 hours).
+
+    Cached: output writes three per SLA status, and a fleet's durations repeat (targets,
+    and elapsed times on whole minutes)."""
     total = int(value.total_seconds())
     sign = "-" if total < 0 else ""
     total = abs(total)

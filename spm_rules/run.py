@@ -365,13 +365,19 @@ def run(
         found: dict[str, Ticket] = {}
         hashes: dict[str, str] = {}
         for row in batch:
+            mark = marks.get(row.ticket_id) if row.ticket_id is not None else None
+            unchanged = mark is not None and mark.settled and mark.row_hash == row.digest and row.ticket_id not in repeats_due
+            if not unchanged and row.raw is not None and reader is not None:
+                raw = reader.resolve(row.raw)  # a row left unread that no stored digest vouches for is parsed now
+                if raw is None:
+                    continue
+                row = row._replace(ticket_id=raw.ticket_id, raw=raw)
             if seen is not None and row.ticket_id is not None:
                 seen.add(row.ticket_id)  # read, whether or not it is evaluated or rewritten
             if row.ticket_id is not None and not worker.owns(row.ticket_id):
                 report.other_workers += 1
                 continue
-            mark = marks.get(row.ticket_id) if row.ticket_id is not None else None
-            if mark is not None and mark.settled and mark.row_hash == row.digest and row.ticket_id not in repeats_due:
+            if unchanged:
                 found.pop(row.ticket_id, None)
                 report.unchanged += 1
                 report.evaluated += 1

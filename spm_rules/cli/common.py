@@ -157,6 +157,10 @@ def parse_instant(text: str | None, option: str, zone: str | None = None) -> dat
     return value.astimezone(timezone.utc)
 
 
+#: The encoder of ``JsonStream`` items (``json.dumps`` with options builds one per call, per ticket).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 class JsonStream:
     """One JSON object written to ``out`` as it is produced, so that ``--format json`` stays one
     document while memory stays flat over a million tickets.
@@ -190,7 +194,7 @@ class JsonStream:
 
     def item(self, value: Any) -> None:
         """Write one item of the open array."""
-        self.out.write(("," if self._items else "") + "\n" + json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        self.out.write(("," if self._items else "") + "\n" + _COMPACT.encode(value))
         self._items += 1
 
     def end_array(self) -> None:

@@ -26,7 +26,7 @@ from functools import cached_property
 from typing import Any, Callable
 
 from ..durations import WorkingDays, format_duration, format_target
-from ..ruleset.schema import PolicySpec, Ruleset
+from ..ruleset.schema import LevelSpec, PolicySpec, Ruleset
 from ..tickets import Ticket
 from .calendar import Calendar, CalendarExplanation
 
@@ -182,6 +182,24 @@ def _instant_of(calendar: Calendar, running: list[Interval], amount: timedelta) 
     return None
 
 
+#: Per list of levels and target, the levels with their thresholds, kept with the list so
+#: that its id is not reused; a fleet has a few targets per policy, so few entries.
+_THRESHOLDS: dict[tuple[int, timedelta], tuple[list[LevelSpec], list[tuple[LevelSpec, timedelta]]]] = {}
+
+
+def _thresholds(policy: PolicySpec, target: timedelta) -> list[tuple[LevelSpec, timedelta]]:
+    """The policy's levels in the order this target reaches them (stable: ties keep
+    declaration order), computed once per target rather than once per ticket."""
+    key = (id(policy.levels), target)
+    found = _THRESHOLDS.get(key)
+    if found is None or found[0] is not policy.levels:
+        if len(_THRESHOLDS) >= 4096:
+            _THRESHOLDS.clear()
+        found = (policy.levels, sorted(((level, level.threshold(target)) for level in policy.levels), key=lambda pair: pair[1]))
+        _THRESHOLDS[key] = found
+    return found[1]
+
+
 def sla_status(
     ticket: Ticket, policy: PolicySpec, ruleset: Ruleset, calendar: Calendar, now: datetime
 ) -> SlaStatus | None:
@@ -192,7 +210,8 @@ def sla_status(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    now = now.astimezone(timezone.utc)
+    if now.tzinfo is not timezone.utc:  # the engine passes UTC already
+        now = now.astimezone(timezone.utc)
     if policy.clock == "created":
         stage, spec = END_TO_END_STAGE, policy.target
     else:
@@ -208,15 +227,14 @@ def sla_status(
     else:
         close, target = None, written
 
-    pauses = _pauses(ticket, set(ruleset.pausing_statuses), now)
+    pauses = _pauses(ticket, set(ruleset.pausing_statuses), now) if ticket.status_history else []
     running = _subtract(intervals, pauses)
     closed = [(s, e if e is not None else now) for s, e in running]
     elapsed = sum((calendar.elapsed(s, e) for s, e in closed), timedelta(0))
     paused = not running or running[-1][1] is not None
     remaining = target - elapsed
 
-    # Levels in the order this target reaches them (stable: ties keep declaration order).
-    thresholds = sorted(((level, level.threshold(target)) for level in policy.levels), key=lambda pair: pair[1])
+    thresholds = _thresholds(policy, target)
     reached = [(level, at) for level, at in thresholds if elapsed >= at]
     ahead = [(level, at) for level, at in thresholds if at > elapsed]
     current, current_at = reached[-1] if reached else (None, None)

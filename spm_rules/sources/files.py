@@ -139,9 +139,13 @@ def _raw_decode(text: str, start: int) -> tuple[Any, int]:
 
 #: Bits of the duplicate pass's Bloom filter (8 MiB): few false candidates up to ten million rows.
 _BLOOM_BITS = 1 << 26
+#: What :meth:`TicketReader._read` returns for a row it could not read (its problem recorded).
+_UNREADABLE = object()
 _NUL = "holds a NUL character (U+0000), which no state database stores"
 _DECODER = json.JSONDecoder(parse_float=_number, parse_constant=_NonFinite)
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+#: A JSON Lines row whose object opens with ``"id"`` as plain text (no escape sequences).
+_LEADING_ID = re.compile(r'\s*\{\s*"id"\s*:\s*"([^"\\]+)"\s*[,}]')
 
 
 def _values(value: Any, field: str = "") -> Iterator[tuple[str, Any]]:
@@ -236,8 +240,38 @@ class _BoundedLines:
         return line
 
 
+class _Unread(NamedTuple):
+    """A JSON Lines row not parsed yet, in place of its data: the id its text opens with
+    (see :func:`_leading_id`).  Parsing costs more than all else a run does with an
+    unchanged row, which its digest and this id identify; :meth:`TicketReader.resolve`
+    parses it when it is needed after all."""
+
+    ticket_id: str
+
+
+def _leading_id(text: str) -> str | None:
+    """The id of a JSON Lines row read from its text alone, when the object's first key is
+    ``id``, a string without escapes or undecoded bytes, and no other ``"id"`` is in the
+    row (a repeated key would win when parsed, a nested one could be taken for it).
+
+    For a well-formed row this is what parsing it gives; a malformed row may still have
+    one, so it is only trusted together with the row's digest (an unchanged row) or a
+    parse (a row that supersedes another)."""
+    found = _LEADING_ID.match(text)
+    if found is None or text.count('"id"') != 1:
+        return None
+    ticket_id = found.group(1)
+    try:
+        ticket_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return ticket_id
+
+
 def _row_id(data: Any) -> str | None:
     """The id of a parsed row as the ticket model reads it (an integer as text), None without one."""
+    if isinstance(data, _Unread):
+        return data.ticket_id
     value = data.get("id") if isinstance(data, dict) else None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -258,8 +292,9 @@ def _strings(value: Any) -> Iterator[tuple[str, str]]:
 
 
 class RawRow(NamedTuple):
-    """One row of a source before validation: its place, its parsed data, and its text as
-    read (a JSON Lines row; None for a JSON array item or a CSV row)."""
+    """One row of a source before validation: its place, its parsed data (or, for a JSON
+    Lines row not parsed yet, an ``_Unread`` with the id its text opens with), and its
+    text as read (a JSON Lines row; None for a JSON array item or a CSV row)."""
 
     row: int
     data: Any
@@ -267,7 +302,10 @@ class RawRow(NamedTuple):
 
     @property
     def ticket_id(self) -> str | None:
-        """The row's ``id`` if it is text (validation says what is wrong otherwise)."""
+        """The row's ``id`` if it is text (validation says what is wrong otherwise; an
+        unread row's id is the one its text opens with)."""
+        if isinstance(self.data, _Unread):
+            return self.data.ticket_id
         found = self.data.get("id") if isinstance(self.data, dict) else None
         return found if isinstance(found, str) else None
 
@@ -331,6 +369,11 @@ class TicketReader:
             stream.seek(0)
             for row, data, text in self._rows(stream):
                 ticket_id = _row_id(data)
+                if isinstance(data, _Unread) and ticket_id in latest:  # a duplicate is told by its parsed id
+                    raw = self.resolve(RawRow(row, data, text))
+                    if raw is None:
+                        continue
+                    data, ticket_id = raw.data, _row_id(raw.data)
                 last = latest.get(ticket_id) if ticket_id is not None else None
                 if last is not None and last != row:
                     message = f"superseded by row {last}: a ticket listed more than once counts once, by its last row"
@@ -344,9 +387,21 @@ class TicketReader:
         finally:
             stream.close()
 
+    def resolve(self, raw: RawRow) -> RawRow | None:
+        """The row with its data parsed (an unread row is parsed now, as the main pass
+        would have: its problems are recorded, and None returned when it cannot be read)."""
+        if not isinstance(raw.data, _Unread):
+            return raw
+        assert raw.text is not None
+        data = self._read(raw.row, raw.text)
+        return None if data is _UNREADABLE else RawRow(raw.row, data, raw.text)
+
     def validate(self, raw: RawRow) -> Ticket | None:
         """The row's ticket, or None when it is rejected (the problems are recorded)."""
-        ticket = self._validate(raw.row, raw.data)
+        resolved = self.resolve(raw)
+        if resolved is None:
+            return None
+        ticket = self._validate(resolved.row, resolved.data)
         if ticket is not None:
             self.count += 1
         return ticket
@@ -373,12 +428,13 @@ class TicketReader:
 
         The first pass keeps a fixed-size Bloom filter of the ids, not the ids: the rows
         whose id it may have seen are the only candidates, and the second pass counts
-        those exactly, so memory stays flat on a million tickets and no id is mistaken."""
+        those exactly, so memory stays flat on a million tickets and no id is mistaken.
+        A JSON Lines row that opens with its id is parsed only when it is a candidate."""
         bits = bytearray(_BLOOM_BITS // 8)
         candidates: set[str] = set()
         try:
             for _row, data, _text in self._scout()._rows(stream):
-                ticket_id = _row_id(data)
+                ticket_id = _row_id(data)  # an unread row's leading id may be wrong: then a false candidate, no more
                 if ticket_id is None:
                     continue
                 digest = hash(ticket_id)  # salted per process, which is all one read needs
@@ -394,8 +450,12 @@ class TicketReader:
                 return {}
             stream.seek(0)
             rows: dict[str, list[int]] = {}
-            for row, data, _text in self._scout()._rows(stream):
+            scout = self._scout()
+            for row, data, text in scout._rows(stream):
                 ticket_id = _row_id(data)
+                if isinstance(data, _Unread) and ticket_id in candidates:
+                    assert text is not None
+                    ticket_id = _row_id(scout._read(row, text))
                 if ticket_id in candidates:
                     rows.setdefault(ticket_id, []).append(row)
         except UnicodeDecodeError:  # the main pass reports it, at its row
@@ -451,14 +511,27 @@ class TicketReader:
         else:
             lines = _BoundedLines(stream)
             for line in self._each(lines, lines):
-                if not line.strip() or self._undecoded(lines.number, "encoding", line, "the row"):
+                if not line.strip():
                     continue
-                try:
-                    yield lines.number, self._parse(line), line
-                except json.JSONDecodeError as exc:
-                    self.problems.append(TicketProblem(self.path, lines.number, "json", f"malformed JSON: {exc.msg} at column {exc.colno}"))
-                except _Refused as exc:
-                    self.problems.append(TicketProblem(self.path, lines.number, exc.field, exc.message))
+                ticket_id = _leading_id(line)
+                if ticket_id is not None:
+                    yield lines.number, _Unread(ticket_id), line  # parsed when needed (resolve)
+                    continue
+                data = self._read(lines.number, line)
+                if data is not _UNREADABLE:
+                    yield lines.number, data, line
+
+    def _read(self, row: int, line: str) -> Any:
+        """One JSON Lines row parsed, or ``_UNREADABLE`` with its problem recorded."""
+        if self._undecoded(row, "encoding", line, "the row"):
+            return _UNREADABLE
+        try:
+            return self._parse(line)
+        except json.JSONDecodeError as exc:
+            self.problems.append(TicketProblem(self.path, row, "json", f"malformed JSON: {exc.msg} at column {exc.colno}"))
+        except _Refused as exc:
+            self.problems.append(TicketProblem(self.path, row, exc.field, exc.message))
+        return _UNREADABLE
 
     def _each(self, source: Iterator[_Item], lines: _BoundedLines) -> Iterator[_Item]:
         """The items of ``source`` (lines, or CSV records read from ``lines``): a line too

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from dataclasses import fields, replace
 from functools import lru_cache
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Container, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Container, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Text, and_, bindparam, create_engine, delete, event, func, insert, or_, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -229,6 +229,17 @@ def _wall_clock() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class _Compiled(NamedTuple):
+    """A statement compiled for the driver: its SQL, its bind names in the driver's order,
+    each one's conversion (None: the value goes as is), and whether the driver takes
+    positional parameters."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    positional: bool
+
+
 class _Statements:
     """The run's bulk statements, built once per store and executed with a list of rows
     (one compiled statement reused for every batch instead of one per row)."""
@@ -240,6 +251,100 @@ class _Statements:
             index_elements=list(keys), set_={column.name: upsert.excluded[column.name] for column in escalations.c if column.name not in keys}
         )
         self.enqueue = insert(outbox).on_conflict_do_nothing(index_elements=["key"]).returning(outbox.c.key)
+        self.save_ticket = update(tickets).where(tickets.c.ticket_id == bindparam("b_ticket_id"))
+        self.record = transitions.insert()
+        self.settle_outbox = update(outbox).where(outbox.c.key == bindparam("b_key"))
+        self.settle_escalation = (
+            update(escalations)
+            .where(escalations.c.ticket_id == bindparam("b_ticket_id"), escalations.c.policy == bindparam("b_policy"), escalations.c.level == bindparam("b_level"))
+            .values(
+                notified_to=bindparam("b_notified_to", type_=escalations.c.notified_to.type),
+                pending_key=bindparam("b_pending_key"),
+                notified_at=func.coalesce(escalations.c.notified_at, bindparam("b_notified_at", type_=escalations.c.notified_at.type)),
+                last_notified_at=func.coalesce(bindparam("b_last", type_=escalations.c.last_notified_at.type), escalations.c.last_notified_at),
+                repeat_from=func.coalesce(bindparam("b_repeat", type_=escalations.c.repeat_from.type), escalations.c.repeat_from),
+            )
+        )
+        self._compiled: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
+        self._marks: dict[int, Any] = {}
+
+    def marks(self, count: int) -> tuple[Any, int]:
+        """The statement reading the marks of ``count`` tickets (``Store.ticket_marks``),
+        and how many ids it takes: ``count`` rounded up to a power of two, the list padded
+        with its last id, so that a few statements serve every batch."""
+        size = 1 << max(count - 1, 0).bit_length()
+        if size not in self._marks:
+            settled = and_(
+                or_(tickets.c.next_change_at.is_(None), tickets.c.next_change_at > bindparam("now", type_=tickets.c.next_change_at.type)),
+                or_(tickets.c.last_seen_at.is_(None), tickets.c.last_seen_at <= bindparam("now", type_=tickets.c.last_seen_at.type)),
+            )
+            columns = (tickets.c.ticket_id, tickets.c.row_hash, settled.label("settled"), type_coerce(tickets.c.levels, Text).label("levels"))
+            self._marks[size] = select(*columns).where(tickets.c.ticket_id.in_([bindparam(f"i{index}") for index in range(size)]))
+        return self._marks[size], size
+
+    def rows(self, conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of a query (one of these), as the driver returns them: no per-row
+        conversion, which costs more than the lookup itself for a thousand rows."""
+        keys = tuple(params)
+        cache = (id(stmt), keys)
+        if cache not in self._compiled:
+            self._compiled[cache] = _compile_many(stmt, keys, conn.dialect)
+        compiled = self._compiled[cache]
+        if compiled is None:
+            return list(conn.execute(stmt, dict(params)))
+        values = tuple(params[name] if process is None else process(params[name]) for name, process in zip(compiled.names, compiled.processors))
+        result = conn.exec_driver_sql(compiled.sql, values if compiled.positional else dict(zip(compiled.names, values)))
+        rows = result.cursor.fetchall()  # the driver's own rows: SQLAlchemy's row objects cost more than the lookup
+        result.close()
+        return rows
+
+    def many(self, conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute ``stmt`` (one of these) once per row; the rows have the same keys.
+
+        SQLAlchemy builds and converts each row's parameters in Python, which cost a
+        first run more than the database's own work: here the statement is compiled once
+        for the keys, and each value goes through its column type's conversion alone.  A
+        statement whose columns need defaults SQLAlchemy fills goes the usual way."""
+        if not rows:
+            return
+        keys = tuple(rows[0])
+        cache = (id(stmt), keys)
+        if cache not in self._compiled:
+            self._compiled[cache] = _compile_many(stmt, keys, conn.dialect)
+        compiled = self._compiled[cache]
+        if compiled is None:
+            conn.execute(stmt, list(rows))
+            return
+        pairs = tuple(zip(compiled.names, compiled.processors))
+        # A batch's instants are mostly the one ``now``: each converted once per column.
+        instants: dict[tuple[str, datetime], Any] = {}
+        values = []
+        for row in rows:
+            converted = []
+            for name, process in pairs:
+                value = row[name]
+                if process is not None and value is not None:
+                    if type(value) is datetime:
+                        key = (name, value)
+                        if key not in instants:
+                            instants[key] = process(value)
+                        value = instants[key]
+                    else:
+                        value = process(value)
+                converted.append(value)
+            values.append(tuple(converted))
+        conn.exec_driver_sql(compiled.sql, values if compiled.positional else [dict(zip(compiled.names, row)) for row in values])
+
+
+def _compile_many(stmt: Any, keys: tuple[str, ...], dialect: Any) -> _Compiled | None:
+    """``stmt`` compiled for rows with ``keys``, or None when some bind is not among them
+    (a default SQLAlchemy fills) or needs escaping."""
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
+    if not set(names) <= set(keys) or compiled.escaped_bind_names:
+        return None
+    processors = tuple(compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names)
+    return _Compiled(compiled.string, names, processors, bool(compiled.positional))
 
 
 def _holder_alive(holder: str) -> bool:
@@ -325,20 +430,19 @@ class StateTx:
     def save_tickets(self, states: Sequence[TicketState]) -> None:
         """Write the ticket rows (reserved beforehand), in one statement executed for each."""
         if states:
-            stmt = update(tickets).where(tickets.c.ticket_id == bindparam("b_ticket_id"))
-            self.conn.execute(stmt, [{"b_ticket_id": state.ticket_id, **_values(state, skip=("ticket_id",))} for state in sorted(states, key=lambda s: s.ticket_id)])
+            rows = [{"b_ticket_id": state.ticket_id, **_values(state, skip=("ticket_id",))} for state in sorted(states, key=lambda s: s.ticket_id)]
+            self.store._statements.many(self.conn, self.store._statements.save_ticket, rows)
 
     def save_escalations(self, records: Iterable[Escalation]) -> None:
         """Insert or update escalation records in one statement executed for each, in key
         order (so concurrent writers never deadlock)."""
         rows = [_escalation_values(esc) for esc in sorted(records, key=lambda e: (e.ticket_id, e.policy, e.level))]
-        if rows:
-            self.conn.execute(self.store._statements.upsert_escalation, rows)
+        self.store._statements.many(self.conn, self.store._statements.upsert_escalation, rows)
 
     def record(self, entries: Sequence[Transition]) -> None:
         """Append audit log entries (``recorded_at`` defaults to ``at``)."""
         if entries:
-            self.conn.execute(transitions.insert(), [_values(entry) | {"recorded_at": entry.recorded} for entry in entries])
+            self.store._statements.many(self.conn, self.store._statements.record, [_values(entry) | {"recorded_at": entry.recorded} for entry in entries])
 
     def enqueue(self, items: Sequence[Outgoing], now: datetime) -> list[str]:
         """Put notifications in the outbox, each key at most once, in one statement executed
@@ -400,8 +504,9 @@ class StateTx:
         if not settlements:
             return
         final = ("sent", "dead", "suppressed")
-        self.conn.execute(
-            update(outbox).where(outbox.c.key == bindparam("b_key")),
+        self.store._statements.many(
+            self.conn,
+            self.store._statements.settle_outbox,
             [
                 {
                     "b_key": item.entry.key,
@@ -461,19 +566,8 @@ class StateTx:
                     values["b_notified_at"] = now
                 changed.add(escalation)  # type: ignore[arg-type]
         if changed:
-            stmt = (
-                update(escalations)
-                .where(escalations.c.ticket_id == bindparam("b_ticket_id"), escalations.c.policy == bindparam("b_policy"), escalations.c.level == bindparam("b_level"))
-                .values(
-                    notified_to=bindparam("b_notified_to", type_=escalations.c.notified_to.type),
-                    pending_key=bindparam("b_pending_key"),
-                    notified_at=func.coalesce(escalations.c.notified_at, bindparam("b_notified_at", type_=escalations.c.notified_at.type)),
-                    last_notified_at=func.coalesce(bindparam("b_last", type_=escalations.c.last_notified_at.type), escalations.c.last_notified_at),
-                    repeat_from=func.coalesce(bindparam("b_repeat", type_=escalations.c.repeat_from.type), escalations.c.repeat_from),
-                )
-            )
             params = [{"b_ticket_id": ticket_id, "b_policy": policy, "b_level": level, **current[(ticket_id, policy, level)]} for ticket_id, policy, level in sorted(changed)]
-            self.conn.execute(stmt, params)
+            self.store._statements.many(self.conn, self.store._statements.settle_escalation, params)
 
 
 class Lease:
@@ -783,13 +877,10 @@ class Store:
         wanted = sorted(set(ids))
         if not wanted:
             return {}
-        settled = and_(
-            or_(tickets.c.next_change_at.is_(None), tickets.c.next_change_at > now),
-            or_(tickets.c.last_seen_at.is_(None), tickets.c.last_seen_at <= now),
-        )
-        columns = (tickets.c.ticket_id, tickets.c.row_hash, settled.label("settled"), type_coerce(tickets.c.levels, Text).label("levels"))
+        stmt, size = self._statements.marks(len(wanted))
+        params = {"now": now, **{f"i{index}": wanted[min(index, len(wanted) - 1)] for index in range(size)}}
         with self._tx("read ticket marks", write=False) as conn:
-            rows = conn.execute(select(*columns).where(tickets.c.ticket_id.in_(wanted)))
+            rows = self._statements.rows(conn, stmt, params)
             return {ticket_id: TicketMark(row_hash, bool(quiet), levels or "{}") for ticket_id, row_hash, quiet, levels in rows}
 
     def repeats_due(self, now: datetime) -> set[str]:

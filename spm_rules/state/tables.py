@@ -67,15 +67,20 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"refusing to store a naive time {value.isoformat()}: times must be timezone-aware")
-        value = value.astimezone(timezone.utc)
+        if value.tzinfo is not timezone.utc:  # most instants are already UTC: no conversion
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(f"refusing to store a naive time {value.isoformat()}: times must be timezone-aware")
+            value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+#: One encoder for every JSON column (``json.dumps`` with options builds one per call).
+_JSON_TEXT = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class JsonText(TypeDecorator[Any]):
@@ -85,7 +90,11 @@ class JsonText(TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        if value is None:
+            return None
+        if not value and isinstance(value, (dict, list, tuple)):  # the empty levels, tags and receivers of most rows
+            return "{}" if isinstance(value, dict) else "[]"
+        return _JSON_TEXT.encode(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)

@@ -138,3 +138,34 @@ def test_the_command_center_tells_the_last_rows_state_across_batches(tmp_path: P
         red = "EC-1002 [red] P4 Eastern Bank: PSU failure"
         assert (red in done.stderr) == (name == "open-last"), done.stderr
         assert "EC-1011 [red] P4 Hangzhou Logistics: RAID controller offline" in done.stderr  # the other requests are told as before
+
+
+def test_a_row_that_opens_with_an_id_is_still_told_by_its_parsed_id(tmp_path: Path) -> None:
+    """Rows opening with ``{"id": ...`` are not parsed until needed: a malformed one never
+    supersedes, one whose key repeats counts under its last ``id``, and one that names an
+    id again further in is read as a whole."""
+    good = json.dumps(_row("X"))
+    repeated = json.dumps(_row("B", status="resolved"))[:-1] + ', "id": "A"}'
+    nested = json.dumps(_row("C") | {"custom": {"id": "A"}})
+    lines = [good, good[:40], json.dumps(_row("A")), repeated, nested]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    reader = TicketReader(path)
+    assert sorted((t.id, t.status) for t in reader) == [("A", "resolved"), ("C", "open"), ("X", "open")]
+    assert [(p.row, p.field) for p in reader.problems] == [(2, "json")]
+    assert [(w.row, w.ticket_id, w.message) for w in reader.warnings] == [(3, "A", SUPERSEDED.format(4))]
+
+
+def test_a_run_parses_a_row_no_stored_digest_vouches_for(tmp_path: Path) -> None:
+    """A steady run leaves rows identical to the stored ones unread; a row opening with a
+    known id but other text is parsed, and its problem reported as in a full read."""
+    rows = [_row("X"), _row("Y")]
+    path = _write(tmp_path / "t.jsonl", rows)
+    with Store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        run(store, ruleset(), TicketReader(path), at(0))
+        path.write_text(path.read_text(encoding="utf-8") + json.dumps(rows[0])[:30] + "\n", encoding="utf-8")
+        reader = TicketReader(path)
+        report = run(store, ruleset(), reader, at(0))
+    assert (report.unchanged, report.evaluated) == (2, 2)
+    assert [(p.row, p.field) for p in reader.problems] == [(3, "json")]
+    assert reader.warnings == []
