@@ -282,14 +282,17 @@ class _Statements:
             self._marks[size] = select(*columns).where(tickets.c.ticket_id.in_([bindparam(f"i{index}") for index in range(size)]))
         return self._marks[size], size
 
+    def _compiled_for(self, stmt: Any, keys: tuple[str, ...], dialect: Any) -> _Compiled | None:
+        """``stmt`` (one of these) compiled for parameters with ``keys``, once per store."""
+        cache = (id(stmt), keys)
+        if cache not in self._compiled:
+            self._compiled[cache] = _compile_many(stmt, keys, dialect)
+        return self._compiled[cache]
+
     def rows(self, conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[Any]:
         """The rows of a query (one of these), as the driver returns them: no per-row
         conversion, which costs more than the lookup itself for a thousand rows."""
-        keys = tuple(params)
-        cache = (id(stmt), keys)
-        if cache not in self._compiled:
-            self._compiled[cache] = _compile_many(stmt, keys, conn.dialect)
-        compiled = self._compiled[cache]
+        compiled = self._compiled_for(stmt, tuple(params), conn.dialect)
         if compiled is None:
             return list(conn.execute(stmt, dict(params)))
         values = tuple(params[name] if process is None else process(params[name]) for name, process in zip(compiled.names, compiled.processors))
@@ -307,11 +310,7 @@ class _Statements:
         statement whose columns need defaults SQLAlchemy fills goes the usual way."""
         if not rows:
             return
-        keys = tuple(rows[0])
-        cache = (id(stmt), keys)
-        if cache not in self._compiled:
-            self._compiled[cache] = _compile_many(stmt, keys, conn.dialect)
-        compiled = self._compiled[cache]
+        compiled = self._compiled_for(stmt, tuple(rows[0]), conn.dialect)
         if compiled is None:
             conn.execute(stmt, list(rows))
             return
