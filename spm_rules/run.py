@@ -356,10 +356,17 @@ def run(
     renewed = started
 
     seen = SeenTickets() if ruleset.retention.missing_tickets is not None and listing else None
+    # The open tickets the missing-ticket record awaits, before this run writes any, and how
+    # many of them the listing holds (counted from their marks: each id comes once by the
+    # reader's duplicate rule, and this process owns every ticket).  When every one is
+    # listed, close_missing need not read their ids.
+    awaited = store.count_awaited(now) if seen is not None and reader is not None and worker.count == 1 and not full else None
+    awaited_listed = 0
 
     def taken(batch: list[_Row]) -> tuple[list[Ticket], dict[str, str]]:
         """The batch's tickets to evaluate in full, with their row digests (of a ticket listed
         twice, its last row counts, as in ``apply_batch``)."""
+        nonlocal awaited_listed
         ids = [row.ticket_id for row in batch if row.ticket_id is not None and worker.owns(row.ticket_id)]
         marks = {} if full else store.ticket_marks(ids, now)
         found: dict[str, Ticket] = {}
@@ -377,6 +384,8 @@ def run(
             if row.ticket_id is not None and not worker.owns(row.ticket_id):
                 report.other_workers += 1
                 continue
+            if awaited is not None and (listed := marks.get(row.ticket_id)) is not None and listed.awaited:  # type: ignore[arg-type]
+                awaited_listed += 1
             if unchanged:
                 found.pop(row.ticket_id, None)
                 report.unchanged += 1
@@ -470,7 +479,7 @@ def run(
     store.mark_run(now)
     if seen is not None:
         assert ruleset.retention.missing_tickets is not None
-        missing = store.close_missing(now, ruleset.retention.missing_tickets, seen, worker.owns)
+        missing = store.close_missing(now, ruleset.retention.missing_tickets, seen, worker.owns, all_listed=awaited is not None and awaited_listed >= awaited)
         report.transition_counts.update(entry.kind for entry in missing if entry.kind in STATE_KINDS)
         if on_transitions is not None:
             on_transitions(missing)

@@ -92,11 +92,13 @@ class TicketMark:
     """What a run reads of a stored ticket to tell whether it must evaluate it again: the
     row digest, whether it is settled at the run's instant (its ``next_change_at`` is still
     ahead and no later run wrote it), and its levels as stored (JSON text: a run counts
-    them without parsing each)."""
+    them without parsing each), and whether it is open and unwritten since before the
+    run's instant: one of the tickets ``Store.close_missing`` looks for when unlisted."""
 
     row_hash: str | None
     settled: bool
     levels: str
+    awaited: bool = False
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,12 @@ class _Compiled(NamedTuple):
     positional: bool
 
 
+def _awaited(now: Any) -> Any:
+    """The tickets open and unwritten since before ``now``: those a run at ``now`` that
+    does not list them leaves out (``Store.close_missing``)."""
+    return and_(tickets.c.archived.is_(False), tickets.c.status.is_not(None), or_(tickets.c.last_seen_at.is_(None), tickets.c.last_seen_at < now))
+
+
 class _Statements:
     """The run's bulk statements, built once per store and executed with a list of rows
     (one compiled statement reused for every batch instead of one per row)."""
@@ -278,7 +284,9 @@ class _Statements:
                 or_(tickets.c.next_change_at.is_(None), tickets.c.next_change_at > bindparam("now", type_=tickets.c.next_change_at.type)),
                 or_(tickets.c.last_seen_at.is_(None), tickets.c.last_seen_at <= bindparam("now", type_=tickets.c.last_seen_at.type)),
             )
-            columns = (tickets.c.ticket_id, tickets.c.row_hash, settled.label("settled"), type_coerce(tickets.c.levels, Text).label("levels"))
+            levels = type_coerce(tickets.c.levels, Text).label("levels")
+            awaited = _awaited(bindparam("now", type_=tickets.c.last_seen_at.type)).label("awaited")
+            columns = (tickets.c.ticket_id, tickets.c.row_hash, settled.label("settled"), levels, awaited)
             self._marks[size] = select(*columns).where(tickets.c.ticket_id.in_([bindparam(f"i{index}") for index in range(size)]))
         return self._marks[size], size
 
@@ -880,7 +888,14 @@ class Store:
         params = {"now": now, **{f"i{index}": wanted[min(index, len(wanted) - 1)] for index in range(size)}}
         with self._tx("read ticket marks", write=False) as conn:
             rows = self._statements.rows(conn, stmt, params)
-            return {ticket_id: TicketMark(row_hash, bool(quiet), levels or "{}") for ticket_id, row_hash, quiet, levels in rows}
+            return {ticket_id: TicketMark(row_hash, bool(quiet), levels or "{}", bool(awaited)) for ticket_id, row_hash, quiet, levels, awaited in rows}
+
+    def count_awaited(self, now: datetime) -> int:
+        """How many tickets are open and unwritten since before ``now``: those a run at
+        ``now`` counts as missing when its listing leaves them out.  A run that finds every
+        one of them in its marks (``TicketMark.awaited``) needs no list of their ids."""
+        with self._tx("count the open tickets", write=False) as conn:
+            return int(conn.execute(select(func.count()).select_from(tickets).where(_awaited(now))).scalar_one())
 
     def repeats_due(self, now: datetime) -> set[str]:
         """The tickets with an open, unacknowledged escalation whose repeat interval has
@@ -1197,7 +1212,14 @@ class Store:
             tx.conn.execute(stmt.on_conflict_do_update(index_elements=["ticket_id"], set_=values))
 
     def close_missing(
-        self, now: datetime, missing_for: timedelta, listed: Container[str], owned: Callable[[str], bool] = lambda _id: True, *, batch: int = 500
+        self,
+        now: datetime,
+        missing_for: timedelta,
+        listed: Container[str],
+        owned: Callable[[str], bool] = lambda _id: True,
+        *,
+        batch: int = 500,
+        all_listed: bool = False,
     ) -> list[Transition]:
         """Keep count of the open tickets this run's tickets (``listed``) leave out, and
         close those of them ``owned`` (this worker's) that no run has listed since
@@ -1205,19 +1227,16 @@ class Store:
 
         A ticket listed again is forgotten; one left out for the first time is remembered
         from ``now`` (``absent_tickets``).  Rows another worker holds are skipped (it is
-        processing them: they are not missing).
+        processing them: they are not missing).  ``all_listed`` says the caller knows
+        every ticket :meth:`count_awaited` counted was listed, so the open ids are not read
+        one by one: at a million tickets that read costs more than the rest of an
+        unchanged ticket's run.
         """
         with self._tx("read the absent tickets", write=False) as conn:
             absent: dict[str, datetime] = {ticket_id: since for ticket_id, since in conn.execute(select(absent_tickets.c.ticket_id, absent_tickets.c.since))}
-            unlisted = [
-                ticket_id
-                for ticket_id in conn.execute(
-                    select(tickets.c.ticket_id).where(
-                        tickets.c.archived.is_(False), tickets.c.status.is_not(None), or_(tickets.c.last_seen_at.is_(None), tickets.c.last_seen_at < now)
-                    )
-                ).scalars()
-                if ticket_id not in listed and owned(ticket_id)
-            ]
+            unlisted = [] if all_listed else [
+                ticket_id for ticket_id in conn.execute(select(tickets.c.ticket_id).where(_awaited(now))).scalars() if ticket_id not in listed and owned(ticket_id)
+            ]  # fmt: skip
         back = [ticket_id for ticket_id in absent if ticket_id in listed]
         new = [ticket_id for ticket_id in unlisted if ticket_id not in absent]
         cutoff = now - missing_for
