@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, NamedTuple, TextIO, TypeVar
 
 from pydantic import ValidationError
 
@@ -233,11 +233,22 @@ class _BoundedLines:
         if not line:
             raise StopIteration
         self.number += 1
-        if len(line) > MAX_ROW_CHARS and not line.endswith(("\n", "\r")):
-            while (rest := self.stream.readline(MAX_ROW_CHARS)) and not rest.endswith(("\n", "\r")):
-                pass
-            raise _Refused("row", f"longer than {MAX_ROW_CHARS:,} characters")
+        if _overlong(line, self.stream.readline):
+            raise _Refused("row", _OVERLONG)
         return line
+
+
+_OVERLONG = f"longer than {MAX_ROW_CHARS:,} characters"
+
+
+def _overlong(line: str, readline: Callable[[int], str]) -> bool:
+    """Whether ``line``, read with a limit of one more than :data:`MAX_ROW_CHARS`, is longer
+    than that; its rest is then read past without being held in memory."""
+    if len(line) <= MAX_ROW_CHARS or line.endswith(("\n", "\r")):
+        return False
+    while (rest := readline(MAX_ROW_CHARS)) and not rest.endswith(("\n", "\r")):
+        pass
+    return True
 
 
 class _Unread(NamedTuple):
@@ -261,10 +272,11 @@ def _leading_id(text: str) -> str | None:
     if found is None or text.count('"id"') != 1:
         return None
     ticket_id = found.group(1)
-    try:
-        ticket_id.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
+    if not ticket_id.isascii():
+        try:
+            ticket_id.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
     return ticket_id
 
 
@@ -509,17 +521,28 @@ class TicketReader:
         elif fmt == "json":
             yield from ((row, data, None) for row, data in self._json_rows(stream.read()))
         else:
-            lines = _BoundedLines(stream)
-            for line in self._each(lines, lines):
-                if not line.strip():
-                    continue
-                ticket_id = _leading_id(line)
-                if ticket_id is not None:
-                    yield lines.number, _Unread(ticket_id), line  # parsed when needed (resolve)
-                    continue
-                data = self._read(lines.number, line)
-                if data is not _UNREADABLE:
-                    yield lines.number, data, line
+            yield from self._jsonl_rows(stream)
+
+    def _jsonl_rows(self, stream: TextIO) -> Iterator[tuple[int, Any, str]]:
+        """The JSON Lines rows, each read no further than :data:`MAX_ROW_CHARS` (as
+        :class:`_BoundedLines` reads): a row that opens with its id is left unread.  One
+        loop, since a steady run reads a million rows twice and keeps few of them."""
+        readline = stream.readline
+        number = 0
+        while line := readline(MAX_ROW_CHARS + 1):
+            number += 1
+            if _overlong(line, readline):
+                self.problems.append(TicketProblem(self.path, number, "row", _OVERLONG))
+                continue
+            ticket_id = _leading_id(line)
+            if ticket_id is not None:
+                yield number, _Unread(ticket_id), line  # parsed when needed (resolve)
+                continue
+            if not line.strip():
+                continue
+            data = self._read(number, line)
+            if data is not _UNREADABLE:
+                yield number, data, line
 
     def _read(self, row: int, line: str) -> Any:
         """One JSON Lines row parsed, or ``_UNREADABLE`` with its problem recorded."""

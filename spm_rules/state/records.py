@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ..notifications import Notification
 
@@ -87,13 +87,14 @@ class TicketState:
         return self.routed_to if self.routed_to is not None else self.provider
 
 
-@dataclass(frozen=True)
-class TicketMark:
+class TicketMark(NamedTuple):
     """What a run reads of a stored ticket to tell whether it must evaluate it again: the
     row digest, whether it is settled at the run's instant (its ``next_change_at`` is still
     ahead and no later run wrote it), and its levels as stored (JSON text: a run counts
     them without parsing each), and whether it is open and unwritten since before the
-    run's instant: one of the tickets ``Store.close_missing`` looks for when unlisted."""
+    run's instant: one of the tickets ``Store.close_missing`` looks for when unlisted.
+
+    A named tuple: a steady run reads one per ticket listed, a million per run at scale."""
 
     row_hash: str | None
     settled: bool
