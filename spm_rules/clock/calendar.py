@@ -96,6 +96,7 @@ _US = 1_000_000
 _DAY = 86_400 * _US
 _MINUTES_PER_DAY = 1440
 _UTC = timezone.utc
+_ZERO = timedelta(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -363,12 +364,24 @@ class Calendar(Protocol):
         ...
 
 
-def _to_us(value: datetime, what: str) -> int:
+def _aware(value: datetime, what: str) -> datetime:
+    """``value``, checked to be a timezone-aware datetime."""
     if not isinstance(value, datetime):
         raise TypeError(f"{what} must be a datetime, not {type(value).__name__}")
     if value.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware, got naive {value.isoformat()}")
-    delta = value - _EPOCH
+    return value
+
+
+def _utc(value: datetime, what: str) -> datetime:
+    """``value`` (checked) in UTC, where datetime arithmetic is absolute time: in one
+    zone it is wall-clock time, which a change of offset breaks."""
+    value = _aware(value, what)
+    return value if value.tzinfo is _UTC else value.astimezone(_UTC)
+
+
+def _to_us(value: datetime, what: str) -> int:
+    delta = _aware(value, what) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * _US + delta.microseconds
 
 
@@ -411,11 +424,15 @@ class TwentyFourSevenCalendar:
     __slots__ = ()
     name = _BUILT_IN
 
+    # Datetime arithmetic in UTC (exact to the microsecond, like the integers the business
+    # calendars count in): a fleet's clocks call these a few times per ticket and policy.
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
-        return timedelta(microseconds=max(0, _to_us(end, "end") - _to_us(start, "start")))
+        span = _utc(end, "end") - _utc(start, "start")
+        return span if span > _ZERO else _ZERO
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
-        return _instant(_to_us(start, "start") + _duration_us(duration))
+        _duration_us(duration)
+        return _utc(start, "start") + duration
 
     def next_boundary(self, at: datetime) -> datetime | None:
         _to_us(at, "at")

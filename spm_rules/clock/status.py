@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, Callable
 
 from ..durations import WorkingDays, format_duration, format_target
@@ -228,35 +228,22 @@ def sla_status(
         close, target = None, written
 
     pauses = _pauses(ticket, set(ruleset.pausing_statuses), now) if ticket.status_history else []
-    running = _subtract(intervals, pauses)
-    closed = [(s, e if e is not None else now) for s, e in running]
-    elapsed = sum((calendar.elapsed(s, e) for s, e in closed), timedelta(0))
+    running = _subtract(intervals, pauses) if pauses else intervals
+    elapsed = timedelta(0)
+    for s, e in running:
+        elapsed += calendar.elapsed(s, e if e is not None else now)
     paused = not running or running[-1][1] is not None
-    remaining = target - elapsed
 
-    thresholds = _thresholds(policy, target)
-    reached = [(level, at) for level, at in thresholds if elapsed >= at]
-    ahead = [(level, at) for level, at in thresholds if at > elapsed]
-    current, current_at = reached[-1] if reached else (None, None)
-    next_level, next_at = ahead[0] if ahead else (None, None)
-
-    def explain() -> tuple[str, ...]:
-        measured = f"target {format_target(written)} for tier {ticket.tier!r} on calendar {calendar.name!r}"
-        if close is not None:
-            measured += f": {format_duration(target, days=False)} of business time, to {close.isoformat()}"
-        lines = [
-            f"clock: {'from creation' if policy.clock == 'created' else f'stage {stage!r}'}, started {intervals[0][0].isoformat()}"
-            + (f", {len(intervals)} visits counted (reopen: continue)" if len(intervals) > 1 else ""),
-            measured,
-        ]
-        for p_start, p_end, status in pauses:
-            if any(s < (p_end or now) and (e or now) > p_start for s, e in intervals):
-                lines.append(f"paused in {status!r} from {p_start.isoformat()}" + (f" to {p_end.isoformat()}" if p_end else " (still paused)"))
-        lines.append(
-            f"elapsed {format_duration(elapsed)} of business time"
-            + (f", level {current.name!r} reached at {format_duration(current_at)}" if current and current_at is not None else ", below the first level")
-        )
-        return tuple(lines)
+    current: LevelSpec | None = None
+    next_level: LevelSpec | None = None
+    current_at: timedelta | None = None
+    next_at: timedelta | None = None
+    rank = 0
+    for level, at in _thresholds(policy, target):
+        if elapsed >= at:
+            current, current_at, rank = level, at, rank + 1
+        elif next_level is None:
+            next_level, next_at = level, at
 
     return SlaStatus(
         policy=policy.name,
@@ -266,15 +253,50 @@ def sla_status(
         started_at=intervals[0][0],
         target=target,
         elapsed=elapsed,
-        remaining=remaining,
+        remaining=target - elapsed,
         due_at=_instant_of(calendar, running, target),
         level=current.name if current else None,
-        level_rank=len(reached),
+        level_rank=rank,
         next_level=next_level.name if next_level else None,
         next_change_at=_instant_of(calendar, running, next_at) if next_at is not None else None,
         paused=paused,
-        explain=explain,
+        explain=partial(_explanation, ticket, policy, calendar, now, stage, written, close, target, intervals, pauses, elapsed, current, current_at),
     )
+
+
+def _explanation(
+    ticket: Ticket,
+    policy: PolicySpec,
+    calendar: Calendar,
+    now: datetime,
+    stage: str,
+    written: timedelta | WorkingDays,
+    close: datetime | None,
+    target: timedelta,
+    intervals: list[Interval],
+    pauses: list[tuple[datetime, datetime | None, str]],
+    elapsed: timedelta,
+    current: LevelSpec | None,
+    current_at: timedelta | None,
+) -> tuple[str, ...]:
+    """The lines of :attr:`SlaStatus.explanation`, from what :func:`sla_status` measured
+    (bound to it there, and built only when read)."""
+    measured = f"target {format_target(written)} for tier {ticket.tier!r} on calendar {calendar.name!r}"
+    if close is not None:
+        measured += f": {format_duration(target, days=False)} of business time, to {close.isoformat()}"
+    lines = [
+        f"clock: {'from creation' if policy.clock == 'created' else f'stage {stage!r}'}, started {intervals[0][0].isoformat()}"
+        + (f", {len(intervals)} visits counted (reopen: continue)" if len(intervals) > 1 else ""),
+        measured,
+    ]
+    for p_start, p_end, status in pauses:
+        if any(s < (p_end or now) and (e or now) > p_start for s, e in intervals):
+            lines.append(f"paused in {status!r} from {p_start.isoformat()}" + (f" to {p_end.isoformat()}" if p_end else " (still paused)"))
+    lines.append(
+        f"elapsed {format_duration(elapsed)} of business time"
+        + (f", level {current.name!r} reached at {format_duration(current_at)}" if current and current_at is not None else ", below the first level")
+    )
+    return tuple(lines)
 
 
 @dataclass(frozen=True)
