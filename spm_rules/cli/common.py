@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from .. import jsontext
 from ..errors import RulesetError
 from ..state import DEFAULT_STATE_URL
 
@@ -157,9 +158,6 @@ def parse_instant(text: str | None, option: str, zone: str | None = None) -> dat
     return value.astimezone(timezone.utc)
 
 
-#: The encoder of ``JsonStream`` items (``json.dumps`` with options builds one per call, per ticket).
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
 
 class JsonStream:
     """One JSON object written to ``out`` as it is produced, so that ``--format json`` stays one
@@ -194,7 +192,7 @@ class JsonStream:
 
     def item(self, value: Any) -> None:
         """Write one item of the open array."""
-        self.out.write(("," if self._items else "") + "\n" + _COMPACT.encode(value))
+        self.out.write(("," if self._items else "") + "\n" + jsontext.compact(value))
         self._items += 1
 
     def end_array(self) -> None:

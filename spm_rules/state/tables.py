@@ -14,7 +14,6 @@ definition of that table inside ``_v1`` first).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -34,6 +33,8 @@ from sqlalchemy import (
     select,
     text,
 )
+
+from .. import jsontext
 
 __all__ = [
     "metadata",
@@ -79,10 +80,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-#: One encoder for every JSON column (``json.dumps`` with options builds one per call).
-_JSON_TEXT = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 class JsonText(TypeDecorator[Any]):
     """JSON kept as text (sorted keys, UTF-8 as is), identical on both databases."""
 
@@ -94,10 +91,10 @@ class JsonText(TypeDecorator[Any]):
             return None
         if not value and isinstance(value, (dict, list, tuple)):  # the empty levels, tags and receivers of most rows
             return "{}" if isinstance(value, dict) else "[]"
-        return _JSON_TEXT.encode(value)
+        return jsontext.canonical(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
-        return None if value is None else json.loads(value)
+        return None if value is None else jsontext.parse(value)
 
 
 _Id = BigInteger().with_variant(Integer, "sqlite")
