@@ -39,7 +39,8 @@ from typing import Any, Collection, Iterable, Iterator, Mapping
 from .batches import batched
 from .clock.calendar import Calendar, compile_calendars
 from .clock.status import SlaStatus, explain_status, sla_status
-from .dispatch.decide import DispatchState, Previous, ProviderLoads
+from .dispatch.decide import DispatchState, EmptyDispatchState, Previous, ProviderLoads, dispatch_order
+from .dispatch.queue import DispatchQueue
 from .dispatch.build import FactLookups, build_dispatcher, ruleset_tables
 from .match import Matcher, build_matcher
 from .ruleset.conditions import All, Condition, explain, fields_of, holds
@@ -263,6 +264,29 @@ class Engine:
         for batch in batched(tickets, BATCH_SIZE):
             yield from self._evaluate_batch(batch, now, loads, dispatch_state if use_state else None, deferred)
 
+    def evaluate_afresh(self, tickets: Iterable[Ticket], now: datetime) -> Iterator[TicketResult]:
+        """Yield one result per ticket, as a first run into an empty state decides them:
+        the tickets whose route needs a provider come after all the others, in the order
+        dispatch takes them (oldest first, :func:`dispatch_order`), so which ticket gets a
+        provider's last slot, or which partner a balanced strategy gives it, is what
+        ``spm-rules run`` would record, whatever the order of the feed.  The others come
+        in input order.  The waiting tickets are kept in a temporary file, not in memory."""
+        if not self.dispatcher.providers:
+            yield from self.evaluate(tickets, now)
+            return
+        state = EmptyDispatchState()
+        waiting = DispatchQueue()
+        try:
+            deferred: list[Ticket] = []
+            for batch in batched(tickets, BATCH_SIZE):
+                yield from self.evaluate(batch, now, state, deferred)
+                for ticket in deferred:
+                    waiting.add(ticket, None)
+                deferred.clear()
+            yield from self.evaluate((ticket for ticket, _digest in waiting.drain()), now, state)
+        finally:
+            waiting.close()
+
     def _evaluate_batch(
         self, batch: list[Ticket], now: datetime, loads: ProviderLoads, state: DispatchState | None, deferred: list[Ticket] | None
     ) -> Iterator[TicketResult]:
@@ -385,8 +409,13 @@ def _condition(rule: RuleSpec) -> Condition:
 
 
 def evaluate(ruleset: Ruleset, tickets: Iterable[Ticket], now: datetime, matcher: str = "auto") -> list[TicketResult]:
-    """Evaluate ``tickets`` against ``ruleset`` at ``now``; a list for convenience (see Engine.evaluate to stream)."""
-    return list(Engine(ruleset, matcher).evaluate(tickets, now))
+    """Evaluate ``tickets`` against ``ruleset`` at ``now`` as a first run into an empty
+    state decides them (see :meth:`Engine.evaluate_afresh`; providers assigned oldest
+    ticket first); a list in input order, for convenience (a ticket id given twice has
+    the result of its last, as in a run)."""
+    given = list(tickets)
+    results = {result.ticket.id: result for result in Engine(ruleset, matcher).evaluate_afresh(given, now)}
+    return [results[ticket.id] for ticket in given]
 
 
 # -- decisions in words, for people (evaluate's table, explain, diff) -------------------

@@ -63,7 +63,7 @@ def evaluate(ruleset_path: str, tickets_path: str, query: str | None, at: str | 
         return EXIT_INVALID
     now = parse_instant(at, "--at", ruleset.ticket_timezone)
     reader = open_tickets(tickets_path, ruleset, encoding=encoding, query=query)
-    results = build_engine(ruleset, matcher).evaluate(reader, now)
+    results = build_engine(ruleset, matcher).evaluate_afresh(reader, now)
     conflicts: list[tuple[str, RouteConflict]] = []
     evaluated = 0
     if fmt == "json":

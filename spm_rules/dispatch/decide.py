@@ -96,6 +96,23 @@ class DispatchState(Protocol):
         ...
 
 
+class EmptyDispatchState:
+    """Dispatch as into an empty state store: nothing assigned before, every provider
+    empty, and one ``ProviderLoads`` for all the batches of one evaluation (an evaluation
+    without a store sees what its earlier batches assigned, as a first run does)."""
+
+    def __init__(self) -> None:
+        self._loads = ProviderLoads()
+
+    def loads(self) -> ProviderLoads:
+        """The loads of this evaluation: empty, plus what it assigned."""
+        return self._loads
+
+    def assignments(self, ticket_ids: Collection[str]) -> Mapping[str, Previous]:
+        """None: nothing was assigned before."""
+        return {}
+
+
 @dataclass(frozen=True)
 class Choice:
     """A dispatch decision: the provider (None: nobody could take it), the strategy, the

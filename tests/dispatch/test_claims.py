@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from spm_rules.dispatch.claims import BatchDispatch, StoreDispatchState, provider_loads
 from spm_rules.dispatch.decide import ProviderLoads
-from spm_rules.engine import Engine
+from spm_rules.engine import Engine, evaluate
 from spm_rules.ruleset.loader import parse_ruleset
 from spm_rules.run import WorkerSlot, apply_batch, run
 from spm_rules.state.lifecycle import Lifecycle
@@ -150,3 +150,23 @@ def test_who_gets_the_last_slots_does_not_depend_on_the_feed_order_or_its_batche
         "to 'maker-engineers': rule 'dispatch': provider is missing [provider=missing: yes]; the eligible provider with the fewest open tickets; "
         "'partner-north' is at capacity (1 open); 'partner-north-2' is at capacity (5 open); so the fallback 'maker-engineers'"
     ]
+
+
+@settings(deadline=None, max_examples=20)
+@given(order=st.permutations(range(8)))
+def test_evaluating_without_a_state_assigns_what_a_first_run_records_whatever_the_feed_order(order: list[int]) -> None:
+    """``spm-rules evaluate`` (and ``spm_rules.evaluate``) has no store, yet says what the
+    first run of the same tickets would record: the eight requests of the test above, in
+    any order, get the same partners from both, the six oldest the partners' six slots."""
+    ruleset = parse_ruleset(dispatch_ruleset(capacity=1), "r.yaml")
+    requests = [ticket(f"T{index}", at=DAY + timedelta(minutes=index)) for index in range(8)]
+    feed = [requests[index] for index in order]
+    now = DAY + timedelta(minutes=30)
+    results = evaluate(ruleset, feed, now)
+    assert [result.ticket.id for result in results] == [request.id for request in feed], "in input order"
+    with Store("sqlite://") as store:
+        run(store, ruleset, feed, now)
+        recorded = {request.id: assigned(store, request.id) for request in requests}
+    evaluated = {result.ticket.id: result.ticket.provider for result in results}
+    assert evaluated == recorded
+    assert sorted(ticket_id for ticket_id, provider in evaluated.items() if provider != "maker-engineers") == [f"T{index}" for index in range(6)]

@@ -4,9 +4,13 @@ names the partner it is assigned to, in the text a person reads."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from spm_rules.cli import EXIT_OK, main
 from spm_rules.ruleset.loader import parse_ruleset
 from spm_rules.sources.files import read_tickets
 from spm_rules.state.store import Store
@@ -47,3 +51,31 @@ def test_the_enterprise_ruleset_assigns_every_unassigned_request_and_names_its_p
         partner = by_ticket[note.ticket_id]
         assert note.labels["provider"] == partner
         assert partner in message.title + message.body, (message.title, message.body)
+
+
+def test_evaluate_says_which_partner_the_first_run_assigns_each_request_whatever_the_feed_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``spm-rules evaluate`` over the examples backwards tells the operator, ticket by
+    ticket and in the same words, what the first ``spm-rules run`` records in history."""
+    ruleset = str(ROOT / "rulesets" / "enterprise-command-center.yaml")
+    rows = (ROOT / "examples" / "enterprise-tickets.jsonl").read_text(encoding="utf-8").splitlines()
+    backwards = tmp_path / "backwards.jsonl"
+    backwards.write_text("\n".join(reversed(rows)) + "\n", encoding="utf-8")
+    at = "2026-11-25T14:00:00+08:00"
+    assert main(["evaluate", "--ruleset", ruleset, "--tickets", str(backwards), "--at", at, "--format", "json"]) == EXIT_OK
+    document = json.loads(capsys.readouterr().out)
+    said = {
+        item["ticket"]: f"to {decision['arguments']['provider']!r}: {decision['why']}"
+        for item in document["tickets"]
+        for decision in item["decisions"]
+        if decision["action"] == "route"
+    }
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    feed = str(ROOT / "examples" / "enterprise-tickets.jsonl")
+    assert main(["run", "--ruleset", ruleset, "--tickets", feed, "--state", state, "--at", at, "--no-deliver", "-q"]) == EXIT_OK
+    with Store(state) as store:
+        recorded = {ticket_id: [t.detail for t in store.history(ticket_id) if t.kind == "routed"] for ticket_id in said}
+    assert {"EC-1005", "EC-1006", "EC-1011"} <= set(said)
+    assert recorded == {ticket_id: [text] for ticket_id, text in said.items()}
+    assert said["EC-1006"].startswith("to 'partner-north': rule 'dispatch-request'")
