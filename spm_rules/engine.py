@@ -39,7 +39,7 @@ from typing import Any, Collection, Iterable, Iterator, Mapping
 from .batches import batched
 from .clock.calendar import Calendar, compile_calendars
 from .clock.status import SlaStatus, explain_status, sla_status
-from .dispatch.decide import DispatchState, EmptyDispatchState, Previous, ProviderLoads, dispatch_order
+from .dispatch.decide import DispatchState, EmptyDispatchState, Previous, ProviderLoads
 from .dispatch.queue import DispatchQueue
 from .dispatch.build import FactLookups, build_dispatcher, ruleset_tables
 from .match import Matcher, build_matcher
