@@ -99,10 +99,25 @@ def _time(context: Context, value: Any, zone: str | None = None) -> str:
         return str(value)
 
 
+#: The names a plain dict answers as attributes (any other name on one is only a key).
+_DICT_ATTRIBUTES = frozenset(dir({}))
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja2's immutable sandbox, where an unsafe attribute fails the template at once
     instead of rendering as an empty (lenient) undefined: a template that tries
     ``''.__class__`` is a ruleset to fix, and its message falls back to plain text."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute`` as Jinja looks it up (the attribute, else the item), with the
+        key of a plain dict read at once: nearly every look-up in a message is one (``item.
+        ticket.customer``), and Jinja reaches it only after the attribute look-up fails."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__!r} object is unsafe")
