@@ -36,7 +36,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Container, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Text, and_, bindparam, create_engine, delete, event, func, insert, or_, select, text, type_coerce, update
+from sqlalchemy import Connection, Engine, Integer, Row, Text, and_, bindparam, create_engine, delete, event, func, insert, or_, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
@@ -247,10 +247,10 @@ def _awaited(now: Any) -> Any:
 
 
 class _Statements:
-    """The run's bulk statements, built once per store and executed with a list of rows
-    (one compiled statement reused for every batch instead of one per row)."""
+    """The bulk statements of runs and delivery, built once per store and executed with a
+    list of rows (one compiled statement reused for every batch instead of one per row)."""
 
-    def __init__(self, insert: Callable[[Any], Any]) -> None:
+    def __init__(self, insert: Callable[[Any], Any], sorted_: Callable[[Any], Any]) -> None:
         keys = ("ticket_id", "policy", "level")
         upsert = insert(escalations)
         self.upsert_escalation = upsert.on_conflict_do_update(
@@ -271,8 +271,20 @@ class _Statements:
                 repeat_from=func.coalesce(bindparam("b_repeat", type_=escalations.c.repeat_from.type), escalations.c.repeat_from),
             )
         )
+        # The due outbox rows of a status (pending or failed) unclaimed at the wall time, in
+        # key order from the first or after a key: an outbox entry's columns, in its order.
+        # The offset (0) is a parameter because SQLite's compiler writes one with any limit.
+        key = sorted_(outbox.c.key)
+        unclaimed = or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_until <= bindparam("wall", type_=outbox.c.claimed_until.type))
+        due = select(*(outbox.c[name] for name in _field_names(OutboxEntry)))
+        due = due.where(outbox.c.status == bindparam("status"), outbox.c.next_attempt_at <= bindparam("now", type_=outbox.c.next_attempt_at.type), unclaimed)
+        self.due, self.due_after = (
+            stmt.order_by(key).limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)).with_for_update(skip_locked=True)
+            for stmt in (due, due.where(key > bindparam("after")))
+        )
         self._compiled: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
         self._marks: dict[int, Any] = {}
+        self._results: dict[int, tuple[tuple[int, Callable[[Any], Any]], ...]] = {}  # per query, its columns' conversions
 
     def marks(self, count: int) -> tuple[Any, int]:
         """The statement reading the marks of ``count`` tickets (``Store.ticket_marks``),
@@ -308,6 +320,26 @@ class _Statements:
         rows = result.cursor.fetchall()  # the driver's own rows: SQLAlchemy's row objects cost more than the lookup
         result.close()
         return rows
+
+    def converted(self, conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[list[Any]]:
+        """The rows of a query (one of these), each column converted by its type as
+        SQLAlchemy would, without its row objects (which cost more than the conversions)."""
+        if self._compiled_for(stmt, tuple(params), conn.dialect) is None:
+            return [list(row) for row in conn.execute(stmt, dict(params))]
+        rows = self.rows(conn, stmt, params)
+        if id(stmt) not in self._results:
+            dialect = conn.dialect
+            found = ((index, column.type.dialect_impl(dialect).result_processor(dialect, None)) for index, column in enumerate(stmt.selected_columns))
+            self._results[id(stmt)] = tuple((index, process) for index, process in found if process is not None)
+        processors = self._results[id(stmt)]
+        converted = []
+        for row in rows:
+            values = list(row)
+            for index, process in processors:
+                if values[index] is not None:
+                    values[index] = process(values[index])
+            converted.append(values)
+        return converted
 
     def many(self, conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute ``stmt`` (one of these) once per row; the rows have the same keys.
@@ -482,17 +514,15 @@ class StateTx:
         Rows another process is delivering are skipped: those it holds a live claim on,
         and (PostgreSQL ``SKIP LOCKED``) those it is claiming right now.
         """
-        unclaimed = or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_until <= _wall_clock())
-        key = self.store._sorted(outbox.c.key)
+        statements = self.store._statements
+        stmt = statements.due if after_key is None else statements.due_after
+        params = {"now": now, "wall": _wall_clock(), "limit": limit, "offset": 0} | ({} if after_key is None else {"after": after_key})
         found: list[OutboxEntry] = []
         # One query per status, each walking the (status, key) index from the cursor, so a
         # batch costs its own rows, not a sort of every due row; merged in key order.
         for status in ("failed", "pending"):
-            stmt = select(outbox).where(outbox.c.status == status, outbox.c.next_attempt_at <= now, unclaimed)
-            if after_key is not None:
-                stmt = stmt.where(key > after_key)
-            stmt = stmt.order_by(key).limit(limit).with_for_update(skip_locked=True)
-            found.extend(_outbox_from_row(row) for row in self.conn.execute(stmt))
+            for *columns, delivered_to in statements.converted(self.conn, stmt, params | {"status": status}):
+                found.append(OutboxEntry(*columns, delivered_to=tuple(delivered_to or ())))
         return sorted(found, key=lambda entry: entry.key)[:limit]
 
     def claimed(self, holder: str, keys: Iterable[str]) -> set[str]:
@@ -622,7 +652,7 @@ class Store:
         self.busy_timeout = busy_timeout
         self.engine = self._create_engine()
         self.dialect = self.engine.dialect.name
-        self._statements = _Statements(self._insert)
+        self._statements = _Statements(self._insert, self._sorted)
         self.migrate(now or _wall_clock())
 
     # -- connection and transactions -------------------------------------------------
