@@ -49,7 +49,7 @@ from typing import Annotated, Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, pass_context
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, pass_context
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -419,11 +419,13 @@ class Rendered:
 
 
 class Renderer:
-    """The templates of a ruleset, compiled once, and the context they render with."""
+    """The templates of a ruleset, each compiled once, when first used (a delivery uses a
+    few of them: compiling the schedule actions' large ones too cost each run about 50 ms),
+    and the context they render with."""
 
     def __init__(self, templates: Mapping[str, TemplateSpec], ticket_url: str | None, timezone: str | None, ruleset: str = "") -> None:
-        specs = {DEFAULT_TEMPLATE_NAME: DEFAULT_TEMPLATE, **SCHEDULE_TEMPLATES, **templates}
-        self._compiled = {name: (_ENV.from_string(spec.title), _ENV.from_string(spec.body)) for name, spec in specs.items()}
+        self._specs = {DEFAULT_TEMPLATE_NAME: DEFAULT_TEMPLATE, **SCHEDULE_TEMPLATES, **templates}
+        self._compiled: dict[str, tuple[Template, Template]] = {}
         self.ticket_url = ticket_url
         self.timezone = timezone or "UTC"
         self.ruleset = ruleset
@@ -431,7 +433,14 @@ class Renderer:
     @property
     def names(self) -> list[str]:
         """The template names available (``default`` and the schedule actions' included)."""
-        return list(self._compiled)
+        return list(self._specs)
+
+    def _templates(self, name: str) -> tuple[Template, Template]:
+        """The compiled title and body of template ``name`` (KeyError: no such template)."""
+        if name not in self._compiled:
+            spec = self._specs[name]
+            self._compiled[name] = (_ENV.from_string(spec.title), _ENV.from_string(spec.body))
+        return self._compiled[name]
 
     def render(
         self,
@@ -457,9 +466,9 @@ class Renderer:
             "schedule": schedule or {},
         }
         action = str(schedule.get("action")) if schedule is not None else ""
-        name = action if action in self._compiled else template or DEFAULT_TEMPLATE_NAME
+        name = action if action in self._specs else template or DEFAULT_TEMPLATE_NAME
         try:
-            title_template, body_template = self._compiled[name]
+            title_template, body_template = self._templates(name)
             title = " ".join(title_template.render(context).split())
             body = body_template.render(context).strip("\n")
         except Exception as exc:  # any failure of ruleset text on ticket data: never lose the message
