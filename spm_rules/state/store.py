@@ -282,6 +282,13 @@ class _Statements:
             stmt.order_by(key).limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)).with_for_update(skip_locked=True)
             for stmt in (due, due.where(key > bindparam("after")))
         )
+        # Every open escalation's key with the ticket columns alerting labels it by (text columns: no conversions).
+        ticket_columns = (tickets.c.tier, tickets.c.stage, tickets.c.status, tickets.c.region, tickets.c.provider, tickets.c.routed_to)
+        self.open_labels = (
+            select(escalations.c.ticket_id, escalations.c.policy, escalations.c.level, *ticket_columns)
+            .join(tickets, tickets.c.ticket_id == escalations.c.ticket_id)
+            .where(escalations.c.closed_at.is_(None))
+        )
         self._compiled: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
         self._marks: dict[int, Any] = {}
         self._results: dict[int, tuple[tuple[int, Callable[[Any], Any]], ...]] = {}  # per query, its columns' conversions
@@ -1017,11 +1024,10 @@ class Store:
         """Every open escalation's key with the ticket columns alerting labels it by (tier,
         stage, status, region, provider, routed_to): only those columns, no records built,
         so a delivery can afford to read all of them for inhibition."""
-        columns = (escalations.c.ticket_id, escalations.c.policy, escalations.c.level)
-        ticket_columns = (tickets.c.tier, tickets.c.stage, tickets.c.status, tickets.c.region, tickets.c.provider, tickets.c.routed_to)
-        stmt = select(*columns, *ticket_columns).join(tickets, tickets.c.ticket_id == escalations.c.ticket_id).where(escalations.c.closed_at.is_(None))
+        stmt = self._statements.open_labels
+        names = [column.name for column in stmt.selected_columns]
         with self._tx("read open escalations", write=False) as conn:
-            return [dict(row._mapping) for row in conn.execute(stmt)]
+            return [dict(zip(names, row)) for row in self._statements.rows(conn, stmt, {})]
 
     def open_loads(self) -> dict[str, int]:
         """Open tickets per assigned provider (tickets with none left out)."""
