@@ -362,19 +362,20 @@ class _Statements:
             conn.execute(stmt, list(rows))
             return
         pairs = tuple(zip(compiled.names, compiled.processors))
-        # A batch's instants are mostly the one ``now``: each converted once per column.
-        instants: dict[tuple[str, datetime], Any] = {}
+        # A batch's instants are mostly the one ``now``, and its tuples (the receivers of
+        # notifications and escalations, as strings) a few: each converted once per column.
+        repeated: dict[tuple[str, Any], Any] = {}
         values = []
         for row in rows:
             converted = []
             for name, process in pairs:
                 value = row[name]
                 if process is not None and value is not None:
-                    if type(value) is datetime:
+                    if type(value) is datetime or type(value) is tuple:
                         key = (name, value)
-                        if key not in instants:
-                            instants[key] = process(value)
-                        value = instants[key]
+                        if key not in repeated:
+                            repeated[key] = process(value)
+                        value = repeated[key]
                     else:
                         value = process(value)
                 converted.append(value)
@@ -559,7 +560,7 @@ class StateTx:
                     "next_attempt_at": item.next_attempt_at or item.entry.next_attempt_at,
                     "last_attempt_at": now,
                     "last_error": item.error,
-                    "delivered_to": list(item.delivered_to),
+                    "delivered_to": item.delivered_to,
                     "sent_at": now if item.status == "sent" else None,
                     "done_at": now if item.status in final else None,
                     "claimed_by": None,
@@ -584,7 +585,7 @@ class StateTx:
         for row in self.conn.execute(stmt):
             escalation = (row.ticket_id, row.policy, row.level)
             opened[escalation] = row.opened_at
-            current[escalation] = {"b_notified_to": list(row.notified_to or ()), "b_pending_key": row.pending_key, "b_notified_at": None, "b_last": None, "b_repeat": None}
+            current[escalation] = {"b_notified_to": tuple(row.notified_to or ()), "b_pending_key": row.pending_key, "b_notified_at": None, "b_last": None, "b_repeat": None}
         changed: set[tuple[str, str, str]] = set()
         for item in sorted(freed, key=lambda s: (s.entry.ticket_id, s.entry.policy, s.entry.level, s.entry.key)):
             entry = item.entry
@@ -597,7 +598,7 @@ class StateTx:
             # Only a notification of the current episode adds receivers (not one enqueued
             # before the ticket left and re-entered the level).
             if added and entry.created_at >= opened[escalation]:  # type: ignore[index]
-                values["b_notified_to"] = known + added
+                values["b_notified_to"] = (*known, *added)
                 changed.add(escalation)  # type: ignore[arg-type]
             if item.status not in final:
                 continue
