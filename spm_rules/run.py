@@ -731,8 +731,10 @@ def deliver_pending(
                     for item in settlements:
                         result = "held" if item.status == "pending" else item.status
                         counts[result] += 1
-                        fields = {"key": item.entry.key, "result": result, "attempts": item.attempts, "detail": item.error or ""}
-                        log.log(logging.WARNING if result in ("failed", "dead") else logging.DEBUG, "notification", extra={"fields": fields})
+                        level = logging.WARNING if result in ("failed", "dead") else logging.DEBUG
+                        if log.isEnabledFor(level):  # a burst's fields cost more than the log call that drops them
+                            fields = {"key": item.entry.key, "result": result, "attempts": item.attempts, "detail": item.error or ""}
+                            log.log(level, "notification", extra={"fields": fields})
                 if not created_meta:
                     break
     except BaseException:
