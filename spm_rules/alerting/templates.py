@@ -45,6 +45,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -176,15 +177,26 @@ def placeholder_names(pattern: str, where: str, kind: str = "field") -> list[str
     return names
 
 
+@lru_cache(maxsize=256)
+def _pieces(pattern: str) -> tuple[tuple[str, str | None], ...]:
+    """``pattern`` split once into its pieces: (text, None) for text as it stands, ("", name)
+    for a placeholder (a stray brace is the placeholder with the empty name)."""
+    pieces: list[tuple[str, str | None]] = []
+    start = 0
+    for found in _LINK_PART.finditer(pattern):
+        pieces.append((pattern[start : found.start()], None))
+        text = found.group(0)
+        pieces.append((text[0], None) if text in ("{{", "}}") else ("", found.group(1) or ""))
+        start = found.end()
+    pieces.append((pattern[start:], None))
+    return tuple(piece for piece in pieces if piece != ("", None))
+
+
 def fill_placeholders(pattern: str, value: Callable[[str], str]) -> str:
     """``pattern`` with each ``{name}`` replaced by ``value(name)`` and ``{{``/``}}`` by a brace.
-    Never ``str.format``: a placeholder is a name, nothing is looked up on an object."""
-
-    def replace(found: re.Match[str]) -> str:
-        text = found.group(0)
-        return text[0] if text in ("{{", "}}") else value(found.group(1) or "")
-
-    return _LINK_PART.sub(replace, pattern)
+    Never ``str.format``: a placeholder is a name, nothing is looked up on an object.  The
+    pattern is parsed once (a ticket link is filled for every notification listed)."""
+    return "".join(text if name is None else value(name) for text, name in _pieces(pattern))
 
 
 def _link_pattern(value: str) -> str:
@@ -216,7 +228,11 @@ def render_link(pattern: str | None, *sources: Mapping[str, Any]) -> str:
 
     def encoded(name: str) -> str:
         nonlocal missing
-        value = next((v for v in (_lookup(source, name) for source in sources) if v is not None), None)
+        value = None
+        for source in sources:
+            value = _lookup(source, name)
+            if value is not None:
+                break
         if value is None or isinstance(value, (dict, list)):
             missing = True
             return ""
