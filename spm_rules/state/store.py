@@ -49,7 +49,7 @@ from ..notifications import Notification
 from . import DEFAULT_STATE_URL
 from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketMark, TicketState, Transition
 from .retention import close_missing
-from .tables import absent_tickets, escalations, leases, migrate, outbox, pruned_tickets, run_marks, schedule_fires, schema_behind, schedule_state, silences, tickets, transitions
+from .tables import UtcDateTime, absent_tickets, escalations, leases, migrate, outbox, pruned_tickets, run_marks, schedule_fires, schema_behind, schedule_state, silences, tickets, transitions
 
 __all__ = [
     "DEFAULT_STATE_URL",
@@ -291,7 +291,8 @@ class _Statements:
         )
         self._compiled: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
         self._marks: dict[int, Any] = {}
-        self._results: dict[int, tuple[tuple[int, Callable[[Any], Any]], ...]] = {}  # per query, its columns' conversions
+        # Per query, its columns' conversions: (index, conversion, whether it reads an instant).
+        self._results: dict[int, tuple[tuple[int, Callable[[Any], Any], bool], ...]] = {}
 
     def marks(self, count: int) -> tuple[Any, int]:
         """The statement reading the marks of ``count`` tickets (``Store.ticket_marks``),
@@ -336,15 +337,26 @@ class _Statements:
         rows = self.rows(conn, stmt, params)
         if id(stmt) not in self._results:
             dialect = conn.dialect
-            found = ((index, column.type.dialect_impl(dialect).result_processor(dialect, None)) for index, column in enumerate(stmt.selected_columns))
-            self._results[id(stmt)] = tuple((index, process) for index, process in found if process is not None)
+            found = [(index, column.type.dialect_impl(dialect).result_processor(dialect, None), isinstance(column.type, UtcDateTime)) for index, column in enumerate(stmt.selected_columns)]
+            self._results[id(stmt)] = tuple(item for item in found if item[1] is not None)
         processors = self._results[id(stmt)]
+        # A batch's instants repeat (the run that enqueued its rows): each read once per
+        # column.  Other values are converted for each row: they may be mutable (JSON).
+        instants: dict[tuple[int, Any], datetime] = {}
         converted = []
         for row in rows:
             values = list(row)
-            for index, process in processors:
-                if values[index] is not None:
-                    values[index] = process(values[index])
+            for index, process, instant in processors:
+                value = values[index]
+                if value is None:
+                    continue
+                if instant:
+                    key = (index, value)
+                    if key not in instants:
+                        instants[key] = process(value)
+                    values[index] = instants[key]
+                else:
+                    values[index] = process(value)
             converted.append(values)
         return converted
 
