@@ -112,8 +112,9 @@ def channel(url: str, count: str, concurrency: str) -> dict[str, Any]:
 
     import apprise
 
-    from spm_rules.alerting import apprise_delivery  # noqa: F401 (registers spmfile:// and console://)
+    from spm_rules.alerting.apprise_delivery import register_schemes
 
+    register_schemes()  # spmfile:// and console://, as delivery does before its first send
     body = "\n".join(f"EC-{n:05d} [red] P4 Eastern Bank: PSU failure\n  partner partner-east, dispatched due 2026-11-25 14:00 CST" for n in range(4))
 
     async def send_all() -> int:

@@ -622,9 +622,12 @@ def settle_outcomes(
     settlements: list[Settlement] = []
     metas: list[Outgoing] = []
     audit: list[Transition] = []
+    masked: dict[str, str] = {}  # a batch's details repeat ("sent to" the same receivers): each masked once
     for entry in entries:
         outcome = by_key.get(entry.key) or DeliveryOutcome(entry.key, "failed", "the deliverer gave no outcome for this notification")
-        detail = mask_secrets(outcome.detail)[:1000]
+        if outcome.detail not in masked:
+            masked[outcome.detail] = mask_secrets(outcome.detail)[:1000]
+        detail = masked[outcome.detail]
         settle = partial(Settlement, entry, delivered_to=tuple(dict.fromkeys([*entry.delivered_to, *outcome.delivered_to])))
         if outcome.status == "sent":
             item = settle("sent", entry.attempts + 1, error=None)
@@ -687,8 +690,10 @@ def deliver_pending(
                     for item in settlements:
                         result = "held" if item.status == "pending" else item.status
                         counts[result] += 1
-                        fields = {"key": item.entry.key, "result": result, "attempts": item.attempts, "detail": item.error or ""}
-                        log.log(logging.WARNING if result in ("failed", "dead") else logging.DEBUG, "notification", extra={"fields": fields})
+                        level = logging.WARNING if result in ("failed", "dead") else logging.DEBUG
+                        if log.isEnabledFor(level):  # a burst's fields cost more than the log call that drops them
+                            fields = {"key": item.entry.key, "result": result, "attempts": item.attempts, "detail": item.error or ""}
+                            log.log(level, "notification", extra={"fields": fields})
                 if not created_meta:
                     break
     except BaseException:

@@ -13,7 +13,9 @@ Apprise traps handled here:
   module installs :func:`~spm_rules.alerting.redaction.install_log_redaction`, and URLs
   are shown only in Apprise's privacy form, masked further.
 * Apprise's plugin manager is a process-wide singleton and refuses a scheme registered
-  twice; the custom schemes are registered once, at import, and only if free.
+  twice; the custom schemes are registered once per process, and only if free.
+  Registering loads every plugin Apprise has (about 0.13 s of CPU), so it waits for
+  Apprise's first use here: a run that delivers only to ``spmfile://`` never pays it.
 
 ``console://`` writes each message to standard error (the demo's "terminal"): it is text
 for a person, and standard output belongs to the commands' machine output (``--format json``).
@@ -43,7 +45,7 @@ from apprise.utils.parse import parse_url
 
 from .redaction import install_log_redaction, mask_url, redact
 
-__all__ = ["CUSTOM_SCHEMES", "SpmfileSink", "notify_url", "display_url", "spmfile_path", "interpret_result", "scheme_available"]
+__all__ = ["CUSTOM_SCHEMES", "SpmfileSink", "notify_url", "display_url", "spmfile_path", "interpret_result", "register_schemes", "scheme_available"]
 
 CUSTOM_SCHEMES = ("console", "spmfile")
 
@@ -142,23 +144,35 @@ class SpmfileSink:
 
 def scheme_available(scheme: str) -> bool:
     """Whether Apprise knows ``scheme`` in this process (built in or registered)."""
+    register_schemes()
     return scheme.lower() in apprise.NotificationManager()
 
 
-def _register() -> None:
-    with warnings.catch_warnings():
-        # The first look-up loads Apprise's plugins, one of which imports the deprecated imghdr.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        for scheme, function, name in (
-            ("console", _console, "spm-rules console"),
-            ("spmfile", _spmfile, "spm-rules JSON-lines file"),
-        ):
-            if not scheme_available(scheme):
-                apprise_notify(on=scheme, name=name)(function)
+_registered = False
+_register_lock = threading.Lock()
+
+
+def register_schemes() -> None:
+    """Register ``console://`` and ``spmfile://`` with Apprise, once per process: called
+    before every use of Apprise's plugins here (see the module's notes)."""
+    global _registered
+    with _register_lock:
+        if _registered:
+            return
+        manager = apprise.NotificationManager()
+        with warnings.catch_warnings():
+            # The first look-up loads Apprise's plugins, one of which imports the deprecated imghdr.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for scheme, function, name in (
+                ("console", _console, "spm-rules console"),
+                ("spmfile", _spmfile, "spm-rules JSON-lines file"),
+            ):
+                if scheme not in manager:
+                    apprise_notify(on=scheme, name=name)(function)
+        _registered = True
 
 
 install_log_redaction()
-_register()
 
 
 def interpret_result(result: Any) -> tuple[bool, str]:
@@ -178,6 +192,7 @@ def interpret_result(result: Any) -> tuple[bool, str]:
 
 async def notify_url(url: str, title: str, body: str, notify_type: str, timeout: float) -> tuple[bool, str]:
     """Send one message to one Apprise URL within ``timeout`` seconds: (delivered, why)."""
+    register_schemes()
     asset = _asset(timeout)
     plugin = apprise.Apprise.instantiate(url, asset=asset)
     if plugin is None:
@@ -209,6 +224,7 @@ def display_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme.lower() in CUSTOM_SCHEMES:
         return mask_url(url)
+    register_schemes()
     plugin = apprise.Apprise.instantiate(url, asset=_asset(1.0))
     if plugin is None:
         return mask_url(url)

@@ -99,9 +99,11 @@ class SourceIndex:
     def __init__(self, inhibitor: "Inhibitor", sources: Iterable[Mapping[str, str]]) -> None:
         self.buckets: list[dict[tuple[str, ...], tuple[list[_Entry], list[_Entry]]]] = [{} for _ in inhibitor.rules]
         for position, source in enumerate(sources):
-            order = tuple(sorted(source.items()))
+            order: tuple[tuple[str, str], ...] | None = None  # only for a source some rule takes
             for rule, buckets in zip(inhibitor.rules, self.buckets):
                 if matches_all(rule.source, source):
+                    if order is None:
+                        order = tuple(sorted(source.items()))
                     plain, both = buckets.setdefault(rule.equal_values(source), ([], []))
                     (both if matches_all(rule.target, source) else plain).append((order, position, source))
         for buckets in self.buckets:
@@ -149,11 +151,13 @@ class Inhibitor:
         the first rule that inhibits decides, naming its first source in canonical order.
         """
         for position, rule in enumerate(self.rules):
-            if not matches_all(rule.target, target):
+            # Only the indexes holding a source of the rule can inhibit under it.
+            searched = [(index, own) for index, own in indexes if index.buckets[position]]
+            if not searched or not matches_all(rule.target, target):
                 continue
             two_sided = matches_all(rule.source, target)
             values = rule.equal_values(target)
-            found = [hit for index, own in indexes if (hit := index.best(position, values, two_sided, target, own)) is not None]
+            found = [hit for index, own in searched if (hit := index.best(position, values, two_sided, target, own)) is not None]
             if found:
                 return Inhibition(rule.index, dict(min(found, key=lambda entry: entry[:2])[2]))
         return None

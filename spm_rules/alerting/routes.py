@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from pydantic import Field, model_validator
 
@@ -122,18 +122,34 @@ def _compile(spec: RouteSpec, path: str, parent: _Node | None) -> _Node:
     return node
 
 
+#: How many label combinations a tree remembers the routes of (then it starts afresh).
+_REMEMBERED = 4096
+
+
 class RoutingTree:
     """A compiled routing tree; without a ``route:`` section only rule-named receivers
-    are reached, with default settings."""
+    are reached, with default settings.
+
+    The routes a notification reaches depend only on the labels the tree's matchers name
+    (a missing one is the empty string), and a burst's notifications share a few
+    combinations of them: each combination is walked once."""
 
     def __init__(self, root: RootRouteSpec | None) -> None:
         self.root = _compile(root, "route", None) if root is not None else None
+        self._names = tuple(sorted({matcher.name for node in _nodes(self.root) for matcher in node.matchers})) if self.root else ()
+        self._matched: dict[tuple[str, ...], list[RouteMatch]] = {}
 
     def match(self, labels: Mapping[str, str]) -> list[RouteMatch]:
         """The routes ``labels`` reach, in tree order (Alertmanager's ``Route.Match``)."""
         if self.root is None:
             return []
-        return [RouteMatch(node.receiver or "", node.path, node.settings, node.explicit) for node in _walk(self.root, labels)]
+        key = tuple(labels.get(name, "") for name in self._names)
+        found = self._matched.get(key)
+        if found is None:
+            if len(self._matched) >= _REMEMBERED:
+                self._matched.clear()
+            found = self._matched[key] = [RouteMatch(node.receiver or "", node.path, node.settings, node.explicit) for node in _walk(self.root, labels)]
+        return list(found)
 
     def targets(self, labels: Mapping[str, str], named: Sequence[str] = ()) -> list[RouteMatch]:
         """The receivers a notification goes to, each once: the rule-named ones first (with
@@ -154,6 +170,13 @@ class RoutingTree:
         """The repeat interval of the first route ``labels`` reach (None: not set)."""
         matches = self.match(labels)
         return matches[0].settings.repeat_interval if matches else None
+
+
+def _nodes(node: _Node) -> Iterator[_Node]:
+    """``node`` and every route below it."""
+    yield node
+    for child in node.children:
+        yield from _nodes(child)
 
 
 def _walk(node: _Node, labels: Mapping[str, str]) -> list[_Node]:

@@ -45,11 +45,12 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any, Callable, Iterable, Mapping, Sequence
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, pass_context
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, pass_context
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -99,10 +100,25 @@ def _time(context: Context, value: Any, zone: str | None = None) -> str:
         return str(value)
 
 
+#: The names a plain dict answers as attributes (any other name on one is only a key).
+_DICT_ATTRIBUTES = frozenset(dir({}))
+
+
 class _Sandbox(ImmutableSandboxedEnvironment):
     """Jinja2's immutable sandbox, where an unsafe attribute fails the template at once
     instead of rendering as an empty (lenient) undefined: a template that tries
     ``''.__class__`` is a ruleset to fix, and its message falls back to plain text."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute`` as Jinja looks it up (the attribute, else the item), with the
+        key of a plain dict read at once: nearly every look-up in a message is one (``item.
+        ticket.customer``), and Jinja reaches it only after the attribute look-up fails."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
         raise SecurityError(f"access to attribute {attribute!r} of a {type(obj).__name__!r} object is unsafe")
@@ -161,15 +177,26 @@ def placeholder_names(pattern: str, where: str, kind: str = "field") -> list[str
     return names
 
 
+@lru_cache(maxsize=256)
+def _pieces(pattern: str) -> tuple[tuple[str, str | None], ...]:
+    """``pattern`` split once into its pieces: (text, None) for text as it stands, ("", name)
+    for a placeholder (a stray brace is the placeholder with the empty name)."""
+    pieces: list[tuple[str, str | None]] = []
+    start = 0
+    for found in _LINK_PART.finditer(pattern):
+        pieces.append((pattern[start : found.start()], None))
+        text = found.group(0)
+        pieces.append((text[0], None) if text in ("{{", "}}") else ("", found.group(1) or ""))
+        start = found.end()
+    pieces.append((pattern[start:], None))
+    return tuple(piece for piece in pieces if piece != ("", None))
+
+
 def fill_placeholders(pattern: str, value: Callable[[str], str]) -> str:
     """``pattern`` with each ``{name}`` replaced by ``value(name)`` and ``{{``/``}}`` by a brace.
-    Never ``str.format``: a placeholder is a name, nothing is looked up on an object."""
-
-    def replace(found: re.Match[str]) -> str:
-        text = found.group(0)
-        return text[0] if text in ("{{", "}}") else value(found.group(1) or "")
-
-    return _LINK_PART.sub(replace, pattern)
+    Never ``str.format``: a placeholder is a name, nothing is looked up on an object.  The
+    pattern is parsed once (a ticket link is filled for every notification listed)."""
+    return "".join(text if name is None else value(name) for text, name in _pieces(pattern))
 
 
 def _link_pattern(value: str) -> str:
@@ -201,7 +228,11 @@ def render_link(pattern: str | None, *sources: Mapping[str, Any]) -> str:
 
     def encoded(name: str) -> str:
         nonlocal missing
-        value = next((v for v in (_lookup(source, name) for source in sources) if v is not None), None)
+        value = None
+        for source in sources:
+            value = _lookup(source, name)
+            if value is not None:
+                break
         if value is None or isinstance(value, (dict, list)):
             missing = True
             return ""
@@ -404,11 +435,13 @@ class Rendered:
 
 
 class Renderer:
-    """The templates of a ruleset, compiled once, and the context they render with."""
+    """The templates of a ruleset, each compiled once, when first used (a delivery uses a
+    few of them: compiling the schedule actions' large ones too cost each run about 50 ms),
+    and the context they render with."""
 
     def __init__(self, templates: Mapping[str, TemplateSpec], ticket_url: str | None, timezone: str | None, ruleset: str = "") -> None:
-        specs = {DEFAULT_TEMPLATE_NAME: DEFAULT_TEMPLATE, **SCHEDULE_TEMPLATES, **templates}
-        self._compiled = {name: (_ENV.from_string(spec.title), _ENV.from_string(spec.body)) for name, spec in specs.items()}
+        self._specs = {DEFAULT_TEMPLATE_NAME: DEFAULT_TEMPLATE, **SCHEDULE_TEMPLATES, **templates}
+        self._compiled: dict[str, tuple[Template, Template]] = {}
         self.ticket_url = ticket_url
         self.timezone = timezone or "UTC"
         self.ruleset = ruleset
@@ -416,7 +449,14 @@ class Renderer:
     @property
     def names(self) -> list[str]:
         """The template names available (``default`` and the schedule actions' included)."""
-        return list(self._compiled)
+        return list(self._specs)
+
+    def _templates(self, name: str) -> tuple[Template, Template]:
+        """The compiled title and body of template ``name`` (KeyError: no such template)."""
+        if name not in self._compiled:
+            spec = self._specs[name]
+            self._compiled[name] = (_ENV.from_string(spec.title), _ENV.from_string(spec.body))
+        return self._compiled[name]
 
     def render(
         self,
@@ -442,9 +482,9 @@ class Renderer:
             "schedule": schedule or {},
         }
         action = str(schedule.get("action")) if schedule is not None else ""
-        name = action if action in self._compiled else template or DEFAULT_TEMPLATE_NAME
+        name = action if action in self._specs else template or DEFAULT_TEMPLATE_NAME
         try:
-            title_template, body_template = self._compiled[name]
+            title_template, body_template = self._templates(name)
             title = " ".join(title_template.render(context).split())
             body = body_template.render(context).strip("\n")
         except Exception as exc:  # any failure of ruleset text on ticket data: never lose the message

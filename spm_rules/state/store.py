@@ -36,7 +36,7 @@ from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Container, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Text, and_, bindparam, create_engine, delete, event, func, insert, or_, select, text, type_coerce, update
+from sqlalchemy import Connection, Engine, Integer, Row, Text, and_, bindparam, create_engine, delete, event, func, insert, or_, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import make_url
@@ -49,7 +49,7 @@ from ..notifications import Notification
 from . import DEFAULT_STATE_URL
 from .records import Escalation, EscalationKey, OutboxEntry, Outgoing, ScheduleFire, Settlement, Silence, TicketMark, TicketState, Transition
 from .retention import close_missing
-from .tables import absent_tickets, escalations, leases, migrate, outbox, pruned_tickets, run_marks, schedule_fires, schema_behind, schedule_state, silences, tickets, transitions
+from .tables import UtcDateTime, absent_tickets, escalations, leases, migrate, outbox, pruned_tickets, run_marks, schedule_fires, schema_behind, schedule_state, silences, tickets, transitions
 
 __all__ = [
     "DEFAULT_STATE_URL",
@@ -247,10 +247,10 @@ def _awaited(now: Any) -> Any:
 
 
 class _Statements:
-    """The run's bulk statements, built once per store and executed with a list of rows
-    (one compiled statement reused for every batch instead of one per row)."""
+    """The bulk statements of runs and delivery, built once per store and executed with a
+    list of rows (one compiled statement reused for every batch instead of one per row)."""
 
-    def __init__(self, insert: Callable[[Any], Any]) -> None:
+    def __init__(self, insert: Callable[[Any], Any], sorted_: Callable[[Any], Any]) -> None:
         keys = ("ticket_id", "policy", "level")
         upsert = insert(escalations)
         self.upsert_escalation = upsert.on_conflict_do_update(
@@ -271,8 +271,28 @@ class _Statements:
                 repeat_from=func.coalesce(bindparam("b_repeat", type_=escalations.c.repeat_from.type), escalations.c.repeat_from),
             )
         )
+        # The due outbox rows of a status (pending or failed) unclaimed at the wall time, in
+        # key order from the first or after a key: an outbox entry's columns, in its order.
+        # The offset (0) is a parameter because SQLite's compiler writes one with any limit.
+        key = sorted_(outbox.c.key)
+        unclaimed = or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_until <= bindparam("wall", type_=outbox.c.claimed_until.type))
+        due = select(*(outbox.c[name] for name in _field_names(OutboxEntry)))
+        due = due.where(outbox.c.status == bindparam("status"), outbox.c.next_attempt_at <= bindparam("now", type_=outbox.c.next_attempt_at.type), unclaimed)
+        self.due, self.due_after = (
+            stmt.order_by(key).limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)).with_for_update(skip_locked=True)
+            for stmt in (due, due.where(key > bindparam("after")))
+        )
+        # Every open escalation's key with the ticket columns alerting labels it by (text columns: no conversions).
+        ticket_columns = (tickets.c.tier, tickets.c.stage, tickets.c.status, tickets.c.region, tickets.c.provider, tickets.c.routed_to)
+        self.open_labels = (
+            select(escalations.c.ticket_id, escalations.c.policy, escalations.c.level, *ticket_columns)
+            .join(tickets, tickets.c.ticket_id == escalations.c.ticket_id)
+            .where(escalations.c.closed_at.is_(None))
+        )
         self._compiled: dict[tuple[int, tuple[str, ...]], _Compiled | None] = {}
         self._marks: dict[int, Any] = {}
+        # Per query, its columns' conversions: (index, conversion, whether it reads an instant).
+        self._results: dict[int, tuple[tuple[int, Callable[[Any], Any], bool], ...]] = {}
 
     def marks(self, count: int) -> tuple[Any, int]:
         """The statement reading the marks of ``count`` tickets (``Store.ticket_marks``),
@@ -309,6 +329,37 @@ class _Statements:
         result.close()
         return rows
 
+    def converted(self, conn: Connection, stmt: Any, params: Mapping[str, Any]) -> list[list[Any]]:
+        """The rows of a query (one of these), each column converted by its type as
+        SQLAlchemy would, without its row objects (which cost more than the conversions)."""
+        if self._compiled_for(stmt, tuple(params), conn.dialect) is None:
+            return [list(row) for row in conn.execute(stmt, dict(params))]
+        rows = self.rows(conn, stmt, params)
+        if id(stmt) not in self._results:
+            dialect = conn.dialect
+            found = [(index, column.type.dialect_impl(dialect).result_processor(dialect, None), isinstance(column.type, UtcDateTime)) for index, column in enumerate(stmt.selected_columns)]
+            self._results[id(stmt)] = tuple(item for item in found if item[1] is not None)
+        processors = self._results[id(stmt)]
+        # A batch's instants repeat (the run that enqueued its rows): each read once per
+        # column.  Other values are converted for each row: they may be mutable (JSON).
+        instants: dict[tuple[int, Any], datetime] = {}
+        converted = []
+        for row in rows:
+            values = list(row)
+            for index, process, instant in processors:
+                value = values[index]
+                if value is None:
+                    continue
+                if instant:
+                    key = (index, value)
+                    if key not in instants:
+                        instants[key] = process(value)
+                    values[index] = instants[key]
+                else:
+                    values[index] = process(value)
+            converted.append(values)
+        return converted
+
     def many(self, conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute ``stmt`` (one of these) once per row; the rows have the same keys.
 
@@ -323,19 +374,20 @@ class _Statements:
             conn.execute(stmt, list(rows))
             return
         pairs = tuple(zip(compiled.names, compiled.processors))
-        # A batch's instants are mostly the one ``now``: each converted once per column.
-        instants: dict[tuple[str, datetime], Any] = {}
+        # A batch's instants are mostly the one ``now``, and its tuples (the receivers of
+        # notifications and escalations, as strings) a few: each converted once per column.
+        repeated: dict[tuple[str, Any], Any] = {}
         values = []
         for row in rows:
             converted = []
             for name, process in pairs:
                 value = row[name]
                 if process is not None and value is not None:
-                    if type(value) is datetime:
+                    if type(value) is datetime or type(value) is tuple:
                         key = (name, value)
-                        if key not in instants:
-                            instants[key] = process(value)
-                        value = instants[key]
+                        if key not in repeated:
+                            repeated[key] = process(value)
+                        value = repeated[key]
                     else:
                         value = process(value)
                 converted.append(value)
@@ -482,17 +534,15 @@ class StateTx:
         Rows another process is delivering are skipped: those it holds a live claim on,
         and (PostgreSQL ``SKIP LOCKED``) those it is claiming right now.
         """
-        unclaimed = or_(outbox.c.claimed_by.is_(None), outbox.c.claimed_until <= _wall_clock())
-        key = self.store._sorted(outbox.c.key)
+        statements = self.store._statements
+        stmt = statements.due if after_key is None else statements.due_after
+        params = {"now": now, "wall": _wall_clock(), "limit": limit, "offset": 0} | ({} if after_key is None else {"after": after_key})
         found: list[OutboxEntry] = []
         # One query per status, each walking the (status, key) index from the cursor, so a
         # batch costs its own rows, not a sort of every due row; merged in key order.
         for status in ("failed", "pending"):
-            stmt = select(outbox).where(outbox.c.status == status, outbox.c.next_attempt_at <= now, unclaimed)
-            if after_key is not None:
-                stmt = stmt.where(key > after_key)
-            stmt = stmt.order_by(key).limit(limit).with_for_update(skip_locked=True)
-            found.extend(_outbox_from_row(row) for row in self.conn.execute(stmt))
+            for *columns, delivered_to in statements.converted(self.conn, stmt, params | {"status": status}):
+                found.append(OutboxEntry(*columns, delivered_to=tuple(delivered_to or ())))
         return sorted(found, key=lambda entry: entry.key)[:limit]
 
     def claimed(self, holder: str, keys: Iterable[str]) -> set[str]:
@@ -522,7 +572,7 @@ class StateTx:
                     "next_attempt_at": item.next_attempt_at or item.entry.next_attempt_at,
                     "last_attempt_at": now,
                     "last_error": item.error,
-                    "delivered_to": list(item.delivered_to),
+                    "delivered_to": item.delivered_to,
                     "sent_at": now if item.status == "sent" else None,
                     "done_at": now if item.status in final else None,
                     "claimed_by": None,
@@ -547,7 +597,7 @@ class StateTx:
         for row in self.conn.execute(stmt):
             escalation = (row.ticket_id, row.policy, row.level)
             opened[escalation] = row.opened_at
-            current[escalation] = {"b_notified_to": list(row.notified_to or ()), "b_pending_key": row.pending_key, "b_notified_at": None, "b_last": None, "b_repeat": None}
+            current[escalation] = {"b_notified_to": tuple(row.notified_to or ()), "b_pending_key": row.pending_key, "b_notified_at": None, "b_last": None, "b_repeat": None}
         changed: set[tuple[str, str, str]] = set()
         for item in sorted(freed, key=lambda s: (s.entry.ticket_id, s.entry.policy, s.entry.level, s.entry.key)):
             entry = item.entry
@@ -560,7 +610,7 @@ class StateTx:
             # Only a notification of the current episode adds receivers (not one enqueued
             # before the ticket left and re-entered the level).
             if added and entry.created_at >= opened[escalation]:  # type: ignore[index]
-                values["b_notified_to"] = known + added
+                values["b_notified_to"] = (*known, *added)
                 changed.add(escalation)  # type: ignore[arg-type]
             if item.status not in final:
                 continue
@@ -622,7 +672,7 @@ class Store:
         self.busy_timeout = busy_timeout
         self.engine = self._create_engine()
         self.dialect = self.engine.dialect.name
-        self._statements = _Statements(self._insert)
+        self._statements = _Statements(self._insert, self._sorted)
         self.migrate(now or _wall_clock())
 
     # -- connection and transactions -------------------------------------------------
@@ -987,11 +1037,10 @@ class Store:
         """Every open escalation's key with the ticket columns alerting labels it by (tier,
         stage, status, region, provider, routed_to): only those columns, no records built,
         so a delivery can afford to read all of them for inhibition."""
-        columns = (escalations.c.ticket_id, escalations.c.policy, escalations.c.level)
-        ticket_columns = (tickets.c.tier, tickets.c.stage, tickets.c.status, tickets.c.region, tickets.c.provider, tickets.c.routed_to)
-        stmt = select(*columns, *ticket_columns).join(tickets, tickets.c.ticket_id == escalations.c.ticket_id).where(escalations.c.closed_at.is_(None))
+        stmt = self._statements.open_labels
+        names = [column.name for column in stmt.selected_columns]
         with self._tx("read open escalations", write=False) as conn:
-            return [dict(row._mapping) for row in conn.execute(stmt)]
+            return [dict(zip(names, row)) for row in self._statements.rows(conn, stmt, {})]
 
     def open_loads(self) -> dict[str, int]:
         """Open tickets per assigned provider (tickets with none left out)."""

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from spm_rules.alerting import AlertPipeline, RoutingTree
+from spm_rules.alerting import AlertPipeline, RoutingTree, routes
 from tests.alerting.helpers import NOW, note, ruleset_with
 from tests.fixtures.servers import HttpServer
 
@@ -73,6 +73,20 @@ def tree() -> RoutingTree:
 def test_targets(tree: RoutingTree, labels: dict[str, str], named: tuple[str, ...], expected: list[tuple]) -> None:
     found = [(t.receiver, t.path, t.settings.group_by, t.settings.max_items) for t in tree.targets(labels, named)]
     assert found == expected
+
+
+def test_a_tree_walks_once_per_combination_of_the_labels_its_routes_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A remembered walk gives what a fresh tree's walk gives: labels the routes do not name
+    (the ticket) share one, those they name (level, provider, region) do not, and a tree
+    that has remembered its fill starts afresh."""
+    monkeypatch.setattr(routes, "_REMEMBERED", 2)
+    spec = ruleset_with(TREE.replace("never-reached-after-partners", "duty")).route
+    tree = RoutingTree(spec)
+    combinations = [("partner-east", "red", ""), ("partner-east", "escalate", ""), ("partner-west", "red", "north"), ("", "red", "north"), ("partner-east", "red", "")]
+    for number, (provider, level, region) in enumerate(combinations * 2):
+        labels = {"ticket": f"EC-{number}", "provider": provider, "level": level, "region": region}
+        assert tree.match(labels) == RoutingTree(spec).match(labels)
+    assert len(tree._matched) <= 2
 
 
 def test_settings_are_inherited_down_the_tree(tree: RoutingTree) -> None:

@@ -105,6 +105,14 @@ def test_a_template_error_falls_back_to_a_plain_message_and_is_still_sent(http_s
     assert "template 'broken' failed for receiver 'ops': UndefinedError" in caplog.text
 
 
+def test_a_dict_answers_its_keys_and_its_own_attributes_as_in_jinja() -> None:
+    """Keys read straight from a dict are what Jinja's look-up would give: a dict's own
+    attribute (``items``) still wins over a key of that name, a missing key is undefined."""
+    spec = TemplateSpec(title="{{ group.level }}|{{ group.missing }}|{{ group['items'] }}|{{ group.items is callable }}|{{ group.get('level') }}", body="b")
+    rendered = Renderer({"t": spec}, None, "UTC").render("t", "ops", {"level": "red", "items": "listed"}, [], 0, NOW)
+    assert (rendered.title, rendered.error) == ("red||listed|True|red", None)
+
+
 # -- untrusted data and untrusted template text ---------------------------------------------
 
 HOSTILE = [
