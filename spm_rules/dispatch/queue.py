@@ -27,9 +27,9 @@ class DispatchQueue:
     hold hundreds of thousands of tickets without a provider.  Of a ticket added twice,
     the last row counts; one evaluated in full after it was added leaves the queue.
 
-    In memory each waiting ticket costs its id and three integers (about 150 bytes; its
-    creation time in microseconds, and where its record lies in the file), and the drain
-    sorts one packed key per ticket rather than tuples of objects."""
+    In memory each waiting ticket keeps its id and three integers (its creation time in
+    microseconds, and where its record lies in the file), and the drain sorts one packed
+    key per ticket rather than tuples of objects."""
 
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
