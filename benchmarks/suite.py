@@ -288,6 +288,13 @@ class Suite:
         self.log = log
         #: The machine's load average when the suite started (other jobs stretch wall times).
         self.load_at_start = os.getloadavg()
+        cpus = os.cpu_count() or 1
+        if self.load_at_start[0] >= cpus / 2:
+            # Measured: at a load of 2 on 2 cores, json.loads took twice its idle CPU seconds.
+            log(
+                f"warning: load average {self.load_at_start[0]:.1f} on {cpus} CPUs: other jobs share the machine, and the CPU "
+                "seconds measured now run high (up to twice); compare runs measured on an idle machine"
+            )
         self.env = os.environ | {"PYTHONPATH": str(ROOT)}
         self.env.pop("SPM_RULES_STATE", None)
         self.results: dict[str, dict[str, Any]] = {}

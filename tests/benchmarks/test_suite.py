@@ -113,3 +113,17 @@ def test_two_processes_at_once_sum_their_cpu(tmp_path: Path) -> None:
     done = suite.measure([burn, burn], 60)
     assert done.exit_codes == [0, 0]
     assert done.cpu >= 0.6
+
+
+@pytest.mark.parametrize(("load", "warned"), [(0.3, False), (3.0, True)])
+def test_a_busy_machine_is_said_before_anything_is_measured(load: float, warned: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPU seconds run high on a shared machine (the baseline doubled at a load of 2 on 2
+    cores): the suite says so at the start, so that such figures are not compared with idle ones."""
+    monkeypatch.setattr(suite.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(suite.os, "cpu_count", lambda: 2)
+    said: list[str] = []
+    suite.Suite(200, workdir=tmp_path, log=said.append)
+    assert [line for line in said if line.startswith("warning: load average")] == (
+        ["warning: load average 3.0 on 2 CPUs: other jobs share the machine, and the CPU seconds measured now run high (up to twice); "
+         "compare runs measured on an idle machine"] if warned else []
+    )
