@@ -382,7 +382,7 @@ def run(
             if row.ticket_id is not None and not worker.owns(row.ticket_id):
                 report.other_workers += 1
                 continue
-            if awaited is not None and (listed := marks.get(row.ticket_id)) is not None and listed.awaited:  # type: ignore[arg-type]
+            if awaited is not None and mark is not None and mark.awaited:
                 awaited_listed += 1
             if unchanged:
                 found.pop(row.ticket_id, None)

@@ -158,7 +158,6 @@ def parse_instant(text: str | None, option: str, zone: str | None = None) -> dat
     return value.astimezone(timezone.utc)
 
 
-
 class JsonStream:
     """One JSON object written to ``out`` as it is produced, so that ``--format json`` stays one
     document while memory stays flat over a million tickets.

@@ -431,7 +431,7 @@ class TwentyFourSevenCalendar:
         return span if span > _ZERO else _ZERO
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
-        _duration_us(duration)
+        _duration_us(duration)  # refuses what is not a timedelta, or is negative
         return _utc(start, "start") + duration
 
     def next_boundary(self, at: datetime) -> datetime | None:
